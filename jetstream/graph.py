@@ -162,35 +162,67 @@ def plan(
     an experiment that has any covariate adjustment depends on its pre-enrollment nodes.
     At most (data sources x due periods) + 2 nodes per experiment.
     """
+    return plan_dates(specs, [date], periods, metrics)
+
+
+def plan_dates(
+    specs: Iterable[AnalysisSpec],
+    dates: Sequence[dt.date],
+    periods: Sequence[Period] | None = None,
+    metrics: Sequence[str] = (),
+    force: bool = False,
+) -> TaskGraph:
+    """The graph over several data dates (reruns, backfills): one ensure-enrollments and one
+    export node per experiment, metrics nodes for every window due on any of the dates.
+    `force` ignores the skip rules other than missing dates (explicit reruns)."""
     nodes: list[TaskNode] = []
     for spec in specs:
-        if skip_reason(spec, date) is not None:
-            continue
         exp = spec.experiment
+        usable = [d for d in sorted(dates) if _analysable(spec, d, force)]
+        if not usable:
+            continue
         last = exp.last_enrollment_date
         assert last is not None
-        enr = TaskNode(TaskKind.ENSURE_ENROLLMENTS, spec.slug, date=date)
+        enr = TaskNode(TaskKind.ENSURE_ENROLLMENTS, spec.slug, date=usable[-1])
         exp_nodes: list[TaskNode] = []
-        for period in spec.periods:
-            if periods and period not in periods:
-                continue
-            if due_window(period, date, last, exp.end_date) is None:
-                continue
-            for ds in data_sources_for(spec, period):
-                chosen = _restrict(spec, period, ds, metrics)
-                if chosen is None:
+        for date in usable:
+            for period in spec.periods:
+                if periods and period not in periods:
                     continue
-                exp_nodes.append(
-                    TaskNode(TaskKind.METRICS, spec.slug, date, period, ds, chosen, (enr.id,))
-                )
+                if due_window(period, date, last, exp.end_date) is None:
+                    continue
+                for ds in data_sources_for(spec, period):
+                    chosen = _restrict(spec, period, ds, metrics)
+                    if chosen is None:
+                        continue
+                    exp_nodes.append(
+                        TaskNode(TaskKind.METRICS, spec.slug, date, period, ds, chosen, (enr.id,))
+                    )
         if not exp_nodes:
             continue
         exp_nodes = _wire_dependencies(spec, exp_nodes)
         export = TaskNode(
-            TaskKind.EXPORT, spec.slug, date=date, depends=tuple(n.id for n in exp_nodes)
+            TaskKind.EXPORT, spec.slug, date=usable[-1], depends=tuple(n.id for n in exp_nodes)
         )
         nodes += [enr, *exp_nodes, export]
     return TaskGraph(tuple(nodes))
+
+
+def _analysable(spec: AnalysisSpec, date: dt.date, force: bool) -> bool:
+    reason = skip_reason(spec, date)
+    if reason is None:
+        return True
+    if not force:
+        return False
+    # an explicit rerun still needs a started, enrolled, not-yet-ended window
+    exp = spec.experiment
+    last = exp.last_enrollment_date
+    return (
+        last is not None
+        and date >= last
+        and (exp.end_date is None or date <= exp.end_date)
+        and not exp.is_rollout
+    )
 
 
 def _restrict(

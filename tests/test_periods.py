@@ -56,7 +56,8 @@ def test_overall_due_on_end_date_only():
 
 
 def test_windows_through():
-    assert [w.index for w in windows_through(Period.WEEK, d(20), E, END)] == [0, 1]
+    assert [w.index for w in windows_through(Period.WEEK, d(20), E, END)] == [0, 1, 2]
+    assert [w.index for w in windows_through(Period.WEEK, d(19), E, END)] == [0, 1]
     assert len(windows_through(Period.DAY, d(3), E, END)) == 4
     assert windows_through(Period.OVERALL, d(3), E, END) == []
     assert windows_through(Period.PREENROLLMENT_WEEK, d(0), E, END)[0].start == -7

@@ -75,6 +75,9 @@ class Metric:
     category: str | None = None
     owner: tuple[str, ...] = ()
     deprecated: bool = False
+    # Units the metric can be aggregated by (metric-hub `analysis_units`).
+    analysis_units: tuple[str, ...] = ("client_id",)
+    level: str | None = None  # metric-hub quality level: gold, silver, bronze
 
 
 @attrs.frozen
@@ -209,6 +212,10 @@ class AnalysisSpec:
     # Every metric definition known to the resolution, including ones only referenced via
     # depends_on or covariate_adjustment (they are computed but not summarised).
     metric_definitions: dict[str, Metric] = attrs.field(factory=dict, hash=False)
+    # Every metric to compute per period, summarised or not, in first-listed order: the
+    # metrics of `metrics[period]`, metrics listed with no statistic, and (for pre-enrollment
+    # periods) the covariates of statistics with covariate_adjustment.
+    metric_names: dict[Period, tuple[str, ...]] = attrs.field(factory=dict, hash=False)
 
     @property
     def slug(self) -> str:

@@ -1,0 +1,1 @@
+"""CLI command modules, imported lazily by jetstream.cli."""

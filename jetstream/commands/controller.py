@@ -1,0 +1,217 @@
+"""`jetstream controller`: the scheduled entry point. Analyses the UTC day before the
+scheduled time: loads experiments, resolves their configs (an experiment whose config
+fails is logged and skipped, never fatal), plans the task graph and runs it locally or
+submits it to Argo as one Workflow. Every option also reads a JETSTREAM_* env var, so the
+CronWorkflow pod takes them from the jetstream-settings ConfigMap."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from jetstream.logs import get_logger
+
+log = get_logger("jetstream.controller")
+
+NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def analysis_date(scheduled_time: str) -> dt.date:
+    """The UTC day before `scheduled_time` (ISO 8601; naive times are UTC)."""
+    try:
+        when = dt.datetime.fromisoformat(scheduled_time.strip())
+    except ValueError:
+        try:
+            when = dt.datetime.combine(dt.date.fromisoformat(scheduled_time.strip()), dt.time())
+        except ValueError:
+            raise click.BadParameter(
+                f"{scheduled_time!r} is not an ISO 8601 time (e.g. 2024-01-02T03:00:00Z)",
+                param_hint="--scheduled-time",
+            ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def _default_namespace() -> str:
+    try:
+        return NAMESPACE_FILE.read_text().strip() or "jetstream"
+    except OSError:
+        return "jetstream"
+
+
+def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> TaskGraph
+    from jetstream.config import load_spec
+    from jetstream.errors import TransientError
+    from jetstream.experiments import load_experiments
+    from jetstream.graph import plan
+
+    exps = load_experiments(experiments)
+    specs = []
+    for slug in exps:
+        try:
+            specs.append(load_spec(slug, exps, config_repo))
+        except TransientError:
+            raise
+        except Exception as exc:  # one bad config never stops the others
+            problems = getattr(exc, "problems", None) or [str(exc)]
+            log.error("experiment skipped: config failed", experiment=slug, problems=problems)
+    graph = plan(specs, date)
+    log.info(
+        "planned", date=date.isoformat(), experiments=len(graph.experiments), tasks=len(graph.nodes)
+    )
+    return graph
+
+
+@click.command()
+@click.option(
+    "--scheduled-time",
+    required=True,
+    help="ISO time the schedule fired; the previous UTC day is analysed.",
+)
+@click.option(
+    "--experiments",
+    envvar="JETSTREAM_EXPERIMENTS",
+    required=True,
+    help="Experiments JSON file or Experimenter API URL.",
+)
+@click.option(
+    "--config-repo", envvar="JETSTREAM_CONFIG_REPO", type=click.Path(path_type=Path), default=None
+)
+@click.option(
+    "--warehouse",
+    envvar="JETSTREAM_WAREHOUSE",
+    default="duckdb:jetstream.duckdb",
+    show_default=True,
+)
+@click.option("--out", envvar="JETSTREAM_OUT", default="jetstream-output", show_default=True)
+@click.option(
+    "--runner",
+    type=click.Choice(["argo", "local"]),
+    envvar="JETSTREAM_RUNNER",
+    default="argo",
+    show_default=True,
+)
+@click.option(
+    "--argo-server",
+    envvar="JETSTREAM_ARGO_SERVER",
+    default=None,
+    help="argo-server URL (token: ARGO_TOKEN or the pod's service account).",
+)
+@click.option(
+    "--submit-via",
+    type=click.Choice(["argo-server", "kubernetes"]),
+    envvar="JETSTREAM_SUBMIT_VIA",
+    default="argo-server",
+    show_default=True,
+)
+@click.option(
+    "--image",
+    envvar="JETSTREAM_IMAGE",
+    default=None,
+    help="Task image, pinned by digest (NAME@sha256:...).",
+)
+@click.option(
+    "--namespace",
+    envvar="JETSTREAM_NAMESPACE",
+    default=None,
+    help="Kubernetes namespace (default: the pod's, else jetstream).",
+)
+@click.option(
+    "--parallelism",
+    envvar="JETSTREAM_PARALLELISM",
+    type=int,
+    default=None,
+    help="Max concurrent tasks (local: 2, argo: 8).",
+)
+@click.option(
+    "--allow-unpinned-image",
+    envvar="JETSTREAM_ALLOW_UNPINNED_IMAGE",
+    is_flag=True,
+    help="Accept an image without digest (development).",
+)
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    help="Argo: wait for the workflow and summarise failed tasks.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the plan (local) or the Workflow YAML (argo); submit nothing.",
+)
+def command(
+    scheduled_time: str,
+    experiments: str,
+    config_repo: Path | None,
+    warehouse: str,
+    out: str,
+    runner: str,
+    argo_server: str | None,
+    submit_via: str,
+    image: str | None,
+    namespace: str | None,
+    parallelism: int | None,
+    allow_unpinned_image: bool,
+    wait: bool,
+    dry_run: bool,
+) -> None:
+    """Plan the previous UTC day and run it (local) or submit it (argo)."""
+    import attrs
+
+    from jetstream.runners.common import RunSettings
+
+    date = analysis_date(scheduled_time)
+    graph = plan_day(experiments, config_repo, date)
+    settings = RunSettings(
+        experiments=experiments,
+        warehouse=warehouse,
+        out=out,
+        config_repo=str(config_repo) if config_repo else "",
+        namespace=namespace or _default_namespace(),
+    )
+    if image:
+        settings = attrs.evolve(settings, image=image)
+    if parallelism:
+        settings = attrs.evolve(settings, parallelism=parallelism)
+    if not graph.nodes:
+        click.echo(f"nothing to analyse for {date.isoformat()}", err=True)
+        return
+    if runner == "local":
+        from jetstream.runners.local import LocalRunner
+
+        local = LocalRunner(settings, parallelism=parallelism or 2)
+        if dry_run:
+            for argv in local.commands(graph):
+                click.echo("jetstream " + " ".join(argv))
+            return
+        summary = local.run(graph)
+        click.echo(summary.describe(), err=True)
+        if not summary.ok:
+            raise SystemExit(summary.exit_code)
+        return
+
+    from jetstream.runners.argo import AlreadyExistsError, build_workflow, submit
+
+    workflow = build_workflow(graph, settings)
+    if dry_run:
+        click.echo(workflow.to_yaml(), nl=False)
+        return
+    try:
+        result = submit(
+            workflow,
+            via=submit_via,
+            argo_server=argo_server,
+            allow_unpinned_image=allow_unpinned_image,
+            wait=wait,
+        )
+    except AlreadyExistsError as exc:
+        # the same graph was submitted already (a retried controller pod): nothing to do
+        log.warning("workflow already submitted", workflow=workflow.name, detail=str(exc))
+        click.echo(f"workflow {settings.namespace}/{workflow.name} was already submitted", err=True)
+        return
+    click.echo(result.describe())
+    if result.phase is not None and result.phase != "Succeeded":
+        raise SystemExit(1)

@@ -1,0 +1,81 @@
+"""Options shared by the commands that run analyses; each also reads a JETSTREAM_* env var,
+so pods get them from the settings ConfigMap."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from jetstream.periods import Period
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _periods(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    try:
+        return tuple(Period.parse(v) for v in value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def date_option(name: str, required: bool = False, help: str = "") -> Callable:
+    return click.option(name, callback=_date, required=required, help=help, metavar="YYYY-MM-DD")
+
+
+def common(fn: Callable) -> Callable:
+    """--experiments, --config-repo, --warehouse, --out."""
+    fn = click.option(
+        "--out",
+        envvar="JETSTREAM_OUT",
+        default="jetstream-output",
+        show_default=True,
+        help="Where JSON is published: a directory or gs://BUCKET[/PREFIX].",
+    )(fn)
+    fn = click.option(
+        "--warehouse",
+        envvar="JETSTREAM_WAREHOUSE",
+        default="duckdb:jetstream.duckdb",
+        show_default=True,
+        help="duckdb:PATH or bigquery:PROJECT.DATASET.",
+    )(fn)
+    fn = click.option(
+        "--config-repo",
+        envvar="JETSTREAM_CONFIG_REPO",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Config repository in metric-hub layout (definitions/, jetstream/...).",
+    )(fn)
+    fn = click.option(
+        "--experiments",
+        envvar="JETSTREAM_EXPERIMENTS",
+        required=True,
+        help="Experiments JSON file (Experimenter v8 shape) or Experimenter API URL.",
+    )(fn)
+    return fn
+
+
+def periods_option(fn: Callable) -> Callable:
+    return click.option(
+        "--period",
+        "periods",
+        multiple=True,
+        callback=_periods,
+        help="Restrict to these analysis periods (day, week, days28, overall, ...).",
+    )(fn)
+
+
+def metrics_option(fn: Callable) -> Callable:
+    return click.option(
+        "--metric", "metrics", multiple=True, help="Restrict to these metric slugs."
+    )(fn)

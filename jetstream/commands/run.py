@@ -1,0 +1,131 @@
+"""`jetstream run` and `jetstream rerun`: plan the task graph and execute it, locally (the
+default: a process pool running `jetstream task ...`) or as an Argo workflow."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+
+from jetstream.commands import options
+from jetstream.logs import get_logger
+
+log = get_logger("jetstream.run")
+
+
+def runner_options(fn):
+    fn = click.option("--parallelism", type=int, default=2, show_default=True,
+                      help="Concurrent tasks (local processes or Argo pods).")(fn)
+    fn = click.option("--runner", type=click.Choice(["local", "argo"]), default="local",
+                      show_default=True, help="Where tasks run.")(fn)
+    fn = click.option("--argo-server", envvar="JETSTREAM_ARGO_SERVER", default=None,
+                      help="argo-server URL (with --runner argo).")(fn)
+    fn = click.option("--submit-via", type=click.Choice(["argo-server", "kubernetes"]),
+                      default="argo-server", show_default=True)(fn)
+    fn = click.option("--image", envvar="JETSTREAM_IMAGE", default=None,
+                      help="Container image for Argo pods (must be pinned by digest).")(fn)
+    fn = click.option("--allow-unpinned-image", is_flag=True,
+                      help="Accept an image without @sha256: digest.")(fn)
+    return fn
+
+
+def execute_graph(graph, *, experiments, config_repo, warehouse, out, runner, parallelism,
+                  argo_server=None, submit_via="argo-server", image=None,
+                  allow_unpinned_image=False) -> int:
+    from jetstream.runners.common import RunSettings
+
+    if not graph.nodes:
+        click.echo("Nothing is due: no tasks to run.")
+        return 0
+    settings_kwargs = dict(
+        experiments=experiments,
+        warehouse=warehouse,
+        out=out,
+        config_repo=str(config_repo) if config_repo else "",
+        parallelism=parallelism,
+    )
+    if image:
+        settings_kwargs["image"] = image
+    settings = RunSettings(**settings_kwargs)
+    if runner == "argo":
+        from jetstream.runners import argo
+
+        result = argo.submit_graph(
+            graph, settings, argo_server=argo_server, submit_via=submit_via,
+            allow_unpinned_image=allow_unpinned_image,
+        )
+        click.echo(str(result))
+        return 0
+    from jetstream.runners.local import LocalRunner
+
+    summary = LocalRunner(settings, parallelism=parallelism).run(graph)
+    click.echo(summary.describe())
+    click.echo(f"Results published to {out}")
+    return summary.exit_code
+
+
+@click.command()
+@options.date_option("--date", required=True, help="Data date to analyse.")
+@click.option("--experiment", "slugs", multiple=True, help="Only these experiments.")
+@options.metrics_option
+@options.periods_option
+@options.common
+@runner_options
+def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out, **runner_kw):
+    """Analyse experiments for a date: enrollments, metrics, statistics, export."""
+    from jetstream.commands.loading import load_many
+    from jetstream.graph import plan
+
+    specs, failures = load_many(experiments, config_repo, slugs)
+    for slug, problem in failures.items():
+        click.echo(f"{slug}: config error: {problem}", err=True)
+    graph = plan(specs, date, periods or None, metrics)
+    code = execute_graph(graph, experiments=experiments, config_repo=config_repo,
+                         warehouse=warehouse, out=out, **runner_kw)
+    raise SystemExit(code or (1 if failures else 0))
+
+
+@click.command()
+@click.option("--experiment", "slug", required=True)
+@options.metrics_option
+@options.periods_option
+@options.date_option("--start-date", help="First data date (default: the experiment's).")
+@options.date_option("--end-date", help="Last data date (default: end date or yesterday).")
+@click.option("--recreate-enrollments", is_flag=True, help="Recompute enrollments first.")
+@options.common
+@runner_options
+def rerun(slug, metrics, periods, start_date, end_date, recreate_enrollments, experiments,
+          config_repo, warehouse, out, **runner_kw):
+    """Recompute an experiment over a range of dates (default: all of it)."""
+    from jetstream.commands.loading import load_one
+    from jetstream.graph import plan_dates
+
+    spec = load_one(slug, experiments, config_repo)
+    exp = spec.experiment
+    if exp.start_date is None:
+        raise click.UsageError(f"{slug} has no start date")
+    first = start_date or exp.last_enrollment_date or exp.start_date
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    last = end_date or min(exp.end_date or yesterday, yesterday)
+    dates = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    if recreate_enrollments:
+        _recreate(spec, warehouse)
+    graph = plan_dates([spec], dates, periods or None, metrics, force=True)
+    raise SystemExit(execute_graph(graph, experiments=experiments, config_repo=config_repo,
+                                   warehouse=warehouse, out=out, **runner_kw))
+
+
+def _recreate(spec, warehouse: str) -> None:
+    from jetstream import results
+    from jetstream.warehouse import open_warehouse
+
+    wh = open_warehouse(warehouse)
+    try:
+        for table in (results.enrollments_table(spec.slug),
+                      results.enrollment_staging_table(spec.slug)):
+            wh.drop_table(table)
+    finally:
+        wh.close()
+
+

@@ -1,0 +1,201 @@
+"""The statistics and pre-treatments a config may name, with their parameters.
+
+One catalogue for the config validator and the statistics engine: a name missing here is
+rejected by `validate-config`, and a parameter's type and default live only here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+# Parameter kinds. "metric" is a string naming a metric (population_ratio numerator, ...);
+# "table" is a TOML table checked by its own rules (covariate_adjustment).
+INT = "int"
+FLOAT = "float"
+BOOL = "bool"
+STR = "str"
+METRIC = "metric"
+TABLE = "table"
+
+_NO_DEFAULT = object()
+
+
+@attrs.frozen
+class Param:
+    name: str
+    kind: str
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+    required: bool = False
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def check(self, value: Any) -> str | None:
+        """None when `value` fits, else a short message."""
+        ok: bool
+        if self.kind == INT:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif self.kind == FLOAT:
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif self.kind == BOOL:
+            ok = isinstance(value, bool)
+        elif self.kind in (STR, METRIC):
+            ok = isinstance(value, str)
+        elif self.kind == TABLE:
+            ok = isinstance(value, dict)
+        else:  # pragma: no cover - catalogue bug
+            raise ValueError(self.kind)
+        if not ok:
+            expected = {
+                INT: "an integer",
+                FLOAT: "a number",
+                BOOL: "true or false",
+                STR: "a string",
+                METRIC: "a metric name (string)",
+                TABLE: "a table",
+            }[self.kind]
+            return f"must be {expected}, got {value!r}"
+        if self.choices and value not in self.choices:
+            return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
+        if self.minimum is not None and value < self.minimum:
+            return f"must be >= {self.minimum}, got {value!r}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be <= {self.maximum}, got {value!r}"
+        return None
+
+
+@attrs.frozen
+class StatisticDef:
+    name: str
+    params: dict[str, Param] = attrs.field(factory=dict, hash=False)
+    description: str = ""
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params.values() if p.default is not None}
+
+
+@attrs.frozen
+class PreTreatmentDef:
+    name: str
+    params: dict[str, Param] = attrs.field(factory=dict, hash=False)
+    description: str = ""
+
+
+def _params(*ps: Param) -> dict[str, Param]:
+    return {p.name: p for p in ps}
+
+
+def _ci() -> Param:
+    return Param("confidence_interval", FLOAT, 0.95, minimum=0.0, maximum=1.0)
+
+
+def _drop(default: float | None = 0.005) -> Param:
+    return Param("drop_highest", FLOAT, default, minimum=0.0, maximum=1.0)
+
+
+def _samples() -> Param:
+    return Param("num_samples", INT, 10000, minimum=1)
+
+
+def _covariate() -> Param:
+    return Param("covariate_adjustment", TABLE)
+
+
+BANDWIDTHS = ("normal_reference", "scott", "silverman")
+KERNELS = ("gau", "epa", "uni", "tri", "biw", "triw", "cos", "cos2")
+
+STATISTICS: dict[str, StatisticDef] = {
+    s.name: s
+    for s in (
+        StatisticDef(
+            "bootstrap_mean",
+            _params(_samples(), _drop(), _ci()),
+            "Bayesian bootstrap of the per-branch mean, clipped at the top.",
+        ),
+        StatisticDef("binomial", _params(_ci()), "Beta-binomial proportion of a 0/1 metric."),
+        StatisticDef(
+            "deciles",
+            _params(_ci(), _samples(), _drop(None)),
+            "Bootstrapped deciles of the per-client distribution.",
+        ),
+        StatisticDef(
+            "linear_model_mean",
+            _params(_drop(), _ci(), _covariate()),
+            "OLS mean difference, optionally adjusted for a pre-enrollment covariate.",
+        ),
+        StatisticDef(
+            "per_client_dau_impact",
+            _params(_ci(), _covariate()),
+            "DAU impact: the linear model difference times the number of clients.",
+        ),
+        StatisticDef(
+            "population_ratio",
+            _params(
+                Param("numerator", METRIC, required=True),
+                Param("denominator", METRIC, required=True),
+                _samples(),
+                _ci(),
+                _drop(),
+            ),
+            "Ratio of per-branch means of two metrics, bootstrapped over clients.",
+        ),
+        StatisticDef("count", {}, "Number of clients per branch."),
+        StatisticDef("sum", {}, "Sum of the metric per branch."),
+        StatisticDef(
+            "kernel_density_estimate",
+            _params(
+                Param("bandwidth", STR, "normal_reference", choices=BANDWIDTHS),
+                Param("adjust", FLOAT, 1.0, minimum=0.0),
+                Param("kernel", STR, "gau", choices=KERNELS),
+                Param("log_space", BOOL, False),
+                Param("grid_size", INT, 256, minimum=2),
+            ),
+            "Gaussian kernel density estimate per branch.",
+        ),
+        StatisticDef(
+            "empirical_cdf",
+            _params(Param("log_space", BOOL, False), Param("grid_size", INT, 256, minimum=2)),
+            "Empirical CDF per branch on a grid.",
+        ),
+    )
+}
+
+PRE_TREATMENTS: dict[str, PreTreatmentDef] = {
+    p.name: p
+    for p in (
+        PreTreatmentDef("remove_nulls", {}, "Drop clients whose value is NULL."),
+        PreTreatmentDef("remove_indefinites", {}, "Drop NULL, NaN and infinite values."),
+        PreTreatmentDef(
+            "censor_highest_values",
+            _params(Param("fraction", FLOAT, 1 - 1e-5, minimum=0.0, maximum=1.0)),
+            "Clip values above the `fraction` quantile.",
+        ),
+        PreTreatmentDef(
+            "censor_lowest_values",
+            _params(Param("fraction", FLOAT, 1e-5, minimum=0.0, maximum=1.0)),
+            "Clip values below the `fraction` quantile.",
+        ),
+        PreTreatmentDef(
+            "censor_values_below_threshold",
+            _params(Param("threshold", FLOAT, required=True)),
+            "Clip values below `threshold` to it.",
+        ),
+        PreTreatmentDef(
+            "censor_values_above_threshold",
+            _params(Param("threshold", FLOAT, required=True)),
+            "Clip values above `threshold` to it.",
+        ),
+        PreTreatmentDef(
+            "normalize_over_analysis_period",
+            {},
+            "Divide by the number of days in the analysis window.",
+        ),
+        PreTreatmentDef("log", _params(Param("base", FLOAT, 10.0, minimum=0.0)), "Logarithm."),
+        PreTreatmentDef("zero_fill", {}, "Replace NULL with 0."),
+    )
+}
+
+# Keys of a `[metrics.<m>.statistics.<s>]` table that are not statistic parameters.
+STATISTIC_TABLE_KEYS = ("pre_treatments",)

@@ -1,0 +1,171 @@
+"""Rendering of the templated parts of configs: `{{agg_sum(...)}}` functions from
+functions.toml, `{{parameters.*}}`, `{{experiment.*}}`, `{dataset}` and `{experiment_slug}`.
+Pure: no I/O."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jinja2
+import jinja2.sandbox
+
+from jetstream.config.model import ExperimentSettings
+
+# The SQL column holding a client's branch where metric expressions are evaluated: the metric
+# queries join the enrollments table under the alias `e`, whose `branch` column this names.
+BRANCH_COLUMN = "e.branch"
+
+
+class TemplateError(ValueError):
+    """A template that does not render; the message says why."""
+
+
+def make_function(slug: str, definition: str) -> Callable[[str], str]:
+    """A functions.toml entry as a Jinja global: `{select_expr}` replaced by the argument."""
+
+    def fn(select_expr: Any = None, *extra: Any) -> str:
+        if select_expr is None or extra:
+            raise TemplateError(f"function {slug}() takes exactly one argument")
+        return definition.replace("{select_expr}", str(select_expr))
+
+    fn.__name__ = slug
+    return fn
+
+
+class ExperimentView:
+    """What `{{experiment.*}}` may read: the resolved experiment's fields and the reference
+    tool's string helpers. Reading a date that is not known is an error, not an empty string."""
+
+    def __init__(self, settings: ExperimentSettings):
+        self._s = settings
+
+    @property
+    def slug(self) -> str:
+        return self._s.slug
+
+    normandy_slug = slug
+    experimenter_slug = slug
+
+    @property
+    def app_name(self) -> str:
+        return self._s.app_name
+
+    @property
+    def app_id(self) -> str | None:
+        return self._s.app_id
+
+    @property
+    def reference_branch(self) -> str | None:
+        return self._s.reference_branch
+
+    @property
+    def branches(self) -> list[str]:
+        return list(self._s.branch_slugs)
+
+    @property
+    def enrollment_period(self) -> int | None:
+        return self._s.enrollment_period
+
+    @property
+    def start_date(self) -> dt.date:
+        return self._need(self._s.start_date, "start date")
+
+    @property
+    def end_date(self) -> dt.date:
+        return self._need(self._s.end_date, "end date")
+
+    @property
+    def start_date_str(self) -> str:
+        return self.start_date.isoformat()
+
+    @property
+    def end_date_str(self) -> str:
+        return self.end_date.isoformat()
+
+    @property
+    def last_enrollment_date_str(self) -> str:
+        # Same as the reference tool: start date + enrollment period days.
+        days = self._s.enrollment_period or 0
+        return (self.start_date + dt.timedelta(days=days)).isoformat()
+
+    def _need(self, value: dt.date | None, what: str) -> dt.date:
+        if value is None:
+            raise TemplateError(
+                f"uses the experiment's {what}, which is not known "
+                f"(set it in [experiment] or in the experiments source)"
+            )
+        return value
+
+
+class Renderer:
+    """Renders config templates with one set of functions, parameters and experiment."""
+
+    def __init__(
+        self,
+        functions: Mapping[str, str],
+        parameters: Mapping[str, str] | None = None,
+        experiment: ExperimentSettings | None = None,
+    ):
+        self.env = jinja2.sandbox.SandboxedEnvironment(
+            autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+        )
+        for slug, definition in functions.items():
+            self.env.globals[slug] = make_function(slug, definition)
+        self.parameters = dict(parameters or {})
+        self.experiment = experiment
+
+    def render(self, text: str) -> str:
+        """Render `text`; raises TemplateError with a readable reason."""
+        if "{{" not in text and "{%" not in text:
+            return self._slug(text)
+        context: dict[str, Any] = {"parameters": self.parameters}
+        if self.experiment is not None:
+            context["experiment"] = ExperimentView(self.experiment)
+        try:
+            out = self.env.from_string(text).render(**context)
+        except TemplateError:
+            raise
+        except jinja2.UndefinedError as exc:
+            raise TemplateError(f"template uses something undefined: {exc.message}") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError(f"template syntax error: {exc.message} (line {exc.lineno})") from exc
+        except Exception as exc:  # errors raised inside templates (bad function calls, ...)
+            raise TemplateError(f"template does not render: {exc}") from exc
+        return self._slug(out)
+
+    def _slug(self, text: str) -> str:
+        if self.experiment is not None and "{experiment_slug}" in text:
+            return text.replace("{experiment_slug}", self.experiment.slug)
+        return text
+
+
+def format_parameter(
+    name: str, value: str | Mapping[str, Any], distinct_by_branch: bool
+) -> str:
+    """The SQL a `{{parameters.<name>}}` renders to. A per-branch mapping becomes a CASE on
+    `BRANCH_COLUMN` with SQL string literals; when every branch has the same value, that value."""
+    if not distinct_by_branch or not isinstance(value, Mapping):
+        return str(value)
+    values = {str(k): str(v) for k, v in value.items()}
+    if len(set(values.values())) == 1:
+        return next(iter(values.values()))
+    whens = " ".join(f"WHEN {sql_string(b)} THEN {sql_string(v)}" for b, v in values.items())
+    return f"CASE {BRANCH_COLUMN} {whens} END"
+
+
+def sql_string(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def substitute_dataset(from_expression: str, dataset: str | None) -> str:
+    """Replace `{dataset}`; raises TemplateError when it is needed and not known."""
+    if "{dataset}" not in from_expression:
+        return from_expression
+    if not dataset:
+        raise TemplateError(
+            "from_expression uses {dataset} but the data source has no default_dataset "
+            "and the experiment has no dataset"
+        )
+    return from_expression.replace("{dataset}", dataset)

@@ -1,0 +1,521 @@
+"""Validation of Argo (and plain Kubernetes) manifests: the Argo JSON schema, made strict,
+plus the semantic checks the schema cannot express. A development and test tool: it
+returns a list of problems, each naming the object, the key path and what is wrong.
+
+Schema patches (see the shared TESTING notes): IntOrString accepts integers too (the
+published schema says string only), and every object definition with `properties` gets
+`additionalProperties: false`, so a misspelt key is an error instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+ARGO_GROUP = "argoproj.io/"
+DEFINITION_PREFIX = "io.argoproj.workflow.v1alpha1."
+ARGO_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
+TEMPLATE_TYPES = (
+    "container",
+    "script",
+    "dag",
+    "steps",
+    "resource",
+    "suspend",
+    "data",
+    "http",
+    "containerSet",
+    "plugin",
+)
+RETRY_POLICIES = ("Always", "OnFailure", "OnError", "OnTransientError")
+CONCURRENCY_POLICIES = ("Allow", "Forbid", "Replace")
+TASK_RESULTS = (
+    "Succeeded",
+    "Failed",
+    "Errored",
+    "Skipped",
+    "Omitted",
+    "Daemoned",
+    "AnySucceeded",
+    "AllFailed",
+)
+CRON_NAME_MAX = 52  # Argo appends an 11-character timestamp suffix to make workflow names
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+PARAM_REF = re.compile(r"\{\{\s*(inputs|workflow)\.parameters\.([A-Za-z0-9_-]+)\s*\}\}")
+WORKFLOW_NAME_MAX = 63  # the name becomes a label value on every pod
+
+
+def default_schema_path() -> Path:
+    env = os.environ.get("JETSTREAM_ARGO_SCHEMA")
+    if env:
+        return Path(env)
+    shared = Path(
+        os.environ.get("JETSTREAM_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")
+    )
+    return shared / "schemas" / "argo-workflows.schema.json"
+
+
+def patch_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The strict schema: IntOrString fixed, additionalProperties false on objects."""
+    out = copy.deepcopy(dict(schema))
+    defs = out["definitions"]
+    defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["integer", "string"]}
+    for definition in defs.values():
+        if "properties" in definition and "additionalProperties" not in definition:
+            definition["additionalProperties"] = False
+    return out
+
+
+@lru_cache(maxsize=4)
+def _load(path: str) -> dict[str, Any]:
+    try:
+        raw = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"Argo JSON schema not found at {path}; set JETSTREAM_ARGO_SCHEMA to its path"
+        ) from None
+    return patch_schema(raw)
+
+
+def load_schema(path: str | Path | None = None) -> dict[str, Any]:
+    return _load(str(path or default_schema_path()))
+
+
+@lru_cache(maxsize=32)
+def _validator(schema_id: int, definition: str) -> Any:
+    import jsonschema
+
+    schema = _SCHEMAS[schema_id]
+    root = {
+        "$schema": schema.get("$schema", "https://json-schema.org/draft/2020-12/schema"),
+        "$ref": f"#/definitions/{definition}",
+        "definitions": schema["definitions"],
+    }
+    cls = jsonschema.validators.validator_for(root)
+    return cls(root)
+
+
+_SCHEMAS: dict[int, dict[str, Any]] = {}
+
+
+def schema_errors(
+    obj: Mapping[str, Any], definition: str, schema: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Schema problems of `obj` against one definition (`Workflow`, `WorkflowCreateRequest`,
+    ... or a full definition name)."""
+    schema = schema if schema is not None else load_schema()
+    key = id(schema)
+    _SCHEMAS[key] = schema  # type: ignore[assignment]  # kept alive: ids stay unique
+    full = definition if "." in definition else DEFINITION_PREFIX + definition
+    validator = _validator(key, full)
+    out = []
+    for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+        path = ".".join(str(p) for p in err.absolute_path) or "(top)"
+        out.append(f"{path}: {_short(err.message)}")
+    return out
+
+
+def _short(message: str, limit: int = 300) -> str:
+    return message if len(message) <= limit else message[: limit - 3] + "..."
+
+
+def validate_manifest(
+    obj: Mapping[str, Any],
+    schema: Mapping[str, Any] | None = None,
+    others: Sequence[Mapping[str, Any]] = (),
+    kube_version: str = "1.33.0",
+) -> list[str]:
+    """Every problem of one manifest: schema, then semantics. `others` are manifests
+    installed alongside (WorkflowTemplates that templateRefs may name)."""
+    kind = str(obj.get("kind", ""))
+    name = _name(obj)
+    where = f"{kind or 'object'} {name}"
+    if not str(obj.get("apiVersion", "")).startswith(ARGO_GROUP):
+        return [f"{where}: {p}" for p in _kubernetes_problems(obj, kube_version)]
+    if kind not in ARGO_KINDS:
+        return [
+            f"{where}: kind: unsupported Argo kind {kind!r}; expected one of {', '.join(ARGO_KINDS)}"
+        ]
+    problems = schema_errors(obj, kind, schema)
+    problems += semantic_problems(obj, others)
+    return [f"{where}: {p}" for p in problems]
+
+
+def validate_all(
+    objs: Sequence[Mapping[str, Any]], schema: Mapping[str, Any] | None = None
+) -> list[str]:
+    out: list[str] = []
+    for obj in objs:
+        out += validate_manifest(obj, schema, others=objs)
+    return out
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("name") or (meta.get("generateName", "") + "*") or "?")
+
+
+def _kubernetes_problems(obj: Mapping[str, Any], version: str) -> list[str]:
+    try:
+        import kubernetes_validate
+    except ImportError:  # pragma: no cover - dev dependency
+        return ["kubernetes-validate is not installed; cannot check this manifest"]
+    try:
+        kubernetes_validate.validate(dict(obj), version, strict=True)
+    except kubernetes_validate.ValidationError as exc:
+        path = ".".join(str(p) for p in exc.path) or "(top)"
+        return [f"{path}: {exc.message}"]
+    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
+        return [f"kind: {exc}"]
+    return []
+
+
+# -- semantics ---------------------------------------------------------------------------
+
+
+def semantic_problems(
+    obj: Mapping[str, Any], others: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    kind = obj.get("kind")
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    out: list[str] = []
+    out += _metadata_problems(kind, meta)
+    if kind == "CronWorkflow":
+        out += _cron_problems(spec)
+        out += [
+            f"spec.workflowSpec.{p}"
+            for p in _workflow_spec_problems(spec.get("workflowSpec") or {}, kind, others)
+        ]
+    else:
+        out += [f"spec.{p}" for p in _workflow_spec_problems(spec, kind, others)]
+    return out
+
+
+def _metadata_problems(kind: Any, meta: Mapping[str, Any]) -> list[str]:
+    out = []
+    name = meta.get("name")
+    gen = meta.get("generateName")
+    if not name and not gen:
+        out.append("metadata: needs name or generateName")
+    if name:
+        limit = CRON_NAME_MAX if kind == "CronWorkflow" else WORKFLOW_NAME_MAX
+        if not DNS_LABEL.match(name):
+            out.append(f"metadata.name: {name!r} is not a DNS-1123 label (a-z, 0-9, '-')")
+        if len(name) > limit:
+            out.append(
+                f"metadata.name: {name!r} is {len(name)} characters; {kind} names must be <= {limit}"
+            )
+    if gen and not re.match(r"^[a-z0-9]([-a-z0-9]*)?$", gen):
+        out.append(f"metadata.generateName: {gen!r} is not a DNS-1123 prefix")
+    for key, value in (meta.get("labels") or {}).items():
+        out += [f"metadata.labels.{key}: {p}" for p in _label_problems(key, value)]
+    return out
+
+
+def _label_problems(key: str, value: Any) -> list[str]:
+    out = []
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.match(prefix)):
+        out.append(f"label prefix {prefix!r} is not a DNS subdomain")
+    if not name or len(name) > 63 or not LABEL_NAME.match(name):
+        out.append(f"label name {name!r} is not valid")
+    if not isinstance(value, str) or len(value) > 63 or not LABEL_VALUE.match(value):
+        out.append(f"label value {value!r} is not valid (<= 63 of A-Z a-z 0-9 - _ .)")
+    return out
+
+
+def _cron_problems(spec: Mapping[str, Any]) -> list[str]:
+    out = []
+    if "schedule" in spec:
+        out.append("spec.schedule: removed in Argo 4; use spec.schedules (a list)")
+    schedules = spec.get("schedules") or []
+    if not schedules:
+        out.append("spec.schedules: at least one schedule is required")
+    try:
+        from croniter import croniter
+    except ImportError:  # pragma: no cover
+        croniter = None
+    for i, sched in enumerate(schedules):
+        if croniter is not None and not croniter.is_valid(str(sched)):
+            out.append(f"spec.schedules.{i}: {sched!r} is not a valid cron expression")
+    tz = spec.get("timezone")
+    if tz:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(tz)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            out.append(f"spec.timezone: unknown time zone {tz!r}")
+    policy = spec.get("concurrencyPolicy")
+    if policy is not None and policy not in CONCURRENCY_POLICIES:
+        out.append(
+            f"spec.concurrencyPolicy: {policy!r} is not one of {', '.join(CONCURRENCY_POLICIES)}"
+        )
+    return out
+
+
+def _workflow_spec_problems(
+    spec: Mapping[str, Any], kind: Any, others: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    out: list[str] = []
+    templates = spec.get("templates") or []
+    by_name: dict[str, Mapping[str, Any]] = {}
+    for i, t in enumerate(templates):
+        name = t.get("name", "")
+        if name in by_name:
+            out.append(f"templates.{i}.name: duplicate template name {name!r}")
+        by_name[name] = t
+    wf_params = {p.get("name"): p for p in (spec.get("arguments") or {}).get("parameters") or []}
+    entry = spec.get("entrypoint")
+    if entry is None:
+        if kind in ("Workflow", "CronWorkflow") and not spec.get("workflowTemplateRef"):
+            out.append("entrypoint: missing")
+    elif entry not in by_name:
+        out.append(f"entrypoint: {entry!r} names no template")
+    elif kind != "WorkflowTemplate" and kind != "ClusterWorkflowTemplate":
+        out += [
+            f"arguments.parameters: {p}"
+            for p in _missing_inputs(by_name[entry], set(_supplied(wf_params)))
+        ]
+    ext = _external_templates(others)
+    for i, t in enumerate(templates):
+        out += [
+            f"templates.{i}({t.get('name')}).{p}"
+            for p in _template_problems(t, by_name, ext, wf_params)
+        ]
+    for i, t in enumerate(templates):
+        text = json.dumps(t)
+        for scope, pname in PARAM_REF.findall(text):
+            if scope == "workflow" and pname not in wf_params:
+                out.append(
+                    f"templates.{i}({t.get('name')}): refers to workflow parameter {pname!r}, "
+                    "which spec.arguments does not declare"
+                )
+    return out
+
+
+def _supplied(params: Mapping[Any, Mapping[str, Any]]) -> Iterable[str]:
+    return [str(n) for n in params]
+
+
+def _missing_inputs(template: Mapping[str, Any], supplied: set[str]) -> list[str]:
+    out = []
+    for p in (template.get("inputs") or {}).get("parameters") or []:
+        has_default = any(k in p for k in ("value", "default", "valueFrom"))
+        if not has_default and p.get("name") not in supplied:
+            out.append(
+                f"required input parameter {p.get('name')!r} of template {template.get('name')!r} is not supplied"
+            )
+    return out
+
+
+def _external_templates(
+    others: Sequence[Mapping[str, Any]],
+) -> dict[str, dict[str, Mapping[str, Any]]]:
+    out: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for o in others:
+        if o.get("kind") in ("WorkflowTemplate", "ClusterWorkflowTemplate"):
+            name = (o.get("metadata") or {}).get("name", "")
+            out[name] = {t.get("name"): t for t in (o.get("spec") or {}).get("templates") or []}
+    return out
+
+
+def _template_problems(
+    t: Mapping[str, Any],
+    by_name: Mapping[str, Mapping[str, Any]],
+    ext: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    wf_params: Mapping[Any, Any],
+) -> list[str]:
+    out: list[str] = []
+    name = t.get("name", "")
+    if not DNS_LABEL.match(name) or len(name) > 63:
+        out.append(f"name: {name!r} is not a DNS-1123 label (<= 63 of a-z, 0-9, '-')")
+    types = [k for k in TEMPLATE_TYPES if k in t]
+    if len(types) != 1:
+        out.append(
+            f"{'/'.join(types) or 'type'}: a template has exactly one of "
+            f"{', '.join(TEMPLATE_TYPES)}; found {len(types)}"
+        )
+    leaf = not any(k in t for k in ("dag", "steps"))
+    if "activeDeadlineSeconds" in t and not leaf:
+        out.append("activeDeadlineSeconds: only valid on leaf templates (not dag or steps)")
+    retry = t.get("retryStrategy")
+    if retry is not None:
+        policy = retry.get("retryPolicy")
+        if policy is not None and policy not in RETRY_POLICIES:
+            out.append(
+                f"retryStrategy.retryPolicy: {policy!r} is not one of {', '.join(RETRY_POLICIES)}"
+            )
+        if retry.get("expression") == "":
+            out.append("retryStrategy.expression: empty")
+    patch = t.get("podSpecPatch")
+    if patch is not None and "{{" not in patch:
+        out += [f"podSpecPatch: {p}" for p in _pod_spec_patch_problems(patch)]
+    declared = {p.get("name") for p in (t.get("inputs") or {}).get("parameters") or []}
+    for scope, pname in PARAM_REF.findall(json.dumps({k: v for k, v in t.items() if k != "dag"})):
+        if scope == "inputs" and pname not in declared:
+            out.append(f"inputs.parameters: {pname!r} is used but not declared")
+    for key in ("dag", "steps"):
+        if key in t:
+            out += _invocation_problems(t, key, by_name, ext)
+    for key, value in ((t.get("metadata") or {}).get("labels") or {}).items():
+        if "{{" not in str(value):
+            out += [f"metadata.labels.{key}: {p}" for p in _label_problems(key, value)]
+    return out
+
+
+def _pod_spec_patch_problems(patch: str) -> list[str]:
+    import yaml
+
+    try:
+        value = yaml.safe_load(patch)
+    except yaml.YAMLError as exc:
+        return [f"not valid JSON or YAML: {exc}"]
+    if not isinstance(value, dict):
+        return ["must be a pod spec object"]
+    out = []
+    for i, c in enumerate(value.get("containers") or []):
+        if not isinstance(c, dict) or "name" not in c:
+            out.append(f"containers.{i}: each patched container needs its name (main)")
+    unknown = set(value) - _POD_SPEC_FIELDS
+    if unknown:
+        out.append(f"unknown pod spec fields {sorted(unknown)}")
+    return out
+
+
+_POD_SPEC_FIELDS = {
+    "activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers",
+    "dnsConfig", "dnsPolicy", "enableServiceLinks", "ephemeralContainers", "hostAliases",
+    "hostIPC", "hostNetwork", "hostPID", "hostUsers", "hostname", "imagePullSecrets",
+    "initContainers", "nodeName", "nodeSelector", "os", "overhead", "preemptionPolicy",
+    "priority", "priorityClassName", "readinessGates", "resourceClaims", "resources",
+    "restartPolicy", "runtimeClassName", "schedulerName", "schedulingGates",
+    "securityContext", "serviceAccount", "serviceAccountName", "setHostnameAsFQDN",
+    "shareProcessNamespace", "subdomain", "terminationGracePeriodSeconds", "tolerations",
+    "topologySpreadConstraints", "volumes",
+}  # fmt: skip
+
+
+def _invocation_problems(
+    t: Mapping[str, Any],
+    key: str,
+    by_name: Mapping[str, Mapping[str, Any]],
+    ext: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> list[str]:
+    out: list[str] = []
+    if key == "dag":
+        tasks = list((t.get("dag") or {}).get("tasks") or [])
+        prefix = "dag.tasks"
+    else:
+        tasks = [s for group in t.get("steps") or [] for s in group]
+        prefix = "steps"
+    names = [x.get("name", "") for x in tasks]
+    for i, task in enumerate(tasks):
+        where = f"{prefix}.{i}({task.get('name')})"
+        tname = task.get("name", "")
+        if not DNS_LABEL.match(tname) or len(tname) > 63:
+            out.append(f"{where}.name: {tname!r} is not a DNS-1123 label")
+        if names.count(tname) > 1:
+            out.append(f"{where}.name: duplicate task name {tname!r}")
+        callee = _callee(task, by_name, ext)
+        if isinstance(callee, str):
+            out.append(f"{where}: {callee}")
+        elif callee is not None:
+            supplied = {
+                p.get("name") for p in (task.get("arguments") or {}).get("parameters") or []
+            }
+            out += [f"{where}.arguments: {p}" for p in _missing_inputs(callee, supplied)]
+        if key == "dag":
+            if "continueOn" in task and ("depends" in task or "dependencies" in task):
+                out.append(
+                    f"{where}.continueOn: cannot be used with depends/dependencies "
+                    "(Argo rejects it); tolerate failures in the depends expression"
+                )
+            if "depends" in task and "dependencies" in task:
+                out.append(f"{where}: use depends or dependencies, not both")
+            for dep in _dependency_names(task):
+                if dep not in names:
+                    out.append(f"{where}.depends: {dep!r} is not a task of this DAG")
+                elif dep == tname:
+                    out.append(f"{where}.depends: a task cannot depend on itself")
+    if key == "dag":
+        cycle = _find_cycle({x.get("name", ""): _dependency_names(x) for x in tasks})
+        if cycle:
+            out.append(f"dag.tasks: dependency cycle {' -> '.join(cycle)}")
+    return out
+
+
+def _callee(
+    task: Mapping[str, Any],
+    by_name: Mapping[str, Mapping[str, Any]],
+    ext: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> Mapping[str, Any] | str | None:
+    """The template a task calls, an error message, or None when it cannot be checked."""
+    if "template" in task and "templateRef" in task:
+        return "has both template and templateRef"
+    if "template" in task:
+        name = task["template"]
+        return by_name.get(name) or f"template {name!r} names no template of this workflow"
+    ref = task.get("templateRef")
+    if ref is not None:
+        wt, tn = ref.get("name"), ref.get("template")
+        if wt not in ext:
+            return f"templateRef names WorkflowTemplate {wt!r}, which is not among the manifests"
+        return ext[wt].get(tn) or f"templateRef: WorkflowTemplate {wt!r} has no template {tn!r}"
+    if "inline" in task:
+        return None
+    return "calls no template (template, templateRef or inline)"
+
+
+_DEP_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*(?:\.[A-Za-z]+)?")
+
+
+def _dependency_names(task: Mapping[str, Any]) -> list[str]:
+    names = list(task.get("dependencies") or [])
+    expr = task.get("depends")
+    if expr:
+        for tok in _DEP_TOKEN.findall(expr):
+            base, _, result = tok.partition(".")
+            if result and result not in TASK_RESULTS:
+                names.append(f"{base}.{result}")  # reported as unknown
+            else:
+                names.append(base)
+    return list(dict.fromkeys(names))
+
+
+def _find_cycle(edges: Mapping[str, Sequence[str]]) -> list[str]:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str]:
+        state[n] = 1
+        stack.append(n)
+        for d in edges.get(n, ()):
+            if d not in edges:
+                continue
+            if state.get(d) == 1:
+                return stack[stack.index(d) :] + [d]
+            if state.get(d) is None:
+                found = visit(d)
+                if found:
+                    return found
+        stack.pop()
+        state[n] = 2
+        return []
+
+    for n in edges:
+        if state.get(n) is None:
+            found = visit(n)
+            if found:
+                return found
+    return []

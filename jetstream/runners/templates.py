@@ -1,0 +1,200 @@
+"""The Argo objects installed once per cluster, as hera definitions (rendered to the
+committed YAML under workflows/ by `python -m workflows.render` or
+`jetstream workflows render`):
+
+- CronWorkflow `jetstream-daily`: every day at 03:00 UTC, `jetstream controller` analyses
+  the previous UTC day (plans the graph and submits it as one Workflow);
+- WorkflowTemplate `jetstream-rerun`: `argo submit --from workflowtemplate/jetstream-rerun
+  -p experiment=SLUG [-p metric=M -p period=P -p start-date=D -p end-date=D]`;
+- WorkflowTemplate `jetstream-preview`: `argo submit --from workflowtemplate/jetstream-preview
+  -p experiment=SLUG [-p start-date=D -p end-date=D]`.
+
+Install-specific settings (warehouse, bucket, Experimenter URL, config repository, image,
+argo-server) come from the ConfigMap `jetstream-settings` (env vars JETSTREAM_*, read by
+the CLI options), so the same YAML serves every install. The image is a workflow
+parameter read from the ConfigMap key JETSTREAM_IMAGE.
+
+Optional template parameters reach the CLI as env vars (JETSTREAM_METRIC, JETSTREAM_PERIOD,
+JETSTREAM_START_DATE, JETSTREAM_END_DATE): an empty value counts as unset for click.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+SETTINGS_CONFIGMAP = "jetstream-settings"
+IMAGE_KEY = "JETSTREAM_IMAGE"
+SERVICE_ACCOUNT = "jetstream"
+APP_LABELS = {"app.kubernetes.io/name": "jetstream", "app.kubernetes.io/component": "workflows"}
+DAY = 24 * 3600
+
+
+def _image_parameter() -> Any:
+    from hera.workflows import Parameter
+    from hera.workflows.models import ConfigMapKeySelector, ValueFrom
+
+    return Parameter(
+        name="image",
+        description="Container image, pinned by digest; from the jetstream-settings ConfigMap",
+        value_from=ValueFrom(
+            config_map_key_ref=ConfigMapKeySelector(name=SETTINGS_CONFIGMAP, key=IMAGE_KEY)
+        ),
+    )
+
+
+def _container(
+    name: str, args: list[str], deadline: int, extra_env: dict[str, str] | None = None
+) -> Any:
+    from hera.workflows import ConfigMapEnvFrom, Container, Env, RetryStrategy
+    from hera.workflows.models import Backoff
+
+    env = [Env(name="JETSTREAM_LOG_FORMAT", value="json")]
+    env += [Env(name=k, value=v) for k, v in (extra_env or {}).items()]
+    return Container(
+        name=name,
+        image="{{workflow.parameters.image}}",
+        command=["jetstream"],
+        args=args,
+        env=env,
+        env_from=[ConfigMapEnvFrom(name=SETTINGS_CONFIGMAP)],
+        active_deadline_seconds=deadline,
+        pod_spec_patch=(
+            '{"containers": [{"name": "main", "resources": {"limits": {"memory": "1Gi"}, '
+            '"requests": {"cpu": "250m", "memory": "1Gi"}}}]}'
+        ),
+        retry_strategy=RetryStrategy(
+            limit=2,
+            retry_policy="Always",
+            expression='lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 75',
+            backoff=Backoff(duration="60s", factor=2, max_duration="15m"),
+        ),
+        labels={"app.kubernetes.io/name": "jetstream", "jetstream/kind": name},
+    )
+
+
+def _common_spec() -> dict[str, Any]:
+    from hera.workflows.models import PodGC, TTLStrategy
+
+    return {
+        "service_account_name": SERVICE_ACCOUNT,
+        "pod_gc": PodGC(strategy="OnPodSuccess"),
+        "ttl_strategy": TTLStrategy(seconds_after_completion=7 * DAY),
+    }
+
+
+def daily_cron_workflow() -> Any:
+    from hera.workflows import CronWorkflow
+
+    controller = _container(
+        "controller",
+        ["controller", "--scheduled-time", "{{workflow.scheduledTime}}"],
+        deadline=3600,
+    )
+    return CronWorkflow(
+        name="jetstream-daily",
+        labels=APP_LABELS,
+        annotations={
+            "workflows.argoproj.io/description": (
+                "Daily analysis of the previous UTC day: plan every live experiment and "
+                "submit the graph as one workflow."
+            )
+        },
+        schedules=["0 3 * * *"],
+        timezone="UTC",
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=6 * 3600,
+        successful_jobs_history_limit=3,
+        failed_jobs_history_limit=7,
+        entrypoint="controller",
+        arguments=[_image_parameter()],
+        templates=[controller],
+        **_common_spec(),
+    )
+
+
+def rerun_workflow_template() -> Any:
+    from hera.workflows import Parameter, WorkflowTemplate
+
+    rerun = _container(
+        "rerun",
+        ["rerun", "--experiment", "{{workflow.parameters.experiment}}", "--runner", "argo"],
+        deadline=3600,
+        extra_env={
+            "JETSTREAM_METRIC": "{{workflow.parameters.metric}}",
+            "JETSTREAM_PERIOD": "{{workflow.parameters.period}}",
+            "JETSTREAM_START_DATE": "{{workflow.parameters.start-date}}",
+            "JETSTREAM_END_DATE": "{{workflow.parameters.end-date}}",
+        },
+    )
+    return WorkflowTemplate(
+        name="jetstream-rerun",
+        labels=APP_LABELS,
+        annotations={
+            "workflows.argoproj.io/description": (
+                "Recompute one experiment: argo submit --from workflowtemplate/jetstream-rerun "
+                "-p experiment=SLUG [-p metric=M] [-p period=P] [-p start-date=YYYY-MM-DD] "
+                "[-p end-date=YYYY-MM-DD]"
+            )
+        },
+        entrypoint="rerun",
+        arguments=[
+            Parameter(name="experiment", description="Experiment slug (required)"),
+            Parameter(name="metric", value="", description="Only this metric (default: all)"),
+            Parameter(name="period", value="", description="Only this period (default: all)"),
+            Parameter(name="start-date", value="", description="First date (default: start)"),
+            Parameter(name="end-date", value="", description="Last date (default: yesterday)"),
+            _image_parameter(),
+        ],
+        templates=[rerun],
+        **_common_spec(),
+    )
+
+
+def preview_workflow_template() -> Any:
+    from hera.workflows import Parameter, WorkflowTemplate
+
+    preview = _container(
+        "preview",
+        ["preview", "--experiment", "{{workflow.parameters.experiment}}"],
+        deadline=2 * 3600,
+        extra_env={
+            "JETSTREAM_START_DATE": "{{workflow.parameters.start-date}}",
+            "JETSTREAM_END_DATE": "{{workflow.parameters.end-date}}",
+        },
+    )
+    return WorkflowTemplate(
+        name="jetstream-preview",
+        labels=APP_LABELS,
+        annotations={
+            "workflows.argoproj.io/description": (
+                "Preview a config on a sample before merging it: argo submit --from "
+                "workflowtemplate/jetstream-preview -p experiment=SLUG"
+            )
+        },
+        entrypoint="preview",
+        arguments=[
+            Parameter(name="experiment", description="Experiment slug (required)"),
+            Parameter(name="start-date", value="", description="First date (default: start)"),
+            Parameter(name="end-date", value="", description="Last date (default: start + 7 days)"),
+            _image_parameter(),
+        ],
+        templates=[preview],
+        **_common_spec(),
+    )
+
+
+def cluster_objects() -> list[Any]:
+    """Every object installed once per cluster, in install order."""
+    return [rerun_workflow_template(), preview_workflow_template(), daily_cron_workflow()]
+
+
+def file_name(obj: Any) -> str:
+    return f"{obj.name}.yaml"
+
+
+HEADER = "# Rendered from jetstream/runners/templates.py by `make render`; do not edit.\n"
+
+
+def render_all() -> dict[str, str]:
+    """file name -> YAML text, for every cluster object."""
+    return {file_name(o): HEADER + o.to_yaml() for o in cluster_objects()}

@@ -1,0 +1,222 @@
+"""Enrollments, exposures and enrollment-time segments (BigQuery SQL). Pure.
+
+Steps, each one statement so they can be saved, dry-run and retried separately:
+
+1. `clients_sql`: one row per client who enrolled during the enrollment period, with the
+   number of distinct branches it was seen in (>1: excluded, counted in a warning).
+2. `enrollments_sql`: single-branch clients with exposure date/count and one BOOL column
+   per enrollment-time segment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from jetstream.config.model import (
+    ANALYSIS_WINDOW_END,
+    ANALYSIS_WINDOW_START,
+    ENROLLMENT_END,
+    ENROLLMENT_START,
+    AnalysisSpec,
+    ExperimentSettings,
+    Segment,
+    WindowBound,
+)
+from jetstream.sql import literals as lit
+
+NORMANDY_EVENTS = "`moz-fx-data-shared-prod.telemetry.events`"
+SUPPORTED_QUERY_TYPES = ("normandy",)
+
+
+class UnsupportedEnrollment(ValueError):
+    pass
+
+
+def _dates(exp: ExperimentSettings) -> tuple[dt.date, dt.date]:
+    if exp.start_date is None or exp.last_enrollment_date is None:
+        raise UnsupportedEnrollment(f"experiment {exp.slug} has no start date")
+    return exp.start_date, exp.last_enrollment_date
+
+
+def clients_sql(exp: ExperimentSettings) -> str:
+    """Per enrolled client: branch, first enrollment date, events, distinct branches."""
+    start, last = _dates(exp)
+    if exp.enrollment_query:
+        source = f"SELECT * FROM ({exp.enrollment_query})"
+        rows = f"""
+    SELECT CAST(client_id AS STRING) AS analysis_id, branch, enrollment_date,
+           num_enrollment_events
+    FROM ({source})"""
+    elif exp.enrollments_query_type in SUPPORTED_QUERY_TYPES:
+        rows = f"""
+    SELECT client_id AS analysis_id,
+           mozfun.map.get_key(event_map_values, 'branch') AS branch,
+           submission_date AS enrollment_date,
+           1 AS num_enrollment_events
+    FROM {NORMANDY_EVENTS}
+    WHERE event_category = 'normandy'
+      AND event_method = 'enroll'
+      AND event_string_value = {lit.string(exp.slug)}
+      AND submission_date BETWEEN {lit.date(start)} AND {lit.date(last)}"""
+    else:
+        raise UnsupportedEnrollment(
+            f"enrollments_query_type {exp.enrollments_query_type!r} has no built-in query "
+            "here; set [experiment] enrollment_query"
+        )
+    sample = ""
+    if exp.sample_size is not None:
+        sample = (
+            f"\nWHERE MOD(ABS(FARM_FINGERPRINT(analysis_id)), 100) < {int(exp.sample_size)}"
+        )
+    return f"""WITH enrollment_rows AS ({rows}
+)
+SELECT analysis_id,
+       MIN(branch) AS branch,
+       COUNT(DISTINCT branch) AS num_branches,
+       MIN(enrollment_date) AS enrollment_date,
+       SUM(num_enrollment_events) AS num_enrollment_events
+FROM enrollment_rows
+WHERE analysis_id IS NOT NULL AND branch IS NOT NULL{sample.replace("WHERE", "AND")}
+GROUP BY analysis_id"""
+
+
+def multi_branch_count_sql(clients_ref: str) -> str:
+    return f"SELECT COUNT(*) AS n FROM {clients_ref} WHERE num_branches > 1"
+
+
+def _default_exposures(exp: ExperimentSettings, clients_ref: str) -> str:
+    start, last = _dates(exp)
+    return f"""
+    SELECT c.analysis_id, MIN(x.submission_date) AS exposure_date,
+           COUNT(x.submission_date) AS num_exposure_events
+    FROM {clients_ref} c
+    JOIN {NORMANDY_EVENTS} x
+      ON x.client_id = c.analysis_id
+     AND x.submission_date BETWEEN c.enrollment_date AND {lit.date(last)}
+    WHERE x.event_category = 'normandy'
+      AND x.event_method = 'expose'
+      AND x.event_string_value = {lit.string(exp.slug)}
+      AND x.submission_date BETWEEN {lit.date(start)} AND {lit.date(last)}
+    GROUP BY c.analysis_id"""
+
+
+def _signal_exposures(exposure_days_ref: str, clients_ref: str, last: dt.date) -> str:
+    return f"""
+    SELECT c.analysis_id, MIN(x.submission_date) AS exposure_date,
+           COUNT(x.submission_date) AS num_exposure_events
+    FROM {clients_ref} c
+    JOIN {exposure_days_ref} x
+      ON x.analysis_id = c.analysis_id
+     AND x.submission_date BETWEEN c.enrollment_date AND {lit.date(last)}
+    GROUP BY c.analysis_id"""
+
+
+def bound_offset(bound: WindowBound, default: int) -> int:
+    """Integer day offsets for enrollment-time windows (symbolic bounds resolve later)."""
+    if bound is None:
+        return default
+    if isinstance(bound, int):
+        return bound
+    raise ValueError(f"window bound {bound!r} is not an enrollment-time offset")
+
+
+def segment_sql(segment: Segment, anchor_ref: str, lo: int, hi: int) -> str:
+    """Segment membership per client over [anchor + lo, anchor + hi] days.
+
+    `anchor_ref` is a table with analysis_id and enrollment_date.
+    """
+    ds = segment.data_source
+    date_col = f"ds.{ds.submission_date_column}"
+    return f"""
+    SELECT e.analysis_id, {segment.select_expression} AS in_segment
+    FROM {anchor_ref} e
+    JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
+    WHERE {date_col} BETWEEN {lit.add_days("e.enrollment_date", lo)}
+                         AND {lit.add_days("e.enrollment_date", hi)}
+    GROUP BY e.analysis_id"""
+
+
+def enrollment_time_segments(spec: AnalysisSpec) -> tuple[Segment, ...]:
+    return tuple(s for s in spec.segments if not s.depends_on_analysis_window)
+
+
+def enrollments_sql(
+    spec: AnalysisSpec, clients_ref: str, exposure_days_ref: str | None = None
+) -> str:
+    """The enrollments table: single-branch clients, exposures, enrollment-time segments."""
+    exp = spec.experiment
+    _, last = _dates(exp)
+    if spec.exposure_signal is not None:
+        if exposure_days_ref is None:
+            raise ValueError("a custom exposure signal needs its exposure days table")
+        exposures = _signal_exposures(exposure_days_ref, clients_ref, last)
+    else:
+        exposures = _default_exposures(exp, clients_ref)
+    ctes = [f"clients AS (SELECT * FROM {clients_ref} WHERE num_branches = 1)"]
+    ctes.append(f"exposures AS ({exposures}\n)")
+    seg_cols = []
+    joins = []
+    for i, seg in enumerate(enrollment_time_segments(spec)):
+        lo_b, hi_b = seg.effective_window
+        lo, hi = bound_offset(lo_b, 0), bound_offset(hi_b, 0)
+        ctes.append(f"seg_{i} AS ({segment_sql(seg, 'clients', lo, hi)}\n)")
+        joins.append(f"LEFT JOIN seg_{i} ON seg_{i}.analysis_id = c.analysis_id")
+        seg_cols.append(f"COALESCE(seg_{i}.in_segment, FALSE) AS {lit.ident(seg.name)}")
+    cols = ",\n       ".join(
+        [
+            "c.analysis_id",
+            "c.branch",
+            "c.enrollment_date",
+            "c.num_enrollment_events",
+            "x.exposure_date",
+            "COALESCE(x.num_exposure_events, 0) AS num_exposure_events",
+            *seg_cols,
+        ]
+    )
+    join_sql = "\n".join(["LEFT JOIN exposures x ON x.analysis_id = c.analysis_id", *joins])
+    with_sql = ",\n".join(ctes)
+    return f"WITH {with_sql}\nSELECT {cols}\nFROM clients c\n{join_sql}"
+
+
+def resolve_bound(
+    bound: WindowBound,
+    default: str,
+    window_start: int,
+    window_end: int,
+    exp: ExperimentSettings,
+) -> str:
+    """A symbolic or integer window bound as a DATE expression relative to `e.enrollment_date`."""
+    b = default if bound is None else bound
+    if isinstance(b, int):
+        return lit.add_days("e.enrollment_date", b)
+    if b == ANALYSIS_WINDOW_START:
+        return lit.add_days("e.enrollment_date", window_start)
+    if b == ANALYSIS_WINDOW_END:
+        return lit.add_days("e.enrollment_date", window_end)
+    if b == ENROLLMENT_START:
+        start, _ = _dates(exp)
+        return lit.date(start)
+    if b == ENROLLMENT_END:
+        _, last = _dates(exp)
+        return lit.date(last)
+    raise ValueError(f"unknown window bound {b!r}")
+
+
+def window_segment_sql(
+    spec: AnalysisSpec, segment: Segment, enrollments_ref: str, window_start: int, window_end: int
+) -> str:
+    """Membership of a segment whose window refers to the analysis window, for one window."""
+    ds = segment.data_source
+    lo_b, hi_b = segment.effective_window
+    lo = resolve_bound(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, spec.experiment)
+    hi = resolve_bound(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, spec.experiment)
+    return f"""SELECT e.analysis_id,
+       COALESCE(s.in_segment, FALSE) AS in_segment
+FROM {enrollments_ref} e
+LEFT JOIN (
+    SELECT e.analysis_id, {segment.select_expression} AS in_segment
+    FROM {enrollments_ref} e
+    JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
+    WHERE ds.{ds.submission_date_column} BETWEEN {lo} AND {hi}
+    GROUP BY e.analysis_id
+) s ON s.analysis_id = e.analysis_id"""

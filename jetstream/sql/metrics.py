@@ -1,0 +1,313 @@
+"""Metric SQL per data source: daily partials, exact roll-ups, direct computation, and the
+row-per-metric insert. BigQuery dialect, pure.
+
+A unit of work is (experiment, period, window, data source). For each analysis basis it
+builds one wide query (one column per metric, one row per client) from:
+- roll-ups of the stored daily partials for decomposable metrics (no telemetry read), and
+- a direct query over telemetry for the others (COUNT DISTINCT, ARRAY_AGG, ...).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import attrs
+
+from jetstream.config.model import (
+    ANALYSIS_WINDOW_END,
+    ANALYSIS_WINDOW_START,
+    AnalysisBasis,
+    AnalysisSpec,
+    DataSource,
+    ExperimentsColumnType,
+    ExposureSignal,
+    Metric,
+)
+from jetstream.sql import literals as lit
+from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
+from jetstream.sql.enrollments import resolve_bound
+
+PRE_ENROLLMENT_DAYS = 28
+
+
+@attrs.frozen
+class MetricPlan:
+    """How one metric of a data source is computed."""
+
+    metric: Metric
+    decomposition: Decomposition | None  # None: computed directly from telemetry
+    reason: str | None = None  # why not decomposable
+
+    @property
+    def method(self) -> str:
+        return "rollup" if self.decomposition is not None else "direct"
+
+
+def plan_metrics(metrics: Sequence[Metric]) -> list[MetricPlan]:
+    out = []
+    for i, m in enumerate(metrics):
+        d = decompose(m.select_expression, f"l{i}")
+        if isinstance(d, NotDecomposable):
+            out.append(MetricPlan(m, None, d.reason))
+        else:
+            out.append(MetricPlan(m, d))
+    return out
+
+
+def experiments_filter(ds: DataSource, slug: str, date_expr: str) -> str:
+    """Rows of the enrollment day count only when they carry the experiment annotation."""
+    t = ds.experiments_column_type
+    key = lit.string(slug)
+    if t is ExperimentsColumnType.SIMPLE:
+        cond = f"mozfun.map.get_key(ds.experiments, {key}) IS NOT NULL"
+    elif t is ExperimentsColumnType.NATIVE:
+        cond = f"mozfun.map.get_key(ds.experiments, {key}).branch IS NOT NULL"
+    elif t is ExperimentsColumnType.GLEAN:
+        cond = f"mozfun.map.get_key(ds.ping_info.experiments, {key}).branch IS NOT NULL"
+    else:
+        return "TRUE"
+    return f"(ds.{ds.submission_date_column} != {date_expr} OR {cond})"
+
+
+def partials_sql(
+    spec: AnalysisSpec,
+    ds: DataSource,
+    plans: Sequence[MetricPlan],
+    enrollments_ref: str,
+    first_day: dt.date,
+    last_day: dt.date,
+) -> str:
+    """Per enrolled client and day in [first_day, last_day], every leaf of the source's
+    decomposable metrics. Each day of telemetry is read once per experiment."""
+    leaves = [leaf for p in plans if p.decomposition for leaf in p.decomposition.leaves]
+    date_col = f"ds.{ds.submission_date_column}"
+    cols = ",\n       ".join(f"{leaf.sql} AS {leaf.column}" for leaf in leaves)
+    return f"""SELECT e.analysis_id,
+       {date_col} AS submission_date,
+       {cols}
+FROM {enrollments_ref} e
+JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
+WHERE {date_col} BETWEEN {lit.date(first_day)} AND {lit.date(last_day)}
+  AND {date_col} >= {lit.add_days("e.enrollment_date", -PRE_ENROLLMENT_DAYS)}
+  AND {experiments_filter(ds, spec.slug, "e.enrollment_date")}
+GROUP BY 1, 2"""
+
+
+def exposure_days_sql(
+    signal: ExposureSignal, clients_ref: str, first_day: dt.date, last_day: dt.date
+) -> str:
+    """Days on which each enrolled client matched the custom exposure signal."""
+    ds = signal.data_source
+    date_col = f"ds.{ds.submission_date_column}"
+    return f"""SELECT e.analysis_id, {date_col} AS submission_date
+FROM {clients_ref} e
+JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
+WHERE {date_col} BETWEEN {lit.date(first_day)} AND {lit.date(last_day)}
+  AND {date_col} >= {lit.add_days("e.enrollment_date", -PRE_ENROLLMENT_DAYS)}
+GROUP BY 1, 2
+HAVING COALESCE(LOGICAL_OR({signal.select_expression}), FALSE)"""
+
+
+@attrs.frozen
+class WindowSpec:
+    start: int  # days after the anchor (enrollment or exposure date)
+    end: int
+
+
+def _population(
+    spec: AnalysisSpec,
+    basis: AnalysisBasis,
+    window: WindowSpec,
+    enrollments_ref: str,
+    exposure_days_ref: str | None,
+) -> tuple[str, str]:
+    """(population CTE body with analysis_id, branch, anchor_date, enrollment_date; anchor)."""
+    base = f"SELECT analysis_id, branch, enrollment_date, {{anchor}} AS anchor_date FROM {enrollments_ref}"
+    if basis is AnalysisBasis.ENROLLMENTS:
+        return base.format(anchor="enrollment_date"), "enrollment_date"
+    if spec.exposure_signal is None:
+        return (
+            base.format(anchor="exposure_date") + " WHERE exposure_date IS NOT NULL",
+            "exposure_date",
+        )
+    sig = spec.exposure_signal
+    assert exposure_days_ref is not None
+    lo = resolve_bound(sig.window_start, ANALYSIS_WINDOW_START, window.start, window.end, spec.experiment)
+    hi = resolve_bound(sig.window_end, ANALYSIS_WINDOW_END, window.start, window.end, spec.experiment)
+    body = f"""SELECT e.analysis_id, e.branch, e.enrollment_date, e.enrollment_date AS anchor_date
+    FROM {enrollments_ref} e
+    WHERE EXISTS (
+        SELECT 1 FROM {exposure_days_ref} x
+        WHERE x.analysis_id = e.analysis_id AND x.submission_date BETWEEN {lo} AND {hi}
+    )"""
+    return body, "enrollment_date"
+
+
+def wide_sql(
+    spec: AnalysisSpec,
+    ds: DataSource | None,
+    plans: Sequence[MetricPlan],
+    basis: AnalysisBasis,
+    window: WindowSpec,
+    enrollments_ref: str,
+    partials_ref: str | None,
+    exposure_days_ref: str | None = None,
+) -> str:
+    """One row per client of the basis population, one column per metric."""
+    population, _ = _population(spec, basis, window, enrollments_ref, exposure_days_ref)
+    lo = lit.add_days("p.anchor_date", window.start)
+    hi = lit.add_days("p.anchor_date", window.end)
+    ctes = [f"population AS ({population})"]
+    selects = ["p.analysis_id", "p.branch"]
+    joins = []
+    rolled = [pl for pl in plans if pl.decomposition is not None]
+    direct = [pl for pl in plans if pl.decomposition is None]
+    if rolled:
+        assert partials_ref is not None
+        cols = ",\n           ".join(
+            f"{pl.decomposition.rollup_sql} AS {lit.ident(pl.metric.name)}"
+            for pl in rolled
+            if pl.decomposition is not None
+        )
+        ctes.append(
+            f"""rolled AS (
+    SELECT p.analysis_id,
+           {cols}
+    FROM population p
+    LEFT JOIN {partials_ref} l
+      ON l.analysis_id = p.analysis_id AND l.submission_date BETWEEN {lo} AND {hi}
+    GROUP BY p.analysis_id
+)"""
+        )
+        joins.append("LEFT JOIN rolled r ON r.analysis_id = p.analysis_id")
+        selects += [f"r.{lit.ident(pl.metric.name)}" for pl in rolled]
+    if direct:
+        assert ds is not None
+        date_col = f"ds.{ds.submission_date_column}"
+        cols = ",\n           ".join(
+            f"{pl.metric.select_expression} AS {lit.ident(pl.metric.name)}" for pl in direct
+        )
+        ctes.append(
+            f"""direct AS (
+    SELECT e.analysis_id,
+           {cols}
+    FROM population e
+    LEFT JOIN {ds.from_expression} ds
+      ON ds.{ds.client_id_column} = e.analysis_id
+     AND {date_col} BETWEEN {lit.add_days("e.anchor_date", window.start)} AND {lit.add_days("e.anchor_date", window.end)}
+     AND {experiments_filter(ds, spec.slug, "e.enrollment_date")}
+    GROUP BY e.analysis_id
+)"""
+        )
+        joins.append("LEFT JOIN direct d ON d.analysis_id = p.analysis_id")
+        selects += [f"d.{lit.ident(pl.metric.name)}" for pl in direct]
+    with_sql = ",\n".join(ctes)
+    sel = ",\n       ".join(selects)
+    join_sql = "\n".join(joins)
+    return f"WITH {with_sql}\nSELECT {sel}\nFROM population p\n{join_sql}"
+
+
+def direct_only_sql(
+    spec: AnalysisSpec,
+    ds: DataSource,
+    metrics: Sequence[Metric],
+    basis: AnalysisBasis,
+    window: WindowSpec,
+    enrollments_ref: str,
+    exposure_days_ref: str | None = None,
+) -> str:
+    """Every metric computed straight from telemetry (the reference's way; used by tests
+    and by the benchmark to compare telemetry rows scanned)."""
+    plans = [MetricPlan(m, None, "forced direct") for m in metrics]
+    return wide_sql(spec, ds, plans, basis, window, enrollments_ref, None, exposure_days_ref)
+
+
+def derived_sql(
+    metrics: Sequence[Metric],
+    metrics_ref: str,
+    basis: AnalysisBasis,
+    period: str,
+    window_index: int,
+) -> str:
+    """Metrics computed from other metrics' values (depends_on), per client."""
+    deps = sorted({d for m in metrics for d in m.depends_on})
+    pivot = ",\n           ".join(
+        f"MAX(IF(metric_slug = {lit.string(d)}, metric_value, NULL)) AS {lit.ident(d)}"
+        for d in deps
+    )
+    cols = ",\n       ".join(f"{m.select_expression} AS {lit.ident(m.name)}" for m in metrics)
+    return f"""WITH deps AS (
+    SELECT analysis_id, branch,
+           {pivot}
+    FROM {metrics_ref}
+    WHERE analysis_basis = {lit.string(basis.value)}
+      AND period = {lit.string(period)}
+      AND window_index = {int(window_index)}
+      AND metric_slug IN ({lit.strings(deps)})
+    GROUP BY analysis_id, branch
+)
+SELECT analysis_id, branch,
+       {cols}
+FROM deps"""
+
+
+def to_float(column: str, sql_type: str) -> str:
+    """A wide column as FLOAT64 (BigQuery cannot CAST BOOL to FLOAT64 directly)."""
+    t = sql_type.upper()
+    if t.startswith("BOOL"):
+        return f"IF({column} IS NULL, NULL, IF({column}, 1.0, 0.0))"
+    return f"CAST({column} AS FLOAT64)"
+
+
+def insert_rows_sql(
+    metrics_ref: str,
+    staging_ref: str,
+    column_types: dict[str, str],
+    metric_names: Sequence[str],
+    *,
+    basis: AnalysisBasis,
+    period: str,
+    window_index: int,
+    window_start: int,
+    window_end: int,
+    data_source: str,
+    hashes: dict[str, str],
+) -> str:
+    """Unpivot a wide staging table into row-per-metric inserts."""
+    parts = []
+    for name in metric_names:
+        col = lit.ident(name)
+        parts.append(
+            f"""SELECT analysis_id, branch, {lit.string(basis.value)} AS analysis_basis,
+       {lit.string(period)} AS period, {int(window_index)} AS window_index,
+       {int(window_start)} AS window_start, {int(window_end)} AS window_end,
+       {lit.string(data_source)} AS data_source, {lit.string(name)} AS metric_slug,
+       {to_float(col, column_types.get(name, "FLOAT64"))} AS metric_value,
+       {lit.string(hashes.get(name, ""))} AS definition_hash
+FROM {staging_ref}"""
+        )
+    union = "\nUNION ALL\n".join(parts)
+    return f"INSERT INTO {metrics_ref}\n{union}"
+
+
+def delete_rows_sql(
+    metrics_ref: str,
+    *,
+    period: str,
+    window_index: int,
+    data_source: str,
+    metric_names: Sequence[str] | None = None,
+    basis: AnalysisBasis | None = None,
+) -> str:
+    where = [
+        f"period = {lit.string(period)}",
+        f"window_index = {int(window_index)}",
+        f"data_source = {lit.string(data_source)}",
+    ]
+    if basis is not None:
+        where.append(f"analysis_basis = {lit.string(basis.value)}")
+    if metric_names is not None:
+        names = lit.strings(metric_names) or "''"
+        where.append(f"metric_slug IN ({names})")
+    return f"DELETE FROM {metrics_ref} WHERE " + " AND ".join(where)

@@ -1,0 +1,149 @@
+"""What every task body gets: the warehouse, the resolved spec, the run id, and an error
+collector whose rows are written together with the unit's results."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from jetstream import results
+from jetstream.config.model import AnalysisSpec
+from jetstream.logs import get_logger
+from jetstream.sql import literals as lit
+
+log = get_logger("jetstream.tasks")
+
+
+@attrs.define
+class ErrorCollector:
+    """Error and warning rows of one unit. Written with delete-then-insert per unit key, so a
+    rerun replaces (never duplicates) the unit's errors."""
+
+    run: str
+    experiment: str
+    period: str | None = None
+    window: int | None = None
+    data_source: str | None = None
+    rows: list[dict[str, Any]] = attrs.field(factory=list)
+
+    def add(
+        self,
+        message: str,
+        *,
+        level: str = "error",
+        metric: str | None = None,
+        statistic: str | None = None,
+        exception: BaseException | None = None,
+        exception_type: str | None = None,
+    ) -> None:
+        etype = exception_type or (type(exception).__name__ if exception else None)
+        self.rows.append(
+            {
+                "run": self.run,
+                "experiment": self.experiment,
+                "period": self.period,
+                "window": self.window,
+                "data_source": self.data_source,
+                "metric": metric,
+                "statistic": statistic,
+                "level": level,
+                "exception_type": etype,
+                "message": message,
+                "timestamp": dt.datetime.now(dt.UTC).replace(microsecond=0),
+            }
+        )
+        (log.warning if level == "warning" else log.error)(
+            "unit problem", metric=metric, statistic=statistic, message=message
+        )
+        if exception is not None and level == "error":
+            log.debug("traceback", tb="".join(traceback.format_exception(exception)))
+
+    def delete_sql(self, errors_ref: str) -> str:
+        where = [f"experiment = {lit.string(self.experiment)}"]
+        for col, value in (("period", self.period), ("data_source", self.data_source)):
+            where.append(f"{col} = {lit.string(value)}" if value is not None else f"{col} IS NULL")
+        where.append(f"`window` = {int(self.window)}" if self.window is not None else "`window` IS NULL")
+        return f"DELETE FROM {errors_ref} WHERE " + " AND ".join(where)
+
+    def insert_sql(self, errors_ref: str) -> str | None:
+        if not self.rows:
+            return None
+        values = []
+        for r in self.rows:
+            vals = []
+            for name, typ in results.ERRORS_COLUMNS:
+                v = r.get(name)
+                if v is None:
+                    vals.append(f"CAST(NULL AS {typ})")
+                elif typ == "INT64":
+                    vals.append(str(int(v)))
+                elif typ == "TIMESTAMP":
+                    vals.append(f"TIMESTAMP '{v.strftime('%Y-%m-%d %H:%M:%S')}+00'")
+                else:
+                    vals.append(lit.string(str(v)))
+            values.append("SELECT " + ", ".join(vals))
+        cols = ", ".join(f"`{name}`" for name, _ in results.ERRORS_COLUMNS)
+        return f"INSERT INTO {errors_ref} ({cols})\n" + "\nUNION ALL\n".join(values)
+
+
+@attrs.define
+class TaskContext:
+    warehouse: Any  # jetstream.warehouse.base.Warehouse
+    spec: AnalysisSpec
+    run_id: str
+    bytes_processed: int = 0
+
+    def ref(self, table: str) -> str:
+        return self.warehouse.table_ref(table)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Hold the warehouse (DuckDB: the file lock) across several statements."""
+        opener = getattr(self.warehouse, "session", None)
+        if opener is None:
+            yield
+            return
+        with opener():
+            yield
+
+    def query(self, sql: str):  # -> pyarrow.Table
+        return self.warehouse.query(sql, labels=self.labels())
+
+    def execute(self, sql: str) -> None:
+        stats = self.warehouse.execute(sql, labels=self.labels())
+        self.bytes_processed += int(getattr(stats, "bytes_processed", 0) or 0)
+
+    def create_table_as(self, table: str, sql: str) -> None:
+        stats = self.warehouse.create_table_as(table, sql, replace=True)
+        self.bytes_processed += int(getattr(stats, "bytes_processed", 0) or 0)
+
+    def transaction(self, statements: list[str]) -> None:
+        stats = self.warehouse.transaction([s for s in statements if s])
+        self.bytes_processed += int(getattr(stats, "bytes_processed", 0) or 0)
+
+    def labels(self) -> dict[str, str]:
+        return {"experiment": results.safe(self.spec.slug)[:63], "run": self.run_id[:63]}
+
+    def ensure_tables(self) -> None:
+        slug = self.spec.slug
+        for table, cols in (
+            (results.metrics_table(slug), results.METRICS_COLUMNS),
+            (results.statistics_table(slug), results.STATISTICS_COLUMNS),
+            (results.segments_table(slug), results.SEGMENTS_COLUMNS),
+            (results.partial_days_table(slug), results.PARTIAL_DAYS_COLUMNS),
+            (results.ERRORS_TABLE, results.ERRORS_COLUMNS),
+        ):
+            self.execute(results.create_table_sql(self.ref(table), cols))
+
+    def write_errors(self, errors: ErrorCollector) -> None:
+        ref = self.ref(results.ERRORS_TABLE)
+        stmts = [errors.delete_sql(ref)]
+        ins = errors.insert_sql(ref)
+        if ins:
+            stmts.append(ins)
+        self.transaction(stmts)

@@ -1,0 +1,101 @@
+"""`ensure-enrollments`: enrollments, exposure days and window-dependent segments."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from jetstream import results
+from jetstream.periods import Period, windows_through
+from jetstream.sql import enrollments as enr_sql
+from jetstream.sql import literals as lit
+from jetstream.sql import metrics as met_sql
+from jetstream.tasks.context import ErrorCollector, TaskContext, log
+from jetstream.tasks.partials import ensure_days
+
+EXPOSURE_SOURCE = "__exposure_signal__"
+
+
+def ensure_enrollments(ctx: TaskContext, date: dt.date, recreate: bool = False) -> None:
+    spec = ctx.spec
+    slug = spec.slug
+    errors = ErrorCollector(ctx.run_id, slug)
+    with ctx.session():
+        ctx.ensure_tables()
+        enrollments = results.enrollments_table(slug)
+        clients = results.enrollment_staging_table(slug)
+        exists = ctx.warehouse.table_exists(enrollments)
+        if recreate or not exists:
+            log.info("computing enrollments", experiment=slug)
+            ctx.create_table_as(clients, enr_sql.clients_sql(spec.experiment))
+            n = ctx.query(enr_sql.multi_branch_count_sql(ctx.ref(clients))).column(0)[0].as_py()
+            if n:
+                errors.add(
+                    f"{n} clients enrolled in more than one branch were excluded",
+                    level="warning",
+                    exception_type="MultipleBranches",
+                )
+        _ensure_exposure_days(ctx, date)
+        if recreate or not exists:
+            exposure_ref = (
+                ctx.ref(results.exposure_days_table(slug)) if spec.exposure_signal else None
+            )
+            ctx.create_table_as(
+                enrollments, enr_sql.enrollments_sql(spec, ctx.ref(clients), exposure_ref)
+            )
+        _ensure_window_segments(ctx, date, errors)
+        ctx.write_errors(errors)
+
+
+def _ensure_exposure_days(ctx: TaskContext, date: dt.date) -> None:
+    spec = ctx.spec
+    signal = spec.exposure_signal
+    if signal is None:
+        return
+    slug = spec.slug
+    table = results.exposure_days_table(slug)
+    clients_ref = ctx.ref(results.enrollment_staging_table(slug))
+
+    def build(first: dt.date, last: dt.date) -> str:
+        return met_sql.exposure_days_sql(signal, clients_ref, first, last)
+
+    ensure_days(ctx, EXPOSURE_SOURCE, table, build, date, definition=signal)
+
+
+def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollector) -> None:
+    spec = ctx.spec
+    window_segments = [s for s in spec.segments if s.depends_on_analysis_window]
+    if not window_segments:
+        return
+    slug = spec.slug
+    exp = spec.experiment
+    last = exp.last_enrollment_date
+    assert last is not None
+    seg_ref = ctx.ref(results.segments_table(slug))
+    enr_ref = ctx.ref(results.enrollments_table(slug))
+    done = {
+        (r["period"], r["window_index"], r["segment"])
+        for r in ctx.query(
+            f"SELECT DISTINCT period, window_index, segment FROM {seg_ref}"
+        ).to_pylist()
+    }
+    for period in spec.periods:
+        if period in (Period.PREENROLLMENT_WEEK, Period.PREENROLLMENT_DAYS28):
+            continue
+        for w in windows_through(period, date, last, exp.end_date):
+            for seg in window_segments:
+                if (period.value, w.index, seg.name) in done:
+                    continue
+                body = enr_sql.window_segment_sql(spec, seg, enr_ref, w.start, w.end)
+                insert = f"""INSERT INTO {seg_ref} (analysis_id, period, window_index, segment, in_segment)
+SELECT analysis_id, {lit.string(period.value)}, {w.index}, {lit.string(seg.name)}, in_segment
+FROM ({body})"""
+                delete = (
+                    f"DELETE FROM {seg_ref} WHERE period = {lit.string(period.value)} "
+                    f"AND window_index = {w.index} AND segment = {lit.string(seg.name)}"
+                )
+                try:
+                    ctx.transaction([delete, insert])
+                except Exception as exc:  # a broken segment must not stop the others
+                    if getattr(exc, "exit_code", None) == 75:
+                        raise
+                    errors.add(f"segment {seg.name}: {exc}", exception=exc)

@@ -1,0 +1,121 @@
+"""`export`: pivot views, multiple-comparison adjustment, and the published JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from jetstream import results
+from jetstream.periods import Period
+from jetstream.sql import literals as lit
+from jetstream.tasks.context import TaskContext, log
+
+
+def pivot_view_sql(metrics_ref: str, metric_names: list[str], period: Period) -> str:
+    cols = ",\n       ".join(
+        f"MAX(IF(metric_slug = {lit.string(n)}, metric_value, NULL)) AS {lit.ident(n)}"
+        for n in metric_names
+    )
+    return f"""SELECT analysis_id, branch, analysis_basis, window_index, window_start, window_end,
+       {cols}
+FROM {metrics_ref}
+WHERE period = {lit.string(period.value)}
+GROUP BY analysis_id, branch, analysis_basis, window_index, window_start, window_end"""
+
+
+def create_views(ctx: TaskContext) -> None:
+    spec = ctx.spec
+    metrics_ref = ctx.ref(results.metrics_table(spec.slug))
+    for period in spec.periods:
+        names = [m.name for m in spec.metrics_for(period)]
+        if not names:
+            continue
+        view = ctx.ref(results.metrics_view(spec.slug, period.value))
+        ctx.execute(
+            f"CREATE OR REPLACE VIEW {view} AS\n{pivot_view_sql(metrics_ref, names, period)}"
+        )
+
+
+def adjust_p_values(ctx: TaskContext) -> None:
+    """Fill p_value_adjusted over each family (period, window, basis, segment) of metrics x
+    comparisons, when `[experiment] multiple_comparisons` asks for it."""
+    method = ctx.spec.experiment.multiple_comparisons.value
+    if method == "none":
+        return
+    from jetstream import statistics as stats
+
+    ref = ctx.ref(results.statistics_table(ctx.spec.slug))
+    rows = ctx.query(f"SELECT * FROM {ref}").to_pylist()
+    if not rows:
+        return
+    objs = [stats.StatisticRow(**{k: r[k] for k in _ROW_FIELDS}) for r in rows]
+    families: dict[tuple, list[int]] = {}
+    for i, r in enumerate(rows):
+        key = (r["period"], r["window_index"], r["analysis_basis"], r["segment"])
+        families.setdefault(key, []).append(i)
+    out = list(rows)
+    for idx in families.values():
+        adjusted = stats.adjust_p_values([objs[i] for i in idx], method)
+        for i, a in zip(idx, adjusted, strict=True):
+            out[i] = {**rows[i], "p_value_adjusted": a.p_value_adjusted}
+    import pyarrow as pa
+
+    staging = results.staging_table(ctx.spec.slug, "stats_adjusted")
+    ctx.warehouse.load_arrow(staging, pa.Table.from_pylist(out), mode="replace")
+    cols = ", ".join(name for name, _ in results.STATISTICS_COLUMNS)
+    try:
+        ctx.transaction(
+            [f"DELETE FROM {ref} WHERE TRUE", f"INSERT INTO {ref} ({cols}) SELECT {cols} FROM {ctx.ref(staging)}"]
+        )
+    finally:
+        ctx.warehouse.drop_table(staging)
+
+
+_ROW_FIELDS = (
+    "metric",
+    "statistic",
+    "parameter",
+    "branch",
+    "comparison",
+    "comparison_to_branch",
+    "ci_width",
+    "point",
+    "lower",
+    "upper",
+    "p_value",
+    "segment",
+    "analysis_basis",
+)
+
+
+def run_export(ctx: TaskContext, store: Any) -> list[str]:
+    from jetstream import export
+
+    spec = ctx.spec
+    slug = spec.slug
+    with ctx.session():
+        ctx.ensure_tables()
+        create_views(ctx)
+        adjust_p_values(ctx)
+        stat_rows = ctx.query(f"SELECT * FROM {ctx.ref(results.statistics_table(slug))}").to_pylist()
+        error_rows = ctx.query(
+            f"SELECT * FROM {ctx.ref(results.ERRORS_TABLE)} "
+            f"WHERE experiment = {lit.string(slug)} ORDER BY timestamp"
+        ).to_pylist()
+    # tables hold the 0-based window k; published files carry k + 1
+    for r in stat_rows:
+        r["window_index"] = None if r["window_index"] is None else r["window_index"] + 1
+    for r in error_rows:
+        r["window"] = None if r["window"] is None else r["window"] + 1
+    srm_rows = [r for r in stat_rows if r["statistic"] == "srm"]
+    for r in srm_rows:
+        if r["analysis_basis"] == "exposures":
+            r["note"] = "exposure-based populations may be legitimately imbalanced"
+    metadata = export.metadata_document(
+        export.spec_summary(spec),
+        srm_rows,
+        analysis_start_time=dt.datetime.now(dt.UTC).replace(microsecond=0),
+    )
+    paths = export.publish(store, slug, stat_rows, error_rows, metadata, periods=spec.periods)
+    log.info("exported", experiment=slug, files=len(paths))
+    return paths

@@ -1,0 +1,263 @@
+"""`metrics`: one unit = (experiment, date, period, data source). Computes the due window's
+metric values for every basis, stores them row-per-metric (delete + insert in one
+transaction), then computes and stores their statistics. A failing metric becomes an error
+row; the others complete."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import attrs
+
+from jetstream import hashing, results
+from jetstream.config.model import AnalysisBasis, Metric
+from jetstream.errors import TransientError
+from jetstream.graph import DERIVED_SOURCE
+from jetstream.periods import Period, Window, due_window
+from jetstream.sql import metrics as met_sql
+from jetstream.tasks.context import ErrorCollector, TaskContext, log
+from jetstream.tasks.partials import ensure_days
+
+
+@attrs.frozen
+class UnitResult:
+    metrics_written: int
+    metrics_failed: int
+    statistics_rows: int
+
+
+def source_metrics(ctx: TaskContext, data_source: str) -> list[Metric]:
+    """Every metric of a data source across all periods (the partials' leaf set), by name."""
+    seen: dict[str, Metric] = {}
+    for period in ctx.spec.periods:
+        for m in ctx.spec.metrics_for(period):
+            name = m.data_source.name if m.data_source else DERIVED_SOURCE
+            if name == data_source:
+                seen.setdefault(m.name, m)
+    return [seen[k] for k in sorted(seen)]
+
+
+def bases_for(period: Period, metrics: Sequence[Metric]) -> list[AnalysisBasis]:
+    if period.is_preenrollment:
+        return [AnalysisBasis.ENROLLMENTS]
+    found = {b for m in metrics for b in m.analysis_bases}
+    return [b for b in AnalysisBasis if b in found]
+
+
+def run_metrics_unit(
+    ctx: TaskContext,
+    date: dt.date,
+    period: Period,
+    data_source: str,
+    only: Sequence[str] = (),
+) -> UnitResult:
+    spec = ctx.spec
+    exp = spec.experiment
+    last = exp.last_enrollment_date
+    assert last is not None
+    window = due_window(period, date, last, exp.end_date)
+    errors = ErrorCollector(ctx.run_id, spec.slug, period.value, None, data_source)
+    if window is None:
+        log.info("no window due", period=period.value, date=date.isoformat())
+        return UnitResult(0, 0, 0)
+    errors.window = window.index
+    metrics = [
+        m
+        for m in spec.metrics_for(period)
+        if (m.data_source.name if m.data_source else DERIVED_SOURCE) == data_source
+        and (not only or m.name in only)
+    ]
+    written, failed = 0, 0
+    with ctx.session():
+        ctx.ensure_tables()
+        if data_source == DERIVED_SOURCE:
+            written, failed = _derived(ctx, period, window, metrics, errors)
+        else:
+            written, failed = _from_source(ctx, date, period, window, data_source, metrics, errors)
+    from jetstream.tasks.statistics import run_statistics
+
+    n_stats = run_statistics(ctx, period, window, metrics, errors)
+    with ctx.session():
+        ctx.write_errors(errors)
+    return UnitResult(written, failed, n_stats)
+
+
+def _from_source(
+    ctx: TaskContext,
+    date: dt.date,
+    period: Period,
+    window: Window,
+    data_source: str,
+    metrics: list[Metric],
+    errors: ErrorCollector,
+) -> tuple[int, int]:
+    spec = ctx.spec
+    slug = spec.slug
+    all_metrics = source_metrics(ctx, data_source)
+    plans = {p.metric.name: p for p in met_sql.plan_metrics(all_metrics)}
+    ds = all_metrics[0].data_source if all_metrics else None
+    assert ds is not None
+    partials = results.partials_table(slug, data_source)
+    enr_ref = ctx.ref(results.enrollments_table(slug))
+    decomposable = [p for p in plans.values() if p.decomposition is not None]
+    if decomposable:
+
+        def build(first: dt.date, last: dt.date) -> str:
+            return met_sql.partials_sql(spec, ds, decomposable, enr_ref, first, last)
+
+        try:
+            ensure_days(
+                ctx,
+                data_source,
+                partials,
+                build,
+                date,
+                definition=[ds, [(p.metric.name, p.decomposition) for p in decomposable]],
+            )
+        except TransientError:
+            raise
+        except Exception as exc:
+            # A broken leaf breaks the shared partials: compute this unit directly instead.
+            errors.add(
+                f"daily partials of {data_source} failed, computing directly: {exc}",
+                level="warning",
+                exception=exc,
+            )
+            plans = {
+                name: met_sql.MetricPlan(p.metric, None, "partials failed")
+                for name, p in plans.items()
+            }
+    unit_plans = [plans[m.name] for m in metrics]
+    for p in unit_plans:
+        log.debug("metric plan", metric=p.metric.name, method=p.method, reason=p.reason)
+    exposure_ref = (
+        ctx.ref(results.exposure_days_table(slug)) if spec.exposure_signal is not None else None
+    )
+    written = failed = 0
+    for basis in bases_for(period, metrics):
+        chosen = [p for p in unit_plans if basis in p.metric.analysis_bases or period.is_preenrollment]
+        if not chosen:
+            continue
+        w = met_sql.WindowSpec(window.start, window.end)
+
+        def wide(ps: list[met_sql.MetricPlan], basis: AnalysisBasis = basis) -> str:
+            return met_sql.wide_sql(
+                spec, ds, ps, basis, w, enr_ref, ctx.ref(partials), exposure_ref
+            )
+
+        ok, bad = _write(ctx, period, window, data_source, basis, chosen, wide, errors)
+        written += ok
+        failed += bad
+    return written, failed
+
+
+def _derived(
+    ctx: TaskContext,
+    period: Period,
+    window: Window,
+    metrics: list[Metric],
+    errors: ErrorCollector,
+) -> tuple[int, int]:
+    metrics_ref = ctx.ref(results.metrics_table(ctx.spec.slug))
+    written = failed = 0
+    for basis in bases_for(period, metrics):
+        chosen = [
+            met_sql.MetricPlan(m, None, "depends_on")
+            for m in metrics
+            if basis in m.analysis_bases or period.is_preenrollment
+        ]
+
+        def wide(ps: list[met_sql.MetricPlan], basis: AnalysisBasis = basis) -> str:
+            return met_sql.derived_sql(
+                [p.metric for p in ps], metrics_ref, basis, period.value, window.index
+            )
+
+        ok, bad = _write(ctx, period, window, DERIVED_SOURCE, basis, chosen, wide, errors)
+        written += ok
+        failed += bad
+    return written, failed
+
+
+def _write(
+    ctx: TaskContext,
+    period: Period,
+    window: Window,
+    data_source: str,
+    basis: AnalysisBasis,
+    plans: list[met_sql.MetricPlan],
+    wide,
+    errors: ErrorCollector,
+) -> tuple[int, int]:
+    """Run the wide query for all metrics at once; on failure, one by one to isolate the
+    broken metric(s). Returns (metrics written, metrics failed)."""
+    try:
+        _write_group(ctx, period, window, data_source, basis, plans, wide)
+        return len(plans), 0
+    except TransientError:
+        raise
+    except Exception as exc:
+        if len(plans) == 1:
+            errors.add(str(exc), metric=plans[0].metric.name, exception=exc)
+            _delete_rows(ctx, period, window, data_source, basis, [plans[0].metric.name])
+            return 0, 1
+        log.warning("metric group failed; isolating", error=str(exc)[:200])
+    ok = bad = 0
+    for p in plans:
+        a, b = _write(ctx, period, window, data_source, basis, [p], wide, errors)
+        ok += a
+        bad += b
+    return ok, bad
+
+
+def _delete_rows(ctx, period, window, data_source, basis, names) -> None:
+    ctx.transaction(
+        [
+            met_sql.delete_rows_sql(
+                ctx.ref(results.metrics_table(ctx.spec.slug)),
+                period=period.value,
+                window_index=window.index,
+                data_source=data_source,
+                metric_names=names,
+                basis=basis,
+            )
+        ]
+    )
+
+
+def _write_group(ctx, period, window, data_source, basis, plans, wide) -> None:
+    slug = ctx.spec.slug
+    staging = results.staging_table(slug, period.value, str(window.index), data_source, basis.value)
+    names = [p.metric.name for p in plans]
+    ctx.create_table_as(staging, wide(plans))
+    try:
+        types = ctx.warehouse.table_columns(staging)
+        metrics_ref = ctx.ref(results.metrics_table(slug))
+        hashes = {p.metric.name: hashing.metric_hash(ctx.spec, p.metric) for p in plans}
+        ctx.transaction(
+            [
+                met_sql.delete_rows_sql(
+                    metrics_ref,
+                    period=period.value,
+                    window_index=window.index,
+                    data_source=data_source,
+                    metric_names=names,
+                    basis=basis,
+                ),
+                met_sql.insert_rows_sql(
+                    metrics_ref,
+                    ctx.ref(staging),
+                    types,
+                    names,
+                    basis=basis,
+                    period=period.value,
+                    window_index=window.index,
+                    window_start=window.start,
+                    window_end=window.end,
+                    data_source=data_source,
+                    hashes=hashes,
+                ),
+            ]
+        )
+    finally:
+        ctx.warehouse.drop_table(staging)

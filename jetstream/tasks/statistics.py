@@ -1,0 +1,282 @@
+"""Statistics for a unit's metrics: read the per-client values (with covariates, ratio
+components and segment membership) in one query per basis, compute each configured
+statistic per segment in numpy, store rows with delete + insert in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import numpy as np
+import pyarrow as pa
+
+from jetstream import hashing, results
+from jetstream.config.model import AnalysisBasis, Metric, Summary
+from jetstream.errors import TransientError
+from jetstream.periods import Period, Window
+from jetstream.sql import literals as lit
+from jetstream.tasks.context import ErrorCollector, TaskContext, log
+from jetstream.tasks.metrics import bases_for
+
+ALL_SEGMENT = "all"
+IDENTITY = "identity"
+
+
+@attrs.frozen
+class Columns:
+    """SQL aliases for the values a unit's statistics read."""
+
+    metrics: dict[str, str]  # metric slug -> alias
+    covariates: dict[tuple[str, str], str]  # (period, metric) -> alias
+
+
+def _summaries(ctx: TaskContext, period: Period, metrics: Sequence[Metric]) -> list[Summary]:
+    names = {m.name for m in metrics}
+    return [s for s in ctx.spec.metrics.get(period, ()) if s.metric.name in names]
+
+
+def _columns(summaries: Sequence[Summary], metrics: Sequence[Metric]) -> Columns:
+    wanted: dict[str, None] = {m.name: None for m in metrics}
+    covs: dict[tuple[str, str], None] = {}
+    for s in summaries:
+        for key in ("numerator", "denominator"):
+            v = s.statistic.params.get(key)
+            if isinstance(v, str):
+                wanted[v] = None
+        cov = s.statistic.covariate_adjustment
+        if cov is not None:
+            covs[(cov.period.value, cov.metric or s.metric.name)] = None
+    return Columns(
+        {name: f"m{i}" for i, name in enumerate(wanted)},
+        {key: f"c{i}" for i, key in enumerate(covs)},
+    )
+
+
+def read_sql(
+    ctx: TaskContext, period: Period, window: Window, basis: AnalysisBasis, cols: Columns
+) -> str:
+    slug = ctx.spec.slug
+    m_ref = ctx.ref(results.metrics_table(slug))
+    pivot = ",\n           ".join(
+        f"MAX(IF(metric_slug = {lit.string(name)}, metric_value, NULL)) AS {alias}"
+        for name, alias in cols.metrics.items()
+    )
+    ctes = [
+        f"""cur AS (
+    SELECT analysis_id, branch,
+           {pivot}
+    FROM {m_ref}
+    WHERE period = {lit.string(period.value)} AND window_index = {window.index}
+      AND analysis_basis = {lit.string(basis.value)}
+      AND metric_slug IN ({lit.strings(cols.metrics)})
+    GROUP BY analysis_id, branch
+)"""
+    ]
+    selects = ["cur.*"]
+    joins = []
+    if cols.covariates:
+        cpivot = ",\n           ".join(
+            f"MAX(IF(period = {lit.string(p)} AND metric_slug = {lit.string(m)}, metric_value, NULL)) AS {alias}"
+            for (p, m), alias in cols.covariates.items()
+        )
+        periods = lit.strings(sorted({p for p, _ in cols.covariates}))
+        ctes.append(
+            f"""pre AS (
+    SELECT analysis_id,
+           {cpivot}
+    FROM {m_ref}
+    WHERE analysis_basis = 'enrollments' AND period IN ({periods}) AND window_index = 0
+    GROUP BY analysis_id
+)"""
+        )
+        joins.append("LEFT JOIN pre ON pre.analysis_id = cur.analysis_id")
+        selects += [f"pre.{alias}" for alias in cols.covariates.values()]
+    segs = [s for s in ctx.spec.segments if not s.depends_on_analysis_window]
+    if segs:
+        joins.append(
+            f"LEFT JOIN {ctx.ref(results.enrollments_table(slug))} e ON e.analysis_id = cur.analysis_id"
+        )
+        selects += [f"e.{lit.ident(s.name)} AS s{i}" for i, s in enumerate(segs)]
+    wsegs = [s for s in ctx.spec.segments if s.depends_on_analysis_window]
+    if wsegs and not period.is_preenrollment:
+        spivot = ",\n           ".join(
+            f"LOGICAL_OR(IF(segment = {lit.string(s.name)}, in_segment, NULL)) AS w{i}"
+            for i, s in enumerate(wsegs)
+        )
+        ctes.append(
+            f"""wseg AS (
+    SELECT analysis_id,
+           {spivot}
+    FROM {ctx.ref(results.segments_table(slug))}
+    WHERE period = {lit.string(period.value)} AND window_index = {window.index}
+    GROUP BY analysis_id
+)"""
+        )
+        joins.append("LEFT JOIN wseg ON wseg.analysis_id = cur.analysis_id")
+        selects += [f"wseg.w{i}" for i in range(len(wsegs))]
+    with_sql = ",\n".join(ctes)
+    return f"WITH {with_sql}\nSELECT {', '.join(selects)}\nFROM cur\n" + "\n".join(joins)
+
+
+def _segment_masks(ctx: TaskContext, period: Period, data: pa.Table) -> dict[str, np.ndarray]:
+    n = data.num_rows
+    masks = {ALL_SEGMENT: np.ones(n, dtype=bool)}
+    segs = [s for s in ctx.spec.segments if not s.depends_on_analysis_window]
+    for i, s in enumerate(segs):
+        masks[s.name] = _bool(data.column(f"s{i}"))
+    if not period.is_preenrollment:
+        wsegs = [s for s in ctx.spec.segments if s.depends_on_analysis_window]
+        for i, s in enumerate(wsegs):
+            masks[s.name] = _bool(data.column(f"w{i}"))
+    return masks
+
+
+def _bool(col: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(col.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _float(col: pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(
+        col.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=float
+    )
+
+
+def run_statistics(
+    ctx: TaskContext,
+    period: Period,
+    window: Window,
+    metrics: Sequence[Metric],
+    errors: ErrorCollector,
+) -> int:
+    from jetstream import statistics as stats
+
+    spec = ctx.spec
+    summaries = _summaries(ctx, period, metrics)
+    if not metrics:
+        return 0
+    cols = _columns(summaries, metrics)
+    exp = spec.experiment
+    rows: list[Any] = []
+    for basis in bases_for(period, metrics):
+        with ctx.session():
+            data = ctx.query(read_sql(ctx, period, window, basis, cols))
+        if data.num_rows == 0:
+            errors.add(f"no clients in the {basis.value} basis", level="warning")
+            continue
+        branch_all = np.asarray(data.column("branch").to_pylist(), dtype=object).astype(str)
+        values = {alias: _float(data.column(alias)) for alias in cols.metrics.values()}
+        covs = {alias: _float(data.column(alias)) for alias in cols.covariates.values()}
+        masks = _segment_masks(ctx, period, data)
+        ratios = {b.slug: b.ratio for b in exp.branches}
+        for segment, mask in masks.items():
+            branch = branch_all[mask]
+            counts = {b: int(np.sum(branch == b)) for b in exp.branch_slugs}
+            for b, n in counts.items():
+                rows.append(
+                    stats.StatisticRow(
+                        metric=IDENTITY, statistic="count", branch=b, point=float(n),
+                        segment=segment, analysis_basis=basis.value,
+                    )
+                )
+            try:
+                for r in stats.srm(counts, ratios):
+                    rows.append(attrs.evolve(r, metric=IDENTITY, segment=segment, analysis_basis=basis.value))
+            except Exception as exc:  # degenerate counts: an error row, never a stop
+                errors.add(f"srm: {exc}", metric=IDENTITY, statistic="srm", exception=exc)
+            for s in summaries:
+                if basis not in s.metric.analysis_bases and not period.is_preenrollment:
+                    continue
+                rows += _one_summary(
+                    ctx, stats, s, period, window, basis, segment, branch, mask, values, covs, cols, errors
+                )
+    n = _store(ctx, period, window, metrics, rows)
+    log.info("statistics stored", period=period.value, window=window.published_index, rows=n)
+    return n
+
+
+def _one_summary(ctx, stats, s, period, window, basis, segment, branch, mask, values, covs, cols, errors):
+    spec = ctx.spec
+    st = s.statistic
+    table: dict[str, np.ndarray] = {"branch": branch}
+    for name, alias in cols.metrics.items():
+        table[name] = values[alias][mask]
+    covariate = None
+    cov = st.covariate_adjustment
+    if cov is not None:
+        alias = cols.covariates[(cov.period.value, cov.metric or s.metric.name)]
+        arr = covs[alias][mask]
+        if np.all(np.isnan(arr)):
+            errors.add(
+                f"no {cov.period.value} values of {cov.metric or s.metric.name}: "
+                "unadjusted model used",
+                level="warning", metric=s.metric.name, statistic=st.name,
+            )
+        else:
+            covariate = "__covariate__"
+            table[covariate] = arr
+    seed = stats.derive_seed(
+        spec.slug, s.metric.name, st.name, period.value, window.index, segment, basis.value
+    )
+    try:
+        out, problems = stats.summarise(
+            table,
+            s.metric.name,
+            st.name,
+            params={k: v for k, v in st.params.items() if k != "covariate_adjustment"},
+            pre_treatments=[(p.name, p.args) for p in st.pre_treatments],
+            covariate=covariate,
+            reference_branch=None,
+            branches=list(spec.experiment.branch_slugs),
+            seed=seed,
+            analysis_period_days=window.length,
+        )
+    except TransientError:
+        raise
+    except Exception as exc:
+        errors.add(f"{st.name}: {exc}", metric=s.metric.name, statistic=st.name, exception=exc)
+        return []
+    for p in problems:
+        errors.add(
+            p.message, level=p.level, metric=s.metric.name, statistic=st.name,
+            exception_type="StatisticError",
+        )
+    h = hashing.statistic_hash(spec, s.metric, st)
+    return [
+        (attrs.evolve(r, segment=segment, analysis_basis=basis.value), h) for r in out
+    ]
+
+
+def _store(ctx: TaskContext, period: Period, window: Window, metrics, rows) -> int:
+    slug = ctx.spec.slug
+    names = sorted({m.name for m in metrics} | {IDENTITY})
+    records = []
+    for item in rows:
+        r, h = item if isinstance(item, tuple) else (item, "")
+        rec = {name: getattr(r, name, None) for name, _ in results.STATISTICS_COLUMNS}
+        rec.update(period=period.value, window_index=window.index, definition_hash=h)
+        records.append(rec)
+    schema = pa.schema(
+        [
+            (name, {"STRING": pa.string(), "FLOAT64": pa.float64(), "INT64": pa.int64()}[typ])
+            for name, typ in results.STATISTICS_COLUMNS
+        ]
+    )
+    table = pa.Table.from_pylist(records, schema=schema)
+    ref = ctx.ref(results.statistics_table(slug))
+    staging = results.staging_table(slug, "stats", period.value, str(window.index), names[0])
+    basis_names = lit.strings(sorted({r["analysis_basis"] for r in records} or {"enrollments"}))
+    delete = (
+        f"DELETE FROM {ref} WHERE period = {lit.string(period.value)} "
+        f"AND window_index = {window.index} AND metric IN ({lit.strings(names)})"
+    )
+    if not metrics or not records:
+        delete += f" AND analysis_basis IN ({basis_names})"
+    with ctx.session():
+        ctx.warehouse.load_arrow(staging, table, mode="replace")
+        try:
+            cols = ", ".join(name for name, _ in results.STATISTICS_COLUMNS)
+            ctx.transaction([delete, f"INSERT INTO {ref} ({cols}) SELECT {cols} FROM {ctx.ref(staging)}"])
+        finally:
+            ctx.warehouse.drop_table(staging)
+    return len(records)

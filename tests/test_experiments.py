@@ -1,0 +1,279 @@
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import time
+
+import jsonschema
+import pytest
+
+from jetstream.config.model import Branch
+from jetstream.errors import EXIT_TRANSIENT, EXIT_USAGE, ExperimentSourceError, TransientError
+from jetstream.experiments import Experiment, load_experiments, parse_experiments
+from tests import servers
+from tests.servers import Reply, ScriptedHTTPServer
+
+http_server = servers.http_server  # fixture
+
+V8_DESKTOP = {
+    "schemaVersion": "1.12.0",
+    "slug": "pref-search-ui-2024",
+    "id": "pref-search-ui-2024",
+    "application": "firefox-desktop",
+    "appName": "firefox_desktop",
+    "appId": "firefox-desktop",
+    "channel": "release",
+    "userFacingName": "Search UI",
+    "userFacingDescription": "A search UI experiment",
+    "isEnrollmentPaused": True,
+    "isRollout": False,
+    "bucketConfig": {
+        "randomizationUnit": "normandy_id",
+        "namespace": "firefox-desktop-search-1",
+        "start": 0,
+        "count": 2000,
+        "total": 10000,
+    },
+    "featureIds": ["search"],
+    "probeSets": [],
+    "outcomes": [{"slug": "search_outcome", "priority": "primary"}],
+    "branches": [
+        {
+            "slug": "control",
+            "ratio": 1,
+            "feature": {"featureId": "x", "enabled": True, "value": {}},
+        },
+        {"slug": "treatment", "ratio": 2},
+    ],
+    "targeting": "true",
+    "startDate": "2024-03-01",
+    "enrollmentEndDate": "2024-03-08",
+    "endDate": "2024-04-05",
+    "proposedDuration": 35,
+    "proposedEnrollment": 7,
+    "referenceBranch": "control",
+    "segments": ["new_users"],
+}
+
+V8_FENIX = {
+    "slug": "fenix-onboarding",
+    "appName": "fenix",
+    "appId": "org.mozilla.firefox",
+    "application": "org.mozilla.firefox",
+    "isEnrollmentPaused": False,
+    "isRollout": True,
+    "bucketConfig": {"randomizationUnit": "nimbus_id"},
+    "branches": [{"slug": "on", "ratio": 1}],
+    "startDate": "2024-05-01",
+    "endDate": None,
+    "enrollmentEndDate": None,
+    "proposedEnrollment": 14,
+    "referenceBranch": "on",
+    "outcomes": [],
+}
+
+
+def test_from_v8_reads_every_field():
+    e = Experiment.from_v8(V8_DESKTOP)
+    assert e.slug == "pref-search-ui-2024"
+    assert e.app_name == "firefox_desktop"
+    assert e.app_id == "firefox-desktop"
+    assert e.branches == (Branch("control", 1.0), Branch("treatment", 2.0))
+    assert e.reference_branch == "control"
+    assert e.start_date == dt.date(2024, 3, 1)
+    assert e.end_date == dt.date(2024, 4, 5)
+    assert e.enrollment_end_date == dt.date(2024, 3, 8)
+    assert e.proposed_enrollment == 7
+    assert e.is_enrollment_paused is True
+    assert e.is_rollout is False
+    assert e.status is None
+    assert e.outcomes == ("search_outcome",)
+    assert e.segments == ("new_users",)
+    assert e.randomization_unit == "normandy_id"
+    assert e.enrollment_period == 7
+
+
+def test_platform_names_kept_as_given_and_fallback_to_application():
+    assert Experiment.from_v8(V8_FENIX).app_name == "fenix"
+    no_app_name = {k: v for k, v in V8_DESKTOP.items() if k != "appName"}
+    assert Experiment.from_v8(no_app_name).app_name == "firefox_desktop"
+
+
+def test_status_from_status_or_publish_status():
+    assert Experiment.from_v8({**V8_FENIX, "status": "Live"}).status == "Live"
+    assert Experiment.from_v8({**V8_FENIX, "publishStatus": "Idle"}).status == "Idle"
+
+
+def test_datetime_dates_accepted():
+    e = Experiment.from_v8({**V8_FENIX, "startDate": "2024-05-01T12:30:00Z"})
+    assert e.start_date == dt.date(2024, 5, 1)
+
+
+def test_enrollment_period_falls_back_to_proposed():
+    assert Experiment.from_v8(V8_FENIX).enrollment_period == 14
+
+
+@pytest.mark.parametrize("payload", [V8_DESKTOP, V8_FENIX])
+def test_to_v8_round_trips(payload):
+    e = Experiment.from_v8(payload)
+    again = Experiment.from_v8(json.loads(json.dumps(e.to_v8())))
+    assert again == e
+
+
+@pytest.mark.shared
+def test_sample_payload_keys_are_valid_nimbus_fields(shared_dir):
+    # Our sample carries the v8 API's extra keys (appName, isRollout, outcomes...): check that
+    # everything the Remote Settings schema does define is well-formed in it.
+    schema = json.loads((shared_dir / "schemas" / "NimbusExperiment_v1.0.json").read_text())
+    definition = copy.deepcopy(schema["definitions"]["NimbusExperiment"])
+    definition["additionalProperties"] = True
+    definition["properties"]["startDate"].pop("format")
+    jsonschema.validate(V8_DESKTOP, definition)
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"slug": None}, ["slug"]),
+        ({"slug": ""}, ["slug"]),
+        ({"startDate": "2024-13-01"}, ["pref-search-ui-2024", "startDate", "2024-13-01"]),
+        ({"endDate": "yesterday"}, ["endDate", "yesterday"]),
+        ({"enrollmentEndDate": 20240101}, ["enrollmentEndDate"]),
+        ({"branches": "control"}, ["branches"]),
+        ({"branches": [{"ratio": 1}]}, ["branches[0].slug"]),
+        ({"branches": [{"slug": "a"}, {"slug": "a"}]}, ["branches[1].slug", "repeats"]),
+        ({"branches": [{"slug": "a", "ratio": "1"}]}, ["branches[0].ratio"]),
+        ({"proposedEnrollment": "7"}, ["proposedEnrollment"]),
+        ({"isRollout": "yes"}, ["isRollout"]),
+        ({"outcomes": [{"priority": "primary"}]}, ["outcomes[0]"]),
+        ({"bucketConfig": {"randomizationUnit": 3}}, ["bucketConfig.randomizationUnit"]),
+        ({"appName": None, "application": None}, ["appName"]),
+    ],
+)
+def test_bad_records_name_source_slug_and_field(change, words):
+    payload = {**V8_DESKTOP, **change}
+    with pytest.raises(ExperimentSourceError) as info:
+        parse_experiments([V8_FENIX, payload], "experiments.json")
+    message = str(info.value)
+    assert "experiments.json[1]" in message
+    for w in words:
+        assert w in message
+    assert info.value.exit_code == EXIT_USAGE
+
+
+def test_not_a_list_and_not_an_object_and_duplicates():
+    with pytest.raises(ExperimentSourceError, match="expected a JSON array"):
+        parse_experiments({"results": []}, "src")
+    with pytest.raises(ExperimentSourceError, match=r"src\[0\].*JSON object"):
+        parse_experiments(["pref-search-ui-2024"], "src")
+    with pytest.raises(ExperimentSourceError, match="more than once"):
+        parse_experiments([V8_FENIX, V8_FENIX], "src")
+
+
+def test_load_from_file(tmp_path):
+    path = tmp_path / "experiments.json"
+    path.write_text(json.dumps([V8_DESKTOP, V8_FENIX]))
+    experiments = load_experiments(str(path))
+    assert sorted(experiments) == ["fenix-onboarding", "pref-search-ui-2024"]
+    assert load_experiments(f"file://{path}") == experiments
+
+
+def test_load_from_file_errors(tmp_path):
+    with pytest.raises(ExperimentSourceError, match="not found"):
+        load_experiments(str(tmp_path / "missing.json"))
+    garbage = tmp_path / "garbage.json"
+    garbage.write_text("<html>oops</html>")
+    with pytest.raises(ExperimentSourceError, match=r"garbage.json: .*not valid JSON"):
+        load_experiments(str(garbage))
+
+
+# --- HTTP, against a real server on 127.0.0.1 -------------------------------------------
+
+API = "/api/v8/experiments/"
+BODY = json.dumps([V8_DESKTOP, V8_FENIX]).encode()
+
+
+def test_http_ok(http_server):
+    http_server.route(API, Reply(200, BODY))
+    experiments = load_experiments(http_server.url(API))
+    assert set(experiments) == {"pref-search-ui-2024", "fenix-onboarding"}
+    assert http_server.requests[0].method == "GET"
+    assert http_server.requests[0].headers["Accept"] == "application/json"
+
+
+def test_http_503_then_200_is_retried(http_server):
+    http_server.route(API, Reply(503, b"busy"), Reply(429, b"slow down"), Reply(200, BODY))
+    waits: list[float] = []
+    experiments = load_experiments(
+        http_server.url(API), retries=3, backoff=0.01, sleep=waits.append
+    )
+    assert len(experiments) == 2
+    assert len(http_server.requests) == 3
+    assert waits == [0.01, 0.02]  # exponential
+
+
+def test_http_retry_after_is_honoured(http_server):
+    http_server.route(API, Reply(503, headers={"Retry-After": "2"}), Reply(200, BODY))
+    waits: list[float] = []
+    load_experiments(http_server.url(API), backoff=0.01, sleep=waits.append)
+    assert waits == [2.0]
+
+
+def test_http_5xx_exhaustion_is_transient(http_server):
+    http_server.route(API, Reply(502, b"bad gateway"))
+    with pytest.raises(TransientError) as info:
+        load_experiments(http_server.url(API), retries=2, backoff=0.001)
+    assert "3 attempts" in str(info.value) and "502" in str(info.value)
+    assert http_server.url(API) in str(info.value)
+    assert info.value.exit_code == EXIT_TRANSIENT
+    assert len(http_server.requests) == 3
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404])
+def test_http_4xx_fails_at_once(http_server, status):
+    http_server.route(API, Reply(status, b'{"detail": "nope"}'))
+    with pytest.raises(ExperimentSourceError) as info:
+        load_experiments(http_server.url(API), retries=3, backoff=0.001)
+    assert f"HTTP {status}" in str(info.value)
+    assert http_server.url(API) in str(info.value)
+    assert len(http_server.requests) == 1
+
+
+def test_http_hanging_response_times_out(http_server):
+    http_server.route(API, Reply(200, BODY, delay=30))
+    start = time.monotonic()
+    with pytest.raises(TransientError, match="timed out"):
+        load_experiments(http_server.url(API), timeout=0.2, retries=1, backoff=0.001)
+    assert time.monotonic() - start < 20  # not the 30 s stall: the client gave up
+    assert len(http_server.requests) == 2
+
+
+def test_http_hang_then_ok(http_server):
+    http_server.route(API, Reply(200, BODY, delay=30), Reply(200, BODY))
+    assert len(load_experiments(http_server.url(API), timeout=0.2, backoff=0.001)) == 2
+
+
+def test_http_connection_refused_is_transient():
+    server = ScriptedHTTPServer().start()
+    url = server.url(API)
+    server.stop()
+    with pytest.raises(TransientError, match="connection failed"):
+        load_experiments(url, retries=1, backoff=0.001)
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        (b"<html>Service maintenance</html>", "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (b'{"detail": "paged"}', "expected a JSON array"),
+        (b'[{"slug": "x", "appName": "fenix", "startDate": "soon"}]', "startDate"),
+        (b"[1, 2]", r"\[0\]"),
+    ],
+)
+def test_http_garbage_bodies(http_server, body, match):
+    http_server.route(API, Reply(200, body))
+    with pytest.raises(ExperimentSourceError, match=match) as info:
+        load_experiments(http_server.url(API), retries=0)
+    assert http_server.url(API) in str(info.value)
