@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synthetic": ("jetstream.commands.synthetic:command", "Generate deterministic synthetic telemetry into a warehouse."),
     "run": ("jetstream.commands.run:run", "Analyse experiments for a date: enrollments, metrics, statistics, export."),
     "rerun": ("jetstream.commands.run:rerun", "Recompute an experiment over a range of dates."),
+    "rerun-config-changed": ("jetstream.commands.changes:command", "Recompute only what a config change touched."),
     "task": ("jetstream.commands.task:task", "Run one node of the task graph (what runners and pods call)."),
     "controller": ("jetstream.commands.controller:command", "Scheduled entry point: plan the previous day and submit it."),
     "statistics": ("jetstream.commands.statistics:group", "Compute statistics on per-client data (ad hoc)."),

@@ -242,7 +242,7 @@ def _cron_problems(spec: Mapping[str, Any]) -> list[str]:
     if not schedules:
         out.append("spec.schedules: at least one schedule is required")
     try:
-        from croniter import croniter
+        from croniter import croniter  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover
         croniter = None
     for i, sched in enumerate(schedules):

@@ -2,8 +2,8 @@
 
 Pure generation into pyarrow tables (the only I/O is `write`, through a warehouse object).
 The same (clients, days, seed, start_date) gives bit-identical tables: client-level values
-come from one seeded stream, each day from its own stream keyed by (seed, day), so a run
-with more days reproduces the first days of a shorter run exactly.
+come from one seeded stream, each day from its own stream keyed by (seed, day), so the
+daily tables of a run with more days start with exactly those of a shorter run.
 
 Calendar: `start_date` is the first enrollment day of the default experiments. Data covers
 the `PRE_PERIOD_DAYS` (28) days before it and then `days` days from it on.
@@ -108,6 +108,7 @@ class SyntheticExperiment:
     exposure_share: float = 0.75  # fraction of enrollees with a Normandy expose event
     is_rollout: bool = False
     outcomes: tuple[str, ...] = ()
+    feature_id: str = "demo-feature"
     user_facing_name: str = ""
     description: str = ""
 
@@ -138,6 +139,7 @@ DEFAULT_EXPERIMENTS: tuple[SyntheticExperiment, ...] = (
         end_offset=34,
         share=0.6,
         outcomes=("search_monetization",),
+        feature_id="sidebar",
         user_facing_name="Demo: sidebar redesign",
         description="Two sidebar designs against the current one.",
     ),
@@ -154,6 +156,7 @@ DEFAULT_EXPERIMENTS: tuple[SyntheticExperiment, ...] = (
         end_offset=34,
         share=0.5,
         exposure_share=0.6,
+        feature_id="search",
         user_facing_name="Desktop: search defaults",
         description="Analysed with the real firefox_desktop defaults (no custom config).",
     ),
@@ -167,6 +170,7 @@ DEFAULT_EXPERIMENTS: tuple[SyntheticExperiment, ...] = (
         end_offset=27,
         share=0.2,
         is_rollout=True,
+        feature_id="toolbar",
         user_facing_name="Demo: toolbar rollout",
         description="A rollout: skipped by the analysis.",
     ),
@@ -226,7 +230,7 @@ def experimenter_records(
                     "count": int(round(exp.share * 10000)),
                     "total": 10000,
                 },
-                "featureIds": [exp.slug.split("-")[1]],
+                "featureIds": [exp.feature_id],
                 "branches": [{"slug": b.slug, "ratio": b.ratio} for b in exp.branches],
                 "referenceBranch": exp.reference_branch,
                 "startDate": start.isoformat(),
@@ -365,7 +369,9 @@ class _Population:
     def annotation(self, t: int, idx: np.ndarray) -> np.ndarray:
         """(len(idx), experiments) whether day-t rows of clients `idx` carry the slug."""
         te = self.t_enroll[:, idx]
-        ann = (te <= t) & (self.t_unenroll[:, idx] > t) & ~((te == t) & self.unannotated_day0[:, idx])
+        ann = (
+            (te <= t) & (self.t_unenroll[:, idx] > t) & ~((te == t) & self.unannotated_day0[:, idx])
+        )
         return ann.T
 
     def labels(self, idx: np.ndarray) -> np.ndarray:
@@ -442,12 +448,11 @@ def _events(pop: _Population, seed: int) -> pa.Table:
         dup = rng.random(len(idx)) < 0.05
         add(idx[dup], t0[dup], _M_ENROLL, e, lab[dup], _K_BRANCH)
         # A few clients also enroll in another branch of the same experiment.
-        two = rng.random(len(idx)) < 0.004
-        other = (br[two] + 1 + rng.integers(0, len(exp.branches) - 1, int(two.sum()))) % len(
-            exp.branches
-        )
-        add(idx[two], t0[two] + rng.integers(0, 3, int(two.sum())), _M_ENROLL, e,
-            pop.label_offset[e] + other, _K_BRANCH)  # fmt: skip
+        n_br = len(exp.branches)
+        two = (rng.random(len(idx)) < 0.004) & (n_br > 1)
+        other = (br[two] + 1 + rng.integers(0, max(n_br - 1, 1), int(two.sum()))) % n_br
+        t_two = t0[two] + rng.integers(0, 3, int(two.sum()))
+        add(idx[two], t_two, _M_ENROLL, e, pop.label_offset[e] + other, _K_BRANCH)
         exposed = rng.random(len(idx)) < exp.exposure_share
         t_x = t0 + rng.geometric(0.5, len(idx)) - 1
         add(idx[exposed], t_x[exposed], _M_EXPOSE, e, lab[exposed], _K_BRANCH_SLUG)
@@ -464,7 +469,9 @@ def _events(pop: _Population, seed: int) -> pa.Table:
         add(c, t, _M_ENROLL_FAILED, e, np.full(k, -1), _K_NONE)
         k2 = max(1, len(idx) // 200)
         pick = rng.integers(0, max(len(idx), 1), k2) if len(idx) else np.zeros(0, np.int64)
-        add(idx[pick], t0[pick] + rng.integers(1, 10, len(pick)), _M_UPDATE, e, lab[pick], _K_BRANCH)
+        add(
+            idx[pick], t0[pick] + rng.integers(1, 10, len(pick)), _M_UPDATE, e, lab[pick], _K_BRANCH
+        )
     # Non-Normandy events, filtered out by event_category.
     k = max(1, pop.n // 50)
     add(rng.integers(0, pop.n, k), rng.integers(0, t_end, k), _M_OTHER, -1, np.full(k, -1), _K_NONE)
@@ -475,9 +482,8 @@ def _events(pop: _Population, seed: int) -> pa.Table:
     e_all = np.concatenate(exp_idx)
     l_all = np.concatenate(label)
     k_all = np.concatenate(map_key)
-    micros = (
-        (t_all + (pop.first_date - _EPOCH).days) * 86_400_000_000
-        + rng.integers(0, 86_400_000_000, len(t_all))
+    micros = (t_all + (pop.first_date - _EPOCH).days) * 86_400_000_000 + rng.integers(
+        0, 86_400_000_000, len(t_all)
     )
     order = np.lexsort((c_all, micros))
     c_all, t_all, m_all, e_all, l_all, k_all, micros = (
@@ -491,14 +497,15 @@ def _events(pop: _Population, seed: int) -> pa.Table:
         pop.slugs.take(pa.array(np.where(has_exp, e_all, 0))),
         pa.scalar(None, pa.string()),
     )
-    # event_map_values: [branch entry, enrollmentId] for events with a branch (the key is
-    # "branch" on enroll/unenroll, "branchSlug" on expose), else [enrollmentId].
+    # event_map_values of Normandy events: [branch entry, experimentType] with a branch (the
+    # key is "branch" on enroll/unenroll/update, "branchSlug" on expose), else
+    # [experimentType]; other events have none.
     has_branch = l_all >= 0
     counts = has_branch.astype(np.int32) + (~is_other).astype(np.int32)
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(counts, out=offsets[1:])
     first_item = offsets[:-1][has_branch]
-    key_idx = np.full(int(offsets[-1]), _K_ENROLLMENT_ID, dtype=np.int64)
+    key_idx = np.full(int(offsets[-1]), _K_EXPERIMENT_TYPE, dtype=np.int64)
     key_idx[first_item] = k_all[has_branch]
     is_branch_item = np.zeros(int(offsets[-1]), dtype=bool)
     is_branch_item[first_item] = True
@@ -506,7 +513,7 @@ def _events(pop: _Population, seed: int) -> pa.Table:
     item_values = pc.if_else(
         pa.array(is_branch_item),
         pop.branch_labels.take(pa.array(np.maximum(l_all, 0))).take(row_of_item),
-        pop.ids.take(pa.array(c_all)).take(row_of_item),
+        pa.scalar("nimbus", pa.string()),
     )
     items = pa.StructArray.from_arrays(
         [_MAP_KEYS.take(pa.array(key_idx)), item_values], names=["key", "value"]
@@ -539,8 +546,8 @@ _M_ENROLL, _M_EXPOSE, _M_UNENROLL, _M_ENROLL_FAILED, _M_UPDATE, _M_OTHER = range
 _METHOD_NAMES = pa.array(["enroll", "expose", "unenroll", "enrollFailed", "update", "search"])
 _OBJECTS = pa.array(["nimbus_experiment", "urlbar"])
 _CATEGORIES = pa.array(["normandy", "navigation"])
-_K_BRANCH, _K_BRANCH_SLUG, _K_ENROLLMENT_ID, _K_NONE = range(4)
-_MAP_KEYS = pa.array(["branch", "branchSlug", "enrollmentId", ""])
+_K_BRANCH, _K_BRANCH_SLUG, _K_EXPERIMENT_TYPE, _K_NONE = range(4)
+_MAP_KEYS = pa.array(["branch", "branchSlug", "experimentType", ""])
 
 
 # ---------------------------------------------------------------------------- daily tables
@@ -632,7 +639,9 @@ def _day_tables(pop: _Population, seed: int, t: int, bits: _Bits) -> dict[str, p
     with_ads = rng.binomial(sap, 0.6)
     clicks = rng.binomial(with_ads, np.minimum(pop.ctr[idx] * f[:, _C], 1.0))
     counts = np.stack([sap, tagged, follow_on, with_ads, clicks, organic])
-    second = rng.binomial(counts, 0.3) * pop.two_engines[idx]
+    second = np.zeros_like(counts)
+    split = np.flatnonzero(pop.two_engines[idx])
+    second[:, split] = rng.binomial(counts[:, split], 0.3)
     first = counts - second
     parts = []
     for part, engine, source in (
@@ -784,8 +793,13 @@ def generate_live(
         delay_s = np.where(late, rng.integers(300, 7200, k), rng.integers(0, 120, k))
         sub = m * _MINUTE_US + delay_s * 1_000_000
         keep = sub <= now_us
-        for key, arr in (("ev", np.full(k, m * _MINUTE_US)), ("sub", sub), ("c", c), ("e", e),
-                         ("type", kind)):  # fmt: skip
+        for key, arr in (
+            ("ev", np.full(k, m * _MINUTE_US)),
+            ("sub", sub),
+            ("c", c),
+            ("e", e),
+            ("type", kind),
+        ):
             cols[key].append(arr[keep])
     ev, sub, c, e, kind = (
         np.concatenate(cols[k]) if cols[k] else np.zeros(0, np.int64)
@@ -818,8 +832,14 @@ def generate_live(
         delay_s = np.where(late, rng.integers(300, 3600, len(c)), rng.integers(0, 120, len(c)))
         sub = (w + 1) * window_us + delay_s * 1_000_000
         keep = sub <= now_us
-        for key, arr in (("w", np.full(len(c), w * window_us)), ("sub", sub), ("c", c),
-                         ("s", searches), ("a", with_ads), ("k", clicks)):  # fmt: skip
+        for key, arr in (
+            ("w", np.full(len(c), w * window_us)),
+            ("sub", sub),
+            ("c", c),
+            ("s", searches),
+            ("a", with_ads),
+            ("k", clicks),
+        ):
             scols[key].append(arr[keep])
     w_, sub_, c_, s_, a_, k_ = (
         np.concatenate(scols[k]) if scols[k] else np.zeros(0, np.int64)

@@ -46,18 +46,22 @@ def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> T
     from jetstream.config import load_spec
     from jetstream.errors import TransientError
     from jetstream.experiments import load_experiments
-    from jetstream.graph import plan
+    from jetstream.graph import plan, skip_reason
 
     exps = load_experiments(experiments)
     specs = []
     for slug in exps:
         try:
-            specs.append(load_spec(slug, exps, config_repo))
+            specs.append(load_spec(slug, exps, config_repo))  # type: ignore[arg-type]
         except TransientError:
             raise
         except Exception as exc:  # one bad config never stops the others
             problems = getattr(exc, "problems", None) or [str(exc)]
             log.error("experiment skipped: config failed", experiment=slug, problems=problems)
+    for spec in specs:
+        reason = skip_reason(spec, date)
+        if reason is not None:
+            log.info("experiment not analysed", experiment=spec.slug, reason=reason)
     graph = plan(specs, date)
     log.info(
         "planned", date=date.isoformat(), experiments=len(graph.experiments), tasks=len(graph.nodes)

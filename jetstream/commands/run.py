@@ -4,8 +4,6 @@ default: a process pool running `jetstream task ...`) or as an Argo workflow."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-
 import click
 
 from jetstream.commands import options
@@ -51,11 +49,13 @@ def execute_graph(graph, *, experiments, config_repo, warehouse, out, runner, pa
     if runner == "argo":
         from jetstream.runners import argo
 
-        result = argo.submit_graph(
-            graph, settings, argo_server=argo_server, submit_via=submit_via,
+        submitted = argo.submit(
+            argo.build_workflow(graph, settings),
+            via=submit_via,
+            argo_server=argo_server,
             allow_unpinned_image=allow_unpinned_image,
         )
-        click.echo(str(result))
+        click.echo(submitted.describe())
         return 0
     from jetstream.runners.local import LocalRunner
 
@@ -87,11 +87,15 @@ def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out,
 
 
 @click.command()
-@click.option("--experiment", "slug", required=True)
-@options.metrics_option
-@options.periods_option
-@options.date_option("--start-date", help="First data date (default: the experiment's).")
-@options.date_option("--end-date", help="Last data date (default: end date or yesterday).")
+@click.option("--experiment", "slug", required=True, envvar="JETSTREAM_EXPERIMENT")
+@click.option("--metric", "metrics", multiple=True, envvar="JETSTREAM_METRIC",
+              help="Restrict to these metric slugs.")
+@click.option("--period", "periods", multiple=True, envvar="JETSTREAM_PERIOD",
+              callback=options._periods, help="Restrict to these analysis periods.")
+@click.option("--start-date", callback=options._date, envvar="JETSTREAM_START_DATE",
+              metavar="YYYY-MM-DD", help="First data date (default: last enrollment date).")
+@click.option("--end-date", callback=options._date, envvar="JETSTREAM_END_DATE",
+              metavar="YYYY-MM-DD", help="Last data date (default: end date or yesterday).")
 @click.option("--recreate-enrollments", is_flag=True, help="Recompute enrollments first.")
 @options.common
 @runner_options

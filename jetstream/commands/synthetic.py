@@ -86,9 +86,7 @@ def command(
                 wh, synthetic.generate_live(clients, seed, now, hours=live_hours)
             )
         else:
-            rows = synthetic.write(
-                wh, synthetic.iter_tables(clients, days, seed, start_date)
-            )
+            rows = synthetic.write(wh, synthetic.iter_tables(clients, days, seed, start_date))
     finally:
         close = getattr(wh, "close", None)
         if close is not None:

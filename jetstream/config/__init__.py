@@ -28,6 +28,7 @@ __all__ = [
     "ConfigRepo",
     "Problem",
     "load_spec",
+    "placeholder_experiment",
     "resolve_spec",
     "validate_file",
 ]

@@ -1,7 +1,9 @@
 """The statistics and pre-treatments a config may name, with their parameters.
 
 One catalogue for the config validator and the statistics engine: a name missing here is
-rejected by `validate-config`, and a parameter's type and default live only here.
+rejected by `validate-config`. Resolved StatisticSpec.params hold only the parameters a
+config sets; the defaults listed here are the ones the statistics engine applies (keep
+jetstream/statistics/registry.py in step).
 """
 
 from __future__ import annotations
@@ -114,7 +116,11 @@ STATISTICS: dict[str, StatisticDef] = {
             _params(_samples(), _drop(), _ci()),
             "Bayesian bootstrap of the per-branch mean, clipped at the top.",
         ),
-        StatisticDef("binomial", _params(_ci()), "Beta-binomial proportion of a 0/1 metric."),
+        StatisticDef(
+            "binomial",
+            _params(_ci(), _samples()),
+            "Beta-binomial proportion of a 0/1 metric (num_samples: comparison draws).",
+        ),
         StatisticDef(
             "deciles",
             _params(_ci(), _samples(), _drop(None)),
@@ -146,7 +152,7 @@ STATISTICS: dict[str, StatisticDef] = {
         StatisticDef(
             "kernel_density_estimate",
             _params(
-                Param("bandwidth", STR, "normal_reference", choices=BANDWIDTHS),
+                Param("bandwidth", STR, "scott", choices=BANDWIDTHS),
                 Param("adjust", FLOAT, 1.0, minimum=0.0),
                 Param("kernel", STR, "gau", choices=KERNELS),
                 Param("log_space", BOOL, False),
@@ -170,29 +176,33 @@ PRE_TREATMENTS: dict[str, PreTreatmentDef] = {
         PreTreatmentDef(
             "censor_highest_values",
             _params(Param("fraction", FLOAT, 1 - 1e-5, minimum=0.0, maximum=1.0)),
-            "Clip values above the `fraction` quantile.",
+            "Drop values at or above the pooled `fraction` quantile.",
         ),
         PreTreatmentDef(
             "censor_lowest_values",
             _params(Param("fraction", FLOAT, 1e-5, minimum=0.0, maximum=1.0)),
-            "Clip values below the `fraction` quantile.",
+            "Drop values at or below the pooled `fraction` quantile.",
         ),
         PreTreatmentDef(
             "censor_values_below_threshold",
             _params(Param("threshold", FLOAT, required=True)),
-            "Clip values below `threshold` to it.",
+            "Keep only values strictly above `threshold`.",
         ),
         PreTreatmentDef(
             "censor_values_above_threshold",
             _params(Param("threshold", FLOAT, required=True)),
-            "Clip values above `threshold` to it.",
+            "Keep only values strictly below `threshold`.",
         ),
         PreTreatmentDef(
             "normalize_over_analysis_period",
             {},
             "Divide by the number of days in the analysis window.",
         ),
-        PreTreatmentDef("log", _params(Param("base", FLOAT, 10.0, minimum=0.0)), "Logarithm."),
+        PreTreatmentDef(
+            "log",
+            _params(Param("base", FLOAT, 10.0, minimum=0.0)),
+            "Logarithm (base 10 by default).",
+        ),
         PreTreatmentDef("zero_fill", {}, "Replace NULL with 0."),
     )
 }

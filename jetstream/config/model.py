@@ -132,16 +132,16 @@ class Segment:
 
     @property
     def effective_window(self) -> tuple[WindowBound, WindowBound]:
-        start = self.window_start if self.window_start is not None else self.data_source.window_start
+        start = (
+            self.window_start if self.window_start is not None else self.data_source.window_start
+        )
         end = self.window_end if self.window_end is not None else self.data_source.window_end
         return start, end
 
     @property
     def depends_on_analysis_window(self) -> bool:
         """True when the segment must be recomputed for each analysis window."""
-        return any(
-            b in (ANALYSIS_WINDOW_START, ANALYSIS_WINDOW_END) for b in self.effective_window
-        )
+        return any(b in (ANALYSIS_WINDOW_START, ANALYSIS_WINDOW_END) for b in self.effective_window)
 
 
 @attrs.frozen

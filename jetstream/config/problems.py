@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 import attrs
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 ERROR = "error"
 WARNING = "warning"
@@ -23,7 +26,7 @@ class Problem:
         return self.level == ERROR
 
     def __str__(self) -> str:
-        prefix = "" if self.is_error else "warning: "
+        prefix = {ERROR: "", WARNING: "warning: "}.get(self.level, f"{self.level}: ")
         where = f"{self.file}: {self.key}: " if self.key else f"{self.file}: "
         return f"{where}{prefix}{self.message}"
 
@@ -49,7 +52,7 @@ def key_path(prefix: str, *parts: object) -> str:
         s = str(p)
         if not s:
             continue
-        if not all(c.isalnum() or c in "_-" for c in s):
+        if not _BARE_KEY.fullmatch(s):
             s = '"' + s.replace('"', '\\"') + '"'
         out = f"{out}.{s}" if out else s
     return out

@@ -33,8 +33,8 @@ from jetstream.config.model import (
     CovariateAdjustment,
     DataSource,
     DataSourceJoin,
-    ExperimentSettings,
     ExperimentsColumnType,
+    ExperimentSettings,
     ExposureSignal,
     Metric,
     MultipleComparisons,
@@ -47,7 +47,13 @@ from jetstream.config.model import (
 from jetstream.config.problems import WARNING, Problem, did_you_mean, key_path
 from jetstream.config.repo import ConfigRepo
 from jetstream.config.schema import PERIOD_KEYS, FileKind, check, parse_date, parse_period
-from jetstream.config.templating import Renderer, TemplateError, format_parameter
+from jetstream.config.templating import (
+    Renderer,
+    TemplateError,
+    format_parameter,
+    render_from_expression,
+    substitute_dataset,
+)
 from jetstream.errors import ConfigError
 from jetstream.periods import CONFIG_KEYS, Period
 
@@ -55,6 +61,7 @@ if TYPE_CHECKING:
     from jetstream.experiments import Experiment
 
 DEFAULT_ENROLLMENT_PERIOD = 7
+RECORD_SEGMENTS = "(segments of the experiment record)"
 OUTCOME_PERIODS = (Period.WEEK, Period.OVERALL)
 PLACEHOLDER_SLUG = "placeholder-experiment"
 PLACEHOLDER_START = dt.date(2025, 1, 6)
@@ -135,6 +142,22 @@ def sql_problem(expression: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def from_problem(from_expression: str) -> str | None:
+    """None when `SELECT * FROM <from_expression>` parses as BigQuery SQL."""
+    return sql_problem(f"* FROM {from_expression}")
+
+
+@functools.lru_cache(maxsize=1024)
+def query_problem(query: str) -> str | None:
+    """None when `query` parses as BigQuery SQL."""
+    try:
+        sqlglot.parse_one(query, read="bigquery")
+    except sqlglot.errors.SqlglotError as exc:
+        return f"does not parse as BigQuery SQL: {str(exc).splitlines()[0]}"
+    return None
+
+
 @attrs.frozen
 class _Layer:
     file: str
@@ -171,6 +194,8 @@ class _Resolution:
         self.data_sources: dict[str, DataSource | None] = {}
         self.building: list[str] = []
         self.used_by_others: set[str] = set()
+        self._lookups: dict[tuple[str, str], Any] = {}
+        self._statistics: dict[str, list[StatisticSpec]] = {}
 
         self.layers: list[_Layer] = []
         defs = repo.definitions.get(self.app)
@@ -220,6 +245,14 @@ class _Resolution:
     ) -> tuple[dict[str, Any] | None, dict[str, _Ref], _Ref | None]:
         """Merged table for `name` across layers; where each key came from; and the
         highest layer that defines the table."""
+        key = (section, name)
+        if key not in self._lookups:
+            self._lookups[key] = self._lookup(section, name)
+        return self._lookups[key]
+
+    def _lookup(
+        self, section: str, name: str
+    ) -> tuple[dict[str, Any] | None, dict[str, _Ref], _Ref | None]:
         merged: dict[str, Any] | None = None
         origin: dict[str, _Ref] = {}
         top: _Ref | None = None
@@ -231,17 +264,16 @@ class _Resolution:
             if not isinstance(table, dict):
                 continue
             merged = {**(merged or {}), **table}
-            top = _Ref(layer.file, key_path(prefix, name))
+            base = key_path(prefix, name)
+            top = _Ref(layer.file, base)
             for k in table:
-                origin[k] = _Ref(layer.file, key_path(prefix, name, k))
+                origin[k] = _Ref(layer.file, f"{base}.{k}")  # keys of a known table are bare
         return merged, origin, top
 
     def known_names(self, section: str) -> set[str]:
         names: set[str] = set()
         for layer in self.all_layers:
-            names.update(
-                k for k, v in self._tables(layer, section).items() if isinstance(v, dict)
-            )
+            names.update(k for k, v in self._tables(layer, section).items() if isinstance(v, dict))
         return names
 
     @property
@@ -262,6 +294,10 @@ class _Resolution:
                 )
             except TemplateError as exc:
                 self.error(self.config_path, "experiment.enrollment_query", str(exc))
+            else:
+                msg = query_problem(settings.enrollment_query or "")
+                if msg:
+                    self.error(self.config_path, "experiment.enrollment_query", msg)
         self.renderer.experiment = settings
         self.platform_dataset = self.app
 
@@ -314,7 +350,9 @@ class _Resolution:
         if isinstance(cfg_outcomes, list):
             for i, slug in enumerate(cfg_outcomes):
                 if isinstance(slug, str):
-                    wanted.append((slug, _Ref(self.config_path, key_path("experiment.outcomes", i))))
+                    wanted.append(
+                        (slug, _Ref(self.config_path, key_path("experiment.outcomes", i)))
+                    )
         for slug in self.exp.outcomes:
             wanted.append((slug, _Ref(self.config_path, "(outcomes of the experiment record)")))
         seen: set[str] = set()
@@ -351,6 +389,9 @@ class _Resolution:
 
         start = parse_date(sec.get("start_date")) or exp.start_date
         end = parse_date(sec.get("end_date")) or exp.end_date
+        if self.placeholder and parse_date(sec.get("start_date")) is None and start and end:
+            # The invented record must not contradict the config's own end date.
+            start = min(start, end - dt.timedelta(days=28))
         if start and end and end < start:
             self.error(cp, "experiment.end_date", f"end date {end} is before start date {start}")
         period = get("enrollment_period", int)
@@ -374,7 +415,8 @@ class _Resolution:
             self.error(
                 cp,
                 "experiment.reference_branch",
-                f"{reference!r} is not a branch of {exp.slug}{did_you_mean(reference, branch_slugs)}"
+                f"{reference!r} is not a branch of {exp.slug}"
+                f"{did_you_mean(str(reference), branch_slugs)}"
                 f"; branches: {', '.join(branch_slugs)}",
             )
         is_private = bool(get("is_private", bool))
@@ -419,7 +461,7 @@ class _Resolution:
         """Outcome parameters with the config's (and defaults') overrides, as SQL text."""
         merged: dict[str, dict[str, Any]] = {}
         origin: dict[str, _Ref] = {}
-        order = [*self.outcome_layers, *(l for l in self.layers if l.kind == "defaults")]
+        order = [*self.outcome_layers, *(x for x in self.layers if x.kind == "defaults")]
         for layer in [*order, self.config_layer]:
             for name, table in self._tables(layer, "parameters").items():
                 if not isinstance(table, dict):
@@ -484,9 +526,7 @@ class _Resolution:
                 found = True
                 for i, name in enumerate(listed):
                     if isinstance(name, str):
-                        out[period].setdefault(
-                            name, _Ref(layer.file, key_path("metrics", key, i))
-                        )
+                        out[period].setdefault(name, _Ref(layer.file, key_path("metrics", key, i)))
             return found
 
         if self.defaults_layer is not None:
@@ -500,7 +540,9 @@ class _Resolution:
                 for name, table in sec.items():
                     if isinstance(table, dict):
                         for period in OUTCOME_PERIODS:
-                            out[period].setdefault(name, _Ref(layer.file, key_path("metrics", name)))
+                            out[period].setdefault(
+                                name, _Ref(layer.file, key_path("metrics", name))
+                            )
         return out
 
     # -- metrics ----------------------------------------------------------------------
@@ -527,7 +569,8 @@ class _Resolution:
         finally:
             self.building.pop()
         self.metrics[name] = metric
-        self.metric_stats[name] = raw.get("statistics") if isinstance(raw.get("statistics"), dict) else {}
+        stats = raw.get("statistics")
+        self.metric_stats[name] = stats if isinstance(stats, dict) else {}
         return metric
 
     def _build_metric(
@@ -554,14 +597,17 @@ class _Resolution:
                 self.error(
                     top.file,
                     top.key,
-                    f"metric {name!r} has no select_expression and no depends_on, and "
-                    f"{self.repo.definitions_label(self.app)} does not define it",
+                    f"undefined metric {name!r} for platform {self.app!r}: this table has no "
+                    "select_expression or depends_on, and no definitions file defines it"
+                    f"{did_you_mean(name, self.known_names('metrics') - {name})}",
                 )
                 return None
         else:
             sref = origin["select_expression"]
             if not isinstance(ds_name, str):
-                self.error(top.file, top.key, f"metric {name!r} has a select_expression but no data_source")
+                self.error(
+                    top.file, top.key, f"metric {name!r} has a select_expression but no data_source"
+                )
                 ok = False
             else:
                 data_source = self.data_source(ds_name, origin["data_source"])
@@ -578,7 +624,11 @@ class _Resolution:
         if not ok:
             return None
         owner = raw.get("owner")
-        owners = (owner,) if isinstance(owner, str) else tuple(o for o in owner or () if isinstance(o, str))
+        owners = (
+            (owner,)
+            if isinstance(owner, str)
+            else tuple(o for o in owner or () if isinstance(o, str))
+        )
         bases = raw.get("analysis_bases")
         units = raw.get("analysis_units")
         return Metric(
@@ -589,7 +639,7 @@ class _Resolution:
             description=_str(raw.get("description")),
             bigger_is_better=raw.get("bigger_is_better") is not False,
             analysis_bases=(
-                tuple(AnalysisBasis(b) for b in bases if b in AnalysisBasis._value2member_map_)
+                tuple(AnalysisBasis(b) for b in bases if b in ("enrollments", "exposures"))
                 if isinstance(bases, list)
                 else (AnalysisBasis.ENROLLMENTS, AnalysisBasis.EXPOSURES)
             ),
@@ -607,6 +657,12 @@ class _Resolution:
         )
 
     def statistics(self, name: str, metric: Metric) -> list[StatisticSpec]:
+        """The statistics of a metric (the same in every period it is listed in)."""
+        if name not in self._statistics:
+            self._statistics[name] = self._build_statistics(name)
+        return self._statistics[name]
+
+    def _build_statistics(self, name: str) -> list[StatisticSpec]:
         stats = self.metric_stats.get(name) or {}
         out: list[StatisticSpec] = []
         _, origin, _ = self.lookup("metrics", name)
@@ -647,17 +703,18 @@ class _Resolution:
                             _Ref(where.file, key_path(where.key, "covariate_adjustment", "metric")),
                         )
             pts: list[PreTreatment] = []
-            for pt in params.get("pre_treatments") or ():
+            raw_pts = params.get("pre_treatments")
+            for pt in raw_pts if isinstance(raw_pts, list) else ():
                 if isinstance(pt, str) and pt in catalogue.PRE_TREATMENTS:
                     pts.append(PreTreatment(pt))
-                elif isinstance(pt, dict) and pt.get("name") in catalogue.PRE_TREATMENTS:
+                elif isinstance(pt, dict) and str(pt.get("name")) in catalogue.PRE_TREATMENTS:
                     pts.append(
                         PreTreatment(pt["name"], {k: v for k, v in pt.items() if k != "name"})
                     )
             out.append(
                 StatisticSpec(
                     name=stat_name,
-                    params={**sdef.defaults(), **given},
+                    params=given,  # defaults are applied by the statistics engine
                     pre_treatments=tuple(pts),
                     covariate_adjustment=cov,
                 )
@@ -665,35 +722,25 @@ class _Resolution:
         return out
 
     def no_statistic_warnings(self) -> None:
+        """Warnings for metrics of the config that are never analysed."""
         sec = self.config.get("metrics")
         if not isinstance(sec, dict):
             return
-        listed = set()
-        for key in PERIOD_KEYS:
-            if isinstance(sec.get(key), list):
-                listed.update(n for n in sec[key] if isinstance(n, str))
         for name, table in sec.items():
-            if name in PERIOD_KEYS or not isinstance(table, dict):
+            if name in PERIOD_KEYS or not isinstance(table, dict) or name in self.used_by_others:
                 continue
-            if name in self.used_by_others:
-                continue
-            resolved_stats = self.metric_stats.get(name)
+            where = key_path("metrics", name)
             if name not in self.metrics:
-                # defined in the config but not analysed in any period
-                stats = table.get("statistics")
-                if isinstance(stats, dict) and stats:
-                    self.warn(
-                        self.config_path,
-                        key_path("metrics", name),
-                        "metric is defined but not listed in any analysis period "
-                        f"({', '.join(PERIOD_KEYS)}), so it is not computed",
-                    )
-                    continue
-                resolved_stats = {}
-            if not resolved_stats:
                 self.warn(
                     self.config_path,
-                    key_path("metrics", name),
+                    where,
+                    "metric is not listed in any analysis period, no other metric uses it and "
+                    "no outcome of this experiment lists it: it is not computed",
+                )
+            elif self.metrics[name] is not None and not self.metric_stats.get(name):
+                self.warn(
+                    self.config_path,
+                    where,
                     "metric has no statistic and nothing depends on it: "
                     "it is computed but never analysed",
                 )
@@ -719,9 +766,15 @@ class _Resolution:
         fref = origin["from_expression"]
         default_dataset = _str(raw.get("default_dataset"))
         try:
-            rendered = self.render_from(from_expr, default_dataset)
+            rendered = render_from_expression(
+                from_expr, self.renderer, default_dataset or self.platform_dataset
+            )
         except TemplateError as exc:
             self.error(fref.file, fref.key, str(exc))
+            return None
+        msg = from_problem(rendered)
+        if msg:
+            self.error(fref.file, fref.key, msg)
             return None
         joins: list[DataSourceJoin] = []
         if isinstance(raw.get("joins"), dict):
@@ -762,8 +815,8 @@ class _Resolution:
         return ds
 
     def render_from(self, from_expr: str, default_dataset: str | None) -> str:
-        from jetstream.config.templating import substitute_dataset
-
+        """A segment data source's from_expression: Jinja (as the reference tool), then
+        `{dataset}`."""
         text = self.renderer.render(from_expr)
         return substitute_dataset(text, default_dataset or self.platform_dataset)
 
@@ -775,13 +828,17 @@ class _Resolution:
                 if isinstance(s, str):
                     wanted.append((s, _Ref(self.config_path, key_path("experiment.segments", i))))
         for s in self.exp.segments:
-            wanted.append((s, _Ref(self.config_path, "(segments of the experiment record)")))
+            wanted.append((s, _Ref(self.config_path, RECORD_SEGMENTS)))
         out: list[Segment] = []
         seen: set[str] = set()
         for name, ref in wanted:
             if name in seen:
                 continue
             seen.add(name)
+            if ref.key == RECORD_SEGMENTS and self.lookup("segments", name)[0] is None:
+                # The config cannot fix the record: skip the segment, do not fail the analysis.
+                self.warn(ref.file, ref.key, f"segment {name!r} is not defined: not analysed")
+                continue
             seg = self.segment(name, ref)
             if seg is not None:
                 out.append(seg)
@@ -799,7 +856,9 @@ class _Resolution:
             return None
         select, ds_name = raw.get("select_expression"), raw.get("data_source")
         if not isinstance(select, str) or not isinstance(ds_name, str):
-            self.error(top.file, top.key, f"segment {name!r} needs select_expression and data_source")
+            self.error(
+                top.file, top.key, f"segment {name!r} needs select_expression and data_source"
+            )
             return None
         sds = self.segment_data_source(ds_name, origin["data_source"])
         sref = origin["select_expression"]
@@ -845,6 +904,11 @@ class _Resolution:
             r = origin["from_expression"]
             self.error(r.file, r.key, str(exc))
             return None
+        msg = from_problem(rendered)
+        if msg:
+            r = origin["from_expression"]
+            self.error(r.file, r.key, msg)
+            return None
         start = _window(raw.get("window_start"))
         end = _window(raw.get("window_end"))
         return SegmentDataSource(
@@ -863,7 +927,11 @@ class _Resolution:
         if not isinstance(raw, dict):
             return None
         base = "experiment.exposure_signal"
-        select, ds_name, name = raw.get("select_expression"), raw.get("data_source"), raw.get("name")
+        select, ds_name, name = (
+            raw.get("select_expression"),
+            raw.get("data_source"),
+            raw.get("name"),
+        )
         if not (isinstance(select, str) and isinstance(ds_name, str) and isinstance(name, str)):
             return None  # the structural check reports the missing keys
         ds = self.data_source(ds_name, _Ref(self.config_path, f"{base}.data_source"))

@@ -216,7 +216,28 @@ FUNCTIONS_TOP = {
     )
 }
 
-PERIOD_KEYS = tuple(CONFIG_KEYS)  # daily, weekly, 28_day, overall, preenrollment_*
+PERIOD_KEYS = tuple(CONFIG_KEYS)
+
+# Keys that are not part of the language but that people write, with what to do instead.
+HINTS = {
+    "enrollment_end_date": (
+        "the end of enrollment comes from Experimenter; set enrollment_period (days) to override it"
+    ),
+    "exposure_basis": 'did you mean analysis_bases = ["exposures"]?',
+    "exposure_query_type": "there is no such key; an exposure signal is set with "
+    "[experiment.exposure_signal]",
+    "window_start": "a metric has no window of its own: its windows are the analysis "
+    "periods it is listed in",
+    "window_end": "a metric has no window of its own: its windows are the analysis "
+    "periods it is listed in",
+}  # daily, weekly, 28_day, overall, preenrollment_*
+
+
+_METRIC_HINT_KEYS = ("exposure_basis", "window_start", "window_end")
+HINTED: dict[int, dict[str, str]] = {
+    id(EXPERIMENT): {k: v for k, v in HINTS.items() if k not in _METRIC_HINT_KEYS},
+    id(METRIC): {k: v for k, v in HINTS.items() if k in _METRIC_HINT_KEYS},
+}
 
 
 class FileKind(enum.StrEnum):
@@ -264,7 +285,10 @@ class _Checker:
             where = key_path(path, key)
             field = fields.get(key)
             if field is None:
-                self.error(where, f"unknown key{did_you_mean(key, fields)}")
+                hint = HINTED.get(id(fields), {}).get(key)
+                self.error(
+                    where, f"unknown key{f'; {hint}' if hint else did_you_mean(key, fields)}"
+                )
                 continue
             if field.no_effect:
                 self.warn(where, f"has no effect here: {field.no_effect}")
@@ -294,7 +318,9 @@ class _Checker:
             if not isinstance(value, str):
                 self.error(where, f"must be a string, got {_show(value)}")
         elif k is Kind.INT:
-            if not isinstance(value, int) or isinstance(value, bool):
+            if isinstance(value, float) and value.is_integer():
+                self.warn(where, f"should be written as an integer ({int(value)}), got {value!r}")
+            elif not isinstance(value, int) or isinstance(value, bool):
                 self.error(where, f"must be an integer, got {_show(value)}")
         elif k is Kind.BOOL:
             if not isinstance(value, bool):
@@ -322,7 +348,9 @@ class _Checker:
                 )
         elif k is Kind.CHOICE_LIST:
             if not isinstance(value, list):
-                self.error(where, f"must be a list of {_choices(field.choices)}, got {_show(value)}")
+                self.error(
+                    where, f"must be a list of {_choices(field.choices)}, got {_show(value)}"
+                )
                 return
             for i, v in enumerate(value):
                 if v not in field.choices:
@@ -353,7 +381,11 @@ class _Checker:
                     self.error(where, f"must be a list of metric names, got {_show(value)}")
                 continue
             if not isinstance(value, dict):
-                hint = did_you_mean(key, PERIOD_KEYS) if allow_periods else ""
+                period = parse_period(key) if allow_periods else None
+                if period is not None:
+                    hint = f" (did you mean {period.config_key!r}?)"
+                else:
+                    hint = did_you_mean(key, PERIOD_KEYS) if allow_periods else ""
                 what = "an analysis period" if allow_periods else "a metric"
                 self.error(
                     where,

@@ -5,6 +5,8 @@ Pure: no I/O."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -108,11 +110,7 @@ class Renderer:
         parameters: Mapping[str, str] | None = None,
         experiment: ExperimentSettings | None = None,
     ):
-        self.env = jinja2.sandbox.SandboxedEnvironment(
-            autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
-        )
-        for slug, definition in functions.items():
-            self.env.globals[slug] = make_function(slug, definition)
+        self.env, self._templates = _environment(tuple(sorted(functions.items())))
         self.parameters = dict(parameters or {})
         self.experiment = experiment
 
@@ -124,13 +122,18 @@ class Renderer:
         if self.experiment is not None:
             context["experiment"] = ExperimentView(self.experiment)
         try:
-            out = self.env.from_string(text).render(**context)
+            template = self._templates.get(text)
+            if template is None:
+                template = self._templates[text] = self.env.from_string(text)
+            out = template.render(**context)
         except TemplateError:
             raise
         except jinja2.UndefinedError as exc:
             raise TemplateError(f"template uses something undefined: {exc.message}") from exc
         except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(f"template syntax error: {exc.message} (line {exc.lineno})") from exc
+            raise TemplateError(
+                f"template syntax error: {exc.message} (line {exc.lineno})"
+            ) from exc
         except Exception as exc:  # errors raised inside templates (bad function calls, ...)
             raise TemplateError(f"template does not render: {exc}") from exc
         return self._slug(out)
@@ -141,9 +144,20 @@ class Renderer:
         return text
 
 
-def format_parameter(
-    name: str, value: str | Mapping[str, Any], distinct_by_branch: bool
-) -> str:
+@functools.lru_cache(maxsize=32)
+def _environment(
+    functions: tuple[tuple[str, str], ...],
+) -> tuple[jinja2.Environment, dict[str, jinja2.Template]]:
+    """One sandboxed environment (and compiled-template cache) per set of functions."""
+    env = jinja2.sandbox.SandboxedEnvironment(
+        autoescape=False, undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+    )
+    for slug, definition in functions:
+        env.globals[slug] = make_function(slug, definition)
+    return env, {}
+
+
+def format_parameter(name: str, value: str | Mapping[str, Any], distinct_by_branch: bool) -> str:
     """The SQL a `{{parameters.<name>}}` renders to. A per-branch mapping becomes a CASE on
     `BRANCH_COLUMN` with SQL string literals; when every branch has the same value, that value."""
     if not distinct_by_branch or not isinstance(value, Mapping):
@@ -157,6 +171,25 @@ def format_parameter(
 
 def sql_string(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+_SIMPLE_TEMPLATE = re.compile(r"\{\{\s*(experiment|parameters)\.(\w+)\s*\}\}")
+
+
+def render_from_expression(text: str, renderer: Renderer, dataset: str | None) -> str:
+    """A data source's from_expression, rendered as the reference tool does: Python
+    `str.format` rules (`{dataset}` substituted, `{{` and `}}` stand for literal braces),
+    plus `{{experiment.*}}` / `{{parameters.*}}` references, which are rendered first."""
+
+    def one(m: re.Match[str]) -> str:
+        return renderer.render(m.group(0))
+
+    text = _SIMPLE_TEMPLATE.sub(one, text)
+    needs_dataset = "{dataset}" in text
+    text = text.replace("{dataset}", "\x00DATASET\x00").replace("{{", "{").replace("}}", "}")
+    if needs_dataset:
+        text = substitute_dataset("{dataset}", dataset).join(text.split("\x00DATASET\x00"))
+    return text
 
 
 def substitute_dataset(from_expression: str, dataset: str | None) -> str:

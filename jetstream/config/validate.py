@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from jetstream.config.problems import ERROR, Problem, key_path
 from jetstream.config.repo import ConfigRepo, read_toml
 from jetstream.config.resolve import placeholder_experiment, resolve_with_problems, sql_problem
@@ -56,13 +58,17 @@ def validate_file(
         app = path.stem
         if app in repo.definitions:
             r = _with(repo, defaults={**repo.defaults, app: doc})
-            problems += _resolve_quiet(r, app, {}, label, owner=label)
+            problems += _resolve_quiet(r, app, {}, label, r.defaults_path(app), label)
     elif kind is FileKind.OUTCOME:
         app, slug = path.parent.name, path.stem
         r = _with(repo, outcomes={**repo.outcomes, (app, slug): doc})
-        r.outcome_path = lambda a, s: label if (a, s) == (app, slug) else ConfigRepo.outcome_path(repo, a, s)  # type: ignore[method-assign]
         problems += _resolve_quiet(
-            r, app, {"experiment": {"outcomes": [slug]}}, "<outcome check>", owner=label
+            r,
+            app,
+            {"experiment": {"outcomes": [slug]}},
+            "<outcome check>",
+            r.outcome_path(app, slug),
+            label,
         )
     elif kind is FileKind.DEFINITIONS:
         problems += _definitions_sql(doc, label, repo)
@@ -86,7 +92,11 @@ def _experiment(
     results: dict[str, list[Problem]] = {}
     for app in platforms:
         _, problems = resolve_with_problems(
-            placeholder_experiment(app, slug), doc, repo, label, placeholder=True,
+            placeholder_experiment(app, slug),
+            doc,
+            repo,
+            label,
+            placeholder=True,
             check_structure=False,
         )
         results[app] = problems
@@ -110,15 +120,24 @@ def _experiment(
 
 
 def _resolve_quiet(
-    repo: ConfigRepo, app: str, config: dict[str, Any], config_path: str, owner: str
+    repo: ConfigRepo,
+    app: str,
+    config: dict[str, Any],
+    config_path: str,
+    owner: str,
+    label: str,
 ) -> list[Problem]:
     """Resolve a placeholder experiment using a support file; keep the problems that are in
-    `owner` (the file under validation)."""
+    it (`owner` is its name in the repo), named `label`."""
     _, problems = resolve_with_problems(
-        placeholder_experiment(app), config, repo, config_path, placeholder=True,
+        placeholder_experiment(app),
+        config,
+        repo,
+        config_path,
+        placeholder=True,
         check_structure=False,
     )
-    return [p for p in problems if p.file == owner]
+    return [attrs.evolve(p, file=label) for p in problems if p.file == owner]
 
 
 def _definitions_sql(doc: Mapping[str, Any], label: str, repo: ConfigRepo) -> list[Problem]:

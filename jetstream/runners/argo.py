@@ -178,7 +178,7 @@ def retry_strategy(settings: RunSettings) -> Any:
         expression=RETRY_EXPRESSION,
         backoff=Backoff(
             duration=f"{settings.backoff_seconds}s",
-            factor=2,
+            factor=2,  # type: ignore[arg-type]
             max_duration=f"{max(settings.backoff_seconds * 2**settings.retries, 60) * 2}s",
         ),
     )
@@ -424,18 +424,20 @@ class ArgoServerClient:
         )
 
         what = _describe(obj, self.namespace)
+        model: Any
+        built: Any = obj.build()
         with self._errors(what):
             if isinstance(obj, CronWorkflow):
                 model = self.service.create_cron_workflow(
-                    CreateCronWorkflowRequest(cron_workflow=obj.build()), namespace=self.namespace
+                    CreateCronWorkflowRequest(cron_workflow=built), namespace=self.namespace
                 )
             elif isinstance(obj, WorkflowTemplate):
                 model = self.service.create_workflow_template(
-                    WorkflowTemplateCreateRequest(template=obj.build()), namespace=self.namespace
+                    WorkflowTemplateCreateRequest(template=built), namespace=self.namespace
                 )
             else:
                 model = self.service.create_workflow(
-                    WorkflowCreateRequest(workflow=obj.build()), namespace=self.namespace
+                    WorkflowCreateRequest(workflow=built), namespace=self.namespace
                 )
         return _model_dict(model)
 
@@ -479,9 +481,9 @@ class _ErrorMapper:
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None or isinstance(exc, JetstreamError):
-            return False
+            return None
         status = _status_of(exc)
         detail = _detail_of(exc)
         if status in (401, 403):
@@ -506,7 +508,7 @@ class _ErrorMapper:
             ) from exc
         if status is not None:
             raise SubmitError(f"{self.where} rejected {self.what} ({status}): {detail}") from exc
-        return False
+        return None
 
 
 def _status_of(exc: BaseException) -> int | None:
@@ -545,6 +547,8 @@ def _describe(obj: Any, namespace: str) -> str:
 def _model_dict(model: Any) -> dict[str, Any]:
     if isinstance(model, dict):
         return model
+    if hasattr(model, "model_dump"):
+        return model.model_dump(mode="json", by_alias=True, exclude_none=True)
     return json.loads(model.json(by_alias=True, exclude_none=True))
 
 

@@ -48,7 +48,7 @@ class KubeClient:
     def _errors(self, what: str) -> _ErrorMapper:
         return _ErrorMapper(what, self.where, token_hint=False)
 
-    def create(self, obj: Any) -> dict[str, Any]:
+    def create(self, obj: Any) -> Any:
         body = obj.to_dict()
         plural = KIND_PLURALS[body["kind"]]
         body.setdefault("metadata", {})["namespace"] = self.namespace
@@ -57,7 +57,7 @@ class KubeClient:
                 GROUP, VERSION, self.namespace, plural, body
             )
 
-    def apply(self, obj: Any) -> dict[str, Any]:
+    def apply(self, obj: Any) -> Any:
         """Create, or replace with the current resourceVersion when it exists."""
         from kubernetes.client.exceptions import ApiException
 
@@ -67,7 +67,7 @@ class KubeClient:
         body["metadata"]["namespace"] = self.namespace
         with self._errors(_describe(obj, self.namespace)):
             try:
-                current = self.api.get_namespaced_custom_object(
+                current: Any = self.api.get_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, plural, name
                 )
             except ApiException as exc:
@@ -81,7 +81,7 @@ class KubeClient:
                 GROUP, VERSION, self.namespace, plural, name, body
             )
 
-    def get_workflow(self, name: str) -> dict[str, Any]:
+    def get_workflow(self, name: str) -> Any:
         with self._errors(f"Workflow {self.namespace}/{name}"):
             return self.api.get_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, "workflows", name

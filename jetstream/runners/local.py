@@ -14,7 +14,9 @@ started again leaves the same tables as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -151,6 +153,7 @@ class LocalRunner:
         record_runs: bool = True,
         env: dict[str, str] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        reuse_workers: bool | None = None,
     ):
         if parallelism < 1:
             raise ValueError("parallelism must be at least 1")
@@ -159,6 +162,11 @@ class LocalRunner:
         self.retries = max(0, retries)
         self.backoff = backoff
         self.command_prefix = list(command_prefix or [sys.executable, "-m", "jetstream.cli"])
+        # Long-lived workers (one per slot) run the same CLI commands without paying
+        # interpreter start-up per task; only for the real CLI, not fake test commands.
+        self.reuse_workers = command_prefix is None if reuse_workers is None else reuse_workers
+        self._workers = threading.local()
+        self._all_workers: list[subprocess.Popen] = []
         self.progress = progress
         if recorder is None and record_runs and settings.warehouse:
             recorder = WarehouseRunRecorder(settings.warehouse)
@@ -190,24 +198,29 @@ class LocalRunner:
         self._stop.clear()
         log.info("run started", run_id=run_id, tasks=len(order), parallelism=self.parallelism)
         progress = self._progress(len(order))
+        pool = ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="task")
         try:
-            with ThreadPoolExecutor(max_workers=self.parallelism) as pool:
-                while pending or running:
-                    pending = self._dispatch(pending, results, running, pool, run_id, progress)
-                    if not running:
-                        continue
-                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        node = running.pop(fut)
-                        result = fut.result()
-                        results[node.id] = result
-                        self._log_result(node, result)
-                        if progress is not None:
-                            progress.advance(node.id)
+            while pending or running:
+                pending = self._dispatch(pending, results, running, pool, run_id, progress)
+                if not running:
+                    continue
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    node = running.pop(fut)
+                    result = fut.result()
+                    results[node.id] = result
+                    self._log_result(node, result)
+                    if progress is not None:
+                        progress.advance(node.id)
         except BaseException:
+            # interrupted (Ctrl-C) or broken: stop the children now, not when they finish;
+            # rerunning the graph later completes it (tasks are idempotent)
             self._abort()
+            pool.shutdown(wait=False, cancel_futures=True)
             raise
         finally:
+            pool.shutdown(wait=True)
+            self.close()
             if progress is not None:
                 progress.stop()
         summary = RunSummary(tuple(results[n.id] for n in order), run_id=run_id)
@@ -305,7 +318,62 @@ class LocalRunner:
                 continue
             return NodeResult(node.id, NodeStatus.FAILED, attempt, total, code, tail, report)
 
+    def _worker(self) -> subprocess.Popen:
+        proc = getattr(self._workers, "proc", None)
+        if proc is None or proc.poll() is not None:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "jetstream.runners.worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                env={**os.environ, **(self.env or {})},
+            )
+            self._workers.proc = proc
+            with self._lock:
+                self._all_workers.append(proc)
+                self._procs.add(proc)
+        return proc
+
+    def _ask_worker(self, argv: list[str], run_id: str) -> tuple[int, str, str]:
+        proc = self._worker()
+        assert proc.stdin is not None and proc.stdout is not None
+        request = {"argv": argv[len(self.command_prefix) :], "env": {"JETSTREAM_RUN_ID": run_id}}
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+        except (BrokenPipeError, OSError) as exc:
+            line = ""
+            err = str(exc)
+        else:
+            err = "worker exited"
+        if not line:
+            code = proc.wait()
+            self._workers.proc = None
+            return (code if code and code > 0 else 1), "", f"task worker died ({code}): {err}"
+        reply = json.loads(line)
+        return int(reply["code"]), reply.get("out", ""), reply.get("err", "")
+
+    def close(self) -> None:
+        """Stop the long-lived workers."""
+        with self._lock:
+            workers, self._all_workers = self._all_workers, []
+        for proc in workers:
+            if proc.poll() is None and proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
+        for proc in workers:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            with self._lock:
+                self._procs.discard(proc)
+
     def _spawn(self, argv: list[str], run_id: str) -> tuple[int, str, str]:
+        if self.reuse_workers:
+            return self._ask_worker(argv, run_id)
         # tasks tag their error rows with the run id
         env = {**os.environ, **(self.env or {}), "JETSTREAM_RUN_ID": run_id}
         try:

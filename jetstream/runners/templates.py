@@ -66,7 +66,7 @@ def _container(
             limit=2,
             retry_policy="Always",
             expression='lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 75',
-            backoff=Backoff(duration="60s", factor=2, max_duration="15m"),
+            backoff=Backoff(duration="60s", factor=2, max_duration="15m"),  # type: ignore[arg-type]
         ),
         labels={"app.kubernetes.io/name": "jetstream", "jetstream/kind": name},
     )

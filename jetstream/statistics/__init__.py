@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import attrs
 import numpy as np
 
 from jetstream.statistics.base import StatisticInput
@@ -51,19 +52,16 @@ def _branch_masks(
     branch: np.ndarray, branches: Sequence[str] | None
 ) -> tuple[list[str], dict[str, np.ndarray]]:
     """All branch names (the configured order first, then any others in order of first
-    appearance, as the reference orders them) and their row masks."""
+    appearance, as the reference orders them) and their row masks. One vectorised
+    comparison per branch: no sort of the (object) branch column."""
     names = list(dict.fromkeys(branches or []))
     masks = {b: branch == b for b in names}
-    if names:
-        seen = np.logical_or.reduce(list(masks.values()))
-        rest = branch[~seen]
-    else:
-        rest = branch
-    if rest.size:
-        uniq, first = np.unique(rest.astype(str), return_index=True)
-        for b in uniq[np.argsort(first, kind="stable")]:
-            names.append(str(b))
-            masks[str(b)] = branch == b
+    seen = np.logical_or.reduce(list(masks.values())) if names else np.zeros(branch.size, bool)
+    while not seen.all():
+        b = branch[int(np.argmin(seen))]
+        masks[str(b)] = branch == b
+        names.append(str(b))
+        seen |= masks[str(b)]
     return names, masks
 
 
@@ -140,7 +138,9 @@ def summarise(
         elif covariate is not None or resolved.get("covariate_adjustment"):
             errors.append(
                 StatisticError(
-                    metric=metric, statistic=statistic, level="warning",
+                    metric=metric,
+                    statistic=statistic,
+                    level="warning",
                     message=MSG_COVARIATE_MISSING.format(metric=metric),
                 )
             )
@@ -149,14 +149,17 @@ def summarise(
     data: dict[str, np.ndarray] = {}
     covs: dict[str, np.ndarray] = {}
     cols: dict[str, dict[str, np.ndarray]] = {}
+    empty: list[StatisticError] = []
     for b in names:
         sel = masks[b] & keep
         if not sel.any():
             if b == reference_branch:
                 continue
-            errors.append(
+            empty.append(
                 StatisticError(
-                    metric=metric, statistic=statistic, level="warning",
+                    metric=metric,
+                    statistic=statistic,
+                    level="warning",
                     message=MSG_EMPTY_BRANCH.format(branch=b, metric=metric),
                 )
             )
@@ -167,6 +170,7 @@ def summarise(
         cols[b] = {c: v[sel] for c, v in extra.items()}
     if not data:
         return fail(MSG_ALL_NULL.format(metric=metric))
+    errors.extend(empty)
     present = tuple(b for b in names if b in data)
     if reference_branch is not None:
         if reference_branch in data:
@@ -176,7 +180,8 @@ def summarise(
             if spec.has_comparisons:
                 errors.append(
                     StatisticError(
-                        metric=metric, statistic=statistic,
+                        metric=metric,
+                        statistic=statistic,
                         message=MSG_NO_REFERENCE.format(branch=reference_branch),
                     )
                 )
@@ -185,7 +190,9 @@ def summarise(
     if spec.has_comparisons and len(present) == 1:
         errors.append(
             StatisticError(
-                metric=metric, statistic=statistic, level="warning",
+                metric=metric,
+                statistic=statistic,
+                level="warning",
                 message=MSG_SINGLE_BRANCH.format(branch=present[0]),
             )
         )
@@ -203,4 +210,8 @@ def summarise(
         outcome = spec.function(inp)
     except Exception as exc:  # noqa: BLE001 - one statistic never stops the others
         return fail(MSG_FAILED.format(statistic=statistic, metric=metric, detail=repr(exc)))
-    return outcome.rows, errors + outcome.errors
+    # Errors name the statistic as configured (rows keep their published labels).
+    return outcome.rows, errors + [
+        e if e.statistic == statistic else attrs.evolve(e, statistic=statistic)
+        for e in outcome.errors
+    ]

@@ -97,8 +97,14 @@ def rows_from_draws(
             for j, param in enumerate(parameters):
                 out.rows.append(
                     StatisticRow(
-                        metric=inp.metric, statistic=label, parameter=param, branch=b,
-                        ci_width=ci_width, point=point[j], lower=lo[j], upper=hi[j],
+                        metric=inp.metric,
+                        statistic=label,
+                        parameter=param,
+                        branch=b,
+                        ci_width=ci_width,
+                        point=point[j],
+                        lower=lo[j],
+                        upper=hi[j],
                     )
                 )
     for b, r in inp.pairs():
@@ -110,7 +116,9 @@ def rows_from_draws(
         if np.any(d2[r].mean(axis=0) <= 0):
             out.errors.append(
                 StatisticError(
-                    metric=inp.metric, statistic=label, level="warning",
+                    metric=inp.metric,
+                    statistic=label,
+                    level="warning",
                     message=MSG_NONPOSITIVE_REFERENCE.format(metric=inp.metric, branch=r),
                 )
             )
@@ -121,9 +129,17 @@ def rows_from_draws(
             for j, param in enumerate(parameters):
                 out.rows.append(
                     StatisticRow(
-                        metric=inp.metric, statistic=label, parameter=param, branch=b,
-                        comparison=comparison, comparison_to_branch=r, ci_width=ci_width,
-                        point=point[j], lower=lo[j], upper=hi[j], p_value=p[j],
+                        metric=inp.metric,
+                        statistic=label,
+                        parameter=param,
+                        branch=b,
+                        comparison=comparison,
+                        comparison_to_branch=r,
+                        ci_width=ci_width,
+                        point=point[j],
+                        lower=lo[j],
+                        upper=hi[j],
+                        p_value=p[j],
                     )
                 )
     return out

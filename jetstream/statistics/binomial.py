@@ -31,8 +31,13 @@ def binomial(inp: StatisticInput) -> Outcome:
         lo, hi = dist.ppf([lo_q, hi_q])
         rows.append(
             StatisticRow(
-                metric=inp.metric, statistic="binomial", branch=b, ci_width=ci,
-                point=a / (a + c), lower=lo, upper=hi,
+                metric=inp.metric,
+                statistic="binomial",
+                branch=b,
+                ci_width=ci,
+                point=a / (a + c),
+                lower=lo,
+                upper=hi,
             )
         )
         draws[b] = inp.rng("binomial", b).beta(a, c, size=num_samples)

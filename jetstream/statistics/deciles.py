@@ -23,8 +23,7 @@ def deciles(inp: StatisticInput) -> Outcome:
     """No clipping; point = mean of the draws (not the sample quantile), as the reference."""
     num_samples = int(inp.params["num_samples"])
     draws = {
-        b: decile_draws(inp.values[b], num_samples, inp.rng("deciles", b))
-        for b in inp.branches
+        b: decile_draws(inp.values[b], num_samples, inp.rng("deciles", b)) for b in inp.branches
     }
     return rows_from_draws(
         inp, "deciles", draws, float(inp.params["confidence_interval"]), parameters=LABELS

@@ -74,9 +74,7 @@ def gaussian_kde_at(xs_sorted: Array, points: Array, h: float) -> Array:
     return out / (n * h * _SQRT_2PI)
 
 
-def _grid_rows(
-    inp: StatisticInput, label: str, evaluate, size: int, log_space: bool
-) -> Outcome:
+def _grid_rows(inp: StatisticInput, label: str, evaluate, size: int, log_space: bool) -> Outcome:
     out = Outcome()
     for b in inp.branches:
         xs = np.sort(inp.values[b])
@@ -84,7 +82,9 @@ def _grid_rows(
         if refused:
             out.errors.append(
                 StatisticError(
-                    metric=inp.metric, statistic=label, level="warning",
+                    metric=inp.metric,
+                    statistic=label,
+                    level="warning",
                     message=MSG_GRID_NOT_GEOMETRIC.format(metric=inp.metric, branch=b),
                 )
             )
@@ -94,8 +94,11 @@ def _grid_rows(
         for x, y in zip(grid, values, strict=True):
             out.rows.append(
                 StatisticRow(
-                    metric=inp.metric, statistic=label, parameter=format_parameter(x),
-                    branch=b, point=y,
+                    metric=inp.metric,
+                    statistic=label,
+                    parameter=format_parameter(x),
+                    branch=b,
+                    point=y,
                 )
             )
     return out
@@ -113,10 +116,9 @@ def kernel_density_estimate(inp: StatisticInput) -> Outcome:
         return Outcome(
             errors=[
                 StatisticError(
-                    metric=inp.metric, statistic="kernel_density_estimate",
-                    message=MSG_BAD_PARAMS.format(
-                        statistic="kernel_density_estimate", problem=exc
-                    ),
+                    metric=inp.metric,
+                    statistic="kernel_density_estimate",
+                    message=MSG_BAD_PARAMS.format(statistic="kernel_density_estimate", problem=exc),
                 )
             ]
         )
@@ -124,7 +126,8 @@ def kernel_density_estimate(inp: StatisticInput) -> Outcome:
         return Outcome(
             errors=[
                 StatisticError(
-                    metric=inp.metric, statistic="kernel_density_estimate",
+                    metric=inp.metric,
+                    statistic="kernel_density_estimate",
                     message=MSG_BAD_PARAMS.format(
                         statistic="kernel_density_estimate",
                         problem=f"only the Gaussian kernel ('gau') is supported, not {p['kernel']!r}",
@@ -149,6 +152,4 @@ def empirical_cdf(inp: StatisticInput) -> Outcome:
     def evaluate(xs: Array, grid: Array) -> Array:
         return np.searchsorted(xs, grid, side="right") / xs.size
 
-    return _grid_rows(
-        inp, "empirical_cdf", evaluate, int(p["grid_size"]), bool(p["log_space"])
-    )
+    return _grid_rows(inp, "empirical_cdf", evaluate, int(p["grid_size"]), bool(p["log_space"]))

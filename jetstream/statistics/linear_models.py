@@ -20,6 +20,7 @@ from jetstream.statistics.rows import (
     DIFFERENCE,
     MSG_COVARIATE_DEGENERATE,
     MSG_NONPOSITIVE_REFERENCE,
+    MSG_SINGULAR_MODEL,
     MSG_ZERO_VARIANCE,
     RELATIVE_UPLIFT,
     StatisticError,
@@ -28,6 +29,16 @@ from jetstream.statistics.rows import (
 
 Array = np.ndarray
 _GRID = np.arange(0, 1, 0.0001)
+
+
+def sorted_quantiles(xs: Array, q: Array) -> Array:
+    """Quantiles of a sorted array with linear interpolation (numpy's default method),
+    without np.quantile's partition per requested level (slow for 10,000 levels)."""
+    pos = q * (xs.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, xs.size - 1)
+    frac = pos - lo
+    return xs[lo] + frac * (xs[hi] - xs[lo])
 
 
 def _is_integral(x: Array) -> bool:
@@ -82,7 +93,7 @@ def fit(y: dict[str, Array], x: dict[str, Array] | None) -> Fit:
     rss = syy - gamma * sxy
     df = ntot - k - 1
     pooled_x = np.sort(np.concatenate([x[b] for b in branches]))
-    qbar = float(np.quantile(pooled_x, _GRID).mean())
+    qbar = float(sorted_quantiles(pooled_x, _GRID).mean())
     return Fit(n, ybar, xbar, gamma, sxx, rss / df, df, qbar, True)
 
 
@@ -149,7 +160,9 @@ def _prepare(
         if not np.isfinite(sxx) or np.isclose(sxx, 0.0):
             errors.append(
                 StatisticError(
-                    metric=inp.metric, statistic=label, level="warning",
+                    metric=inp.metric,
+                    statistic=label,
+                    level="warning",
                     message=MSG_COVARIATE_DEGENERATE.format(
                         covariate=inp.params.get("covariate_name", "covariate")
                     ),
@@ -179,7 +192,10 @@ def _clipped(
 
 
 def _model_rows(
-    inp: StatisticInput, label: str, drop_highest: float, scale_difference: bool,
+    inp: StatisticInput,
+    label: str,
+    drop_highest: float,
+    scale_difference: bool,
     branch_rows: bool,
 ) -> Outcome:
     """Rows of the linear model. With `repeat_clipping` (default, as the reference) the
@@ -194,7 +210,8 @@ def _model_rows(
     if pooled.size < 2 or np.isclose(np.std(pooled, ddof=1), 0.0):
         out.errors.append(
             StatisticError(
-                metric=inp.metric, statistic=label,
+                metric=inp.metric,
+                statistic=label,
                 message=MSG_ZERO_VARIANCE.format(metric=inp.metric),
             )
         )
@@ -214,14 +231,30 @@ def _model_rows(
                 half = float("nan")
             out.rows.append(
                 StatisticRow(
-                    metric=inp.metric, statistic=label, branch=b, ci_width=ci,
-                    point=mean, lower=mean - half, upper=mean + half,
+                    metric=inp.metric,
+                    statistic=label,
+                    branch=b,
+                    ci_width=ci,
+                    point=mean,
+                    lower=mean - half,
+                    upper=mean + half,
                 )
             )
     for k, r in enumerate(inp.references, start=1):
         y, x = _clipped(y0, x0, drop_highest, k if repeat else 1)
         if r not in y or len(y) < 2:
             continue
+        if sum(v.size for v in y.values()) <= len(y) + (x is not None):
+            out.errors.append(
+                StatisticError(
+                    metric=inp.metric,
+                    statistic=label,
+                    message=MSG_SINGULAR_MODEL.format(
+                        metric=inp.metric, detail="no residual degrees of freedom"
+                    ),
+                )
+            )
+            break
         f = fit(y, x)
         total = float(sum(f.n.values()))
         for b in inp.branches:
@@ -231,7 +264,9 @@ def _model_rows(
             if RELATIVE_UPLIFT not in res:
                 out.errors.append(
                     StatisticError(
-                        metric=inp.metric, statistic=label, level="warning",
+                        metric=inp.metric,
+                        statistic=label,
+                        level="warning",
                         message=MSG_NONPOSITIVE_REFERENCE.format(metric=inp.metric, branch=r),
                     )
                 )
@@ -240,9 +275,16 @@ def _model_rows(
                     point, lower, upper = point * total, lower * total, upper * total
                 out.rows.append(
                     StatisticRow(
-                        metric=inp.metric, statistic=label, branch=b,
-                        comparison=comparison, comparison_to_branch=r, ci_width=ci,
-                        point=point, lower=lower, upper=upper, p_value=p,
+                        metric=inp.metric,
+                        statistic=label,
+                        branch=b,
+                        comparison=comparison,
+                        comparison_to_branch=r,
+                        ci_width=ci,
+                        point=point,
+                        lower=lower,
+                        upper=upper,
+                        p_value=p,
                     )
                 )
     return out

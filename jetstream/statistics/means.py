@@ -53,13 +53,17 @@ def population_ratio(inp: StatisticInput) -> Outcome:
         if den.sum() == 0:
             out.errors.append(
                 StatisticError(
-                    metric=inp.metric, statistic="population_ratio",
+                    metric=inp.metric,
+                    statistic="population_ratio",
                     message=MSG_ZERO_DENOMINATOR.format(column=denominator, branch=b),
                 )
             )
             continue
         draws[b] = bootstrap_ratio_of_means(
-            num, den, int(p["num_samples"]), inp.rng("population_ratio", b),
+            num,
+            den,
+            int(p["num_samples"]),
+            inp.rng("population_ratio", b),
             bins=int(p.get("bins", DEFAULT_BINS)),
         )
     res = rows_from_draws(inp, "population_ratio", draws, float(p["confidence_interval"]))

@@ -69,7 +69,7 @@ def adjust_p_values(rows: Sequence[StatisticRow], method: str = "none") -> list[
             adj = p
         for k, a in zip(keys, adj, strict=True):
             for i in hyps[k]:
-                adjusted[i] = float(rows[i].p_value) if method == "none" else float(a)
+                adjusted[i] = float(rows[i].p_value or 0.0) if method == "none" else float(a)
     return [
         attrs.evolve(row, p_value_adjusted=adjusted[i]) if i in adjusted else row
         for i, row in enumerate(rows)

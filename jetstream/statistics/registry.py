@@ -35,9 +35,7 @@ class StatisticSpec:
         params = dict(params or {})
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            raise ValueError(
-                f"unknown parameter(s) {unknown}; allowed: {sorted(self.defaults)}"
-            )
+            raise ValueError(f"unknown parameter(s) {unknown}; allowed: {sorted(self.defaults)}")
         merged = {**self.defaults, **params}
         missing = sorted(k for k, v in merged.items() if v is REQUIRED)
         if missing:
@@ -64,38 +62,62 @@ registry: dict[str, StatisticSpec] = {
     spec.name: spec
     for spec in (
         StatisticSpec(
-            "bootstrap_mean", bootstrap_mean,
-            {"num_samples": 10000, "drop_highest": 0.005, **_CI, "bins": 1000}, "mean",
+            "bootstrap_mean",
+            bootstrap_mean,
+            {"num_samples": 10000, "drop_highest": 0.005, **_CI, "bins": 1000},
+            "mean",
         ),
         StatisticSpec("binomial", binomial, {**_CI, "num_samples": 10000}, "binomial"),
         StatisticSpec("deciles", deciles, {**_CI, "num_samples": 10000}, "deciles"),
         StatisticSpec(
-            "linear_model_mean", linear_model_mean, {"drop_highest": 0.005, **_MODEL, "repeat_clipping": True},
-            "mean_lm", uses_covariate=True,
+            "linear_model_mean",
+            linear_model_mean,
+            {"drop_highest": 0.005, **_MODEL, "repeat_clipping": True},
+            "mean_lm",
+            uses_covariate=True,
         ),
         StatisticSpec(
-            "per_client_dau_impact", per_client_dau_impact, dict(_MODEL),
-            "per_client_dau_impact", uses_covariate=True,
+            "per_client_dau_impact",
+            per_client_dau_impact,
+            dict(_MODEL),
+            "per_client_dau_impact",
+            uses_covariate=True,
         ),
         StatisticSpec(
-            "population_ratio", population_ratio,
+            "population_ratio",
+            population_ratio,
             {
-                "numerator": REQUIRED, "denominator": REQUIRED, "num_samples": 10000,
-                "drop_highest": 0.005, **_CI, "bins": 1000,
+                "numerator": REQUIRED,
+                "denominator": REQUIRED,
+                "num_samples": 10000,
+                "drop_highest": 0.005,
+                **_CI,
+                "bins": 1000,
             },
-            "population_ratio", reads_metric_column=False,
+            "population_ratio",
+            reads_metric_column=False,
         ),
         StatisticSpec("count", count, {}, "count", has_comparisons=False),
         StatisticSpec("sum", total, {}, "sum", has_comparisons=False),
         StatisticSpec(
-            "kernel_density_estimate", kernel_density_estimate,
-            {"bandwidth": "scott", "adjust": 1.0, "kernel": "gau", "grid_size": 256,
-             "log_space": False},
-            "kernel_density_estimate", has_comparisons=False,
+            "kernel_density_estimate",
+            kernel_density_estimate,
+            {
+                "bandwidth": "scott",
+                "adjust": 1.0,
+                "kernel": "gau",
+                "grid_size": 256,
+                "log_space": False,
+            },
+            "kernel_density_estimate",
+            has_comparisons=False,
         ),
         StatisticSpec(
-            "empirical_cdf", empirical_cdf, {"log_space": False, "grid_size": 256},
-            "empirical_cdf", has_comparisons=False,
+            "empirical_cdf",
+            empirical_cdf,
+            {"log_space": False, "grid_size": 256},
+            "empirical_cdf",
+            has_comparisons=False,
         ),
     )
 }

@@ -78,9 +78,7 @@ def bayesian_bootstrap_means(
     return out
 
 
-def exact_bayesian_bootstrap_means(
-    x: Array, num_samples: int, rng: np.random.Generator
-) -> Array:
+def exact_bayesian_bootstrap_means(x: Array, num_samples: int, rng: np.random.Generator) -> Array:
     """The exact Bayesian bootstrap over distinct values (slow for many distinct values:
     used by the benchmark to validate the binned method)."""
     xs = np.sort(np.asarray(x, dtype=np.float64))

@@ -24,9 +24,7 @@ MSG_EMPTY_BRANCH = "branch {branch!r} has no non-null values of {metric!r}; it i
 MSG_NO_REFERENCE = "reference branch {branch!r} has no data; no comparisons against it"
 MSG_SINGLE_BRANCH = "only one branch ({branch!r}) has data; no comparisons are possible"
 MSG_ZERO_VARIANCE = "metric {metric!r} has no variation; the linear model cannot be fitted"
-MSG_COVARIATE_MISSING = (
-    "covariate for {metric!r} is missing; returning the unadjusted model"
-)
+MSG_COVARIATE_MISSING = "covariate for {metric!r} is missing; returning the unadjusted model"
 MSG_COVARIATE_DEGENERATE = (
     "covariate {covariate!r} is constant or collinear; returning the unadjusted model"
 )

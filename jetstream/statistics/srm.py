@@ -49,7 +49,9 @@ def srm_check(
     if problem is not None:
         return [], [
             StatisticError(
-                metric=metric, statistic=SRM_LABEL, level="warning",
+                metric=metric,
+                statistic=SRM_LABEL,
+                level="warning",
                 message=MSG_SRM_BAD_INPUT.format(problem=problem),
             )
         ]
@@ -61,8 +63,12 @@ def srm_check(
     p = float(stats.chi2.sf(chi2, len(branches) - 1))
     rows = [
         StatisticRow(
-            metric=metric, statistic=SRM_LABEL, parameter=format_parameter(share[i]),
-            branch=b, point=observed[i] / total, p_value=p,
+            metric=metric,
+            statistic=SRM_LABEL,
+            parameter=format_parameter(share[i]),
+            branch=b,
+            point=observed[i] / total,
+            p_value=p,
         )
         for i, b in enumerate(branches)
     ]
@@ -70,11 +76,16 @@ def srm_check(
     if p < SRM_ALPHA:
         errors.append(
             StatisticError(
-                metric=metric, statistic=SRM_LABEL,
+                metric=metric,
+                statistic=SRM_LABEL,
                 message=MSG_SRM.format(
-                    observed={b: round(o / total, 4) for b, o in zip(branches, observed)},
-                    expected={b: round(float(s), 4) for b, s in zip(branches, share)},
-                    chi2=chi2, p=p, alpha=SRM_ALPHA,
+                    observed={
+                        b: round(o / total, 4) for b, o in zip(branches, observed, strict=True)
+                    },
+                    expected={b: round(float(s), 4) for b, s in zip(branches, share, strict=True)},
+                    chi2=chi2,
+                    p=p,
+                    alpha=SRM_ALPHA,
                 ),
             )
         )

@@ -11,7 +11,9 @@ def count(inp: StatisticInput) -> Outcome:
     return Outcome(
         [
             StatisticRow(
-                metric=inp.metric, statistic="count", branch=b,
+                metric=inp.metric,
+                statistic="count",
+                branch=b,
                 point=float(inp.values[b].size),
             )
             for b in inp.branches
@@ -24,7 +26,9 @@ def total(inp: StatisticInput) -> Outcome:
     return Outcome(
         [
             StatisticRow(
-                metric=inp.metric, statistic="sum", branch=b,
+                metric=inp.metric,
+                statistic="sum",
+                branch=b,
                 point=float(inp.values[b].sum()),
             )
             for b in inp.branches

@@ -34,8 +34,7 @@ class FileLock:
                 if time.monotonic() >= deadline:
                     os.close(fd)
                     raise TransientError(
-                        f"{self.path}: still locked by another process after "
-                        f"{self.timeout:.0f} s"
+                        f"{self.path}: still locked by another process after {self.timeout:.0f} s"
                     ) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.25)

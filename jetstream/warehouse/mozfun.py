@@ -32,13 +32,14 @@ drawn with `MOD(ABS(FARM_FINGERPRINT(id)), n)` differ between the two warehouses
 from __future__ import annotations
 
 import hashlib
+import re
 
 import pyarrow as pa
 
 MAP_ENTRY = "STRUCT(key BIGINT, value BIGINT)"
 HISTOGRAM = (
     "STRUCT(bucket_count BIGINT, histogram_type BIGINT, sum BIGINT, range BIGINT[], "
-    f"\"values\" {MAP_ENTRY}[])"
+    f'"values" {MAP_ENTRY}[])'
 )
 
 # name -> (parameters, DuckDB expression). Order matters: a macro may use earlier ones.
@@ -48,6 +49,7 @@ MACROS: dict[str, tuple[str, str]] = {
         "CASE WHEN b = 0 THEN error('division by zero: ' || CAST(a AS VARCHAR) || ' / 0') "
         "ELSE a / b END",
     ),
+    "ieee_divide": ("a, b", "CAST(a AS DOUBLE) / CAST(b AS DOUBLE)"),
     "bq_dayofweek": ("d", "dayofweek(d) + 1"),
     # weeks start on weekday `s` (0 = Sunday); days before the first such day are week 0
     "bq_week": (
@@ -108,12 +110,12 @@ MACROS: dict[str, tuple[str, str]] = {
     "mozfun_hist_threshold_count": (
         "histogram, threshold",
         "COALESCE(CAST(list_sum(list_transform(list_filter("
-        "mozfun_hist_extract(histogram).\"values\", lambda e: e.key >= threshold),"
+        'mozfun_hist_extract(histogram)."values", lambda e: e.key >= threshold),'
         " lambda e: e.value)) AS BIGINT), 0)",
     ),
     "udf_histogram_max_key_with_nonzero_value": (
         "histogram",
-        "list_max(list_transform(list_filter(mozfun_hist_extract(histogram).\"values\","
+        'list_max(list_transform(list_filter(mozfun_hist_extract(histogram)."values",'
         " lambda e: e.value > 0), lambda e: e.key))",
     ),
     "udf_extract_histogram_sum": (
@@ -203,14 +205,40 @@ UNSUPPORTED = (
 SUPPORTED: frozenset[str] = frozenset(MACROS)
 
 
+PYTHON_UDFS = ("farm_fingerprint",)
+
+
+def macro_sql(name: str) -> str:
+    params, body = MACROS[name]
+    return f"CREATE OR REPLACE TEMP MACRO {name}({params}) AS ({body})"
+
+
+def _calls(sql: str) -> set[str]:
+    return {m.group(1).lower() for m in _CALL.finditer(sql)} & SUPPORTED
+
+
+_CALL = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+def macros_needed(sql: str) -> list[str]:
+    """The macros `sql` calls, with the macros they call, in creation order."""
+    needed: set[str] = set()
+    todo = _calls(sql)
+    while todo:
+        name = todo.pop()
+        if name not in needed:
+            needed.add(name)
+            todo |= _calls(MACROS[name][1])
+    return [name for name in MACROS if name in needed]
+
+
 def macro_statements() -> list[str]:
-    return [f"CREATE OR REPLACE TEMP MACRO {name}({params}) AS ({body})"
-            for name, (params, body) in MACROS.items()]
+    return [macro_sql(name) for name in MACROS]
 
 
 def farm_fingerprint(values: pa.Array) -> pa.Array:
     """Vectorised (arrow) UDF: VARCHAR -> BIGINT, deterministic; see the module docstring."""
-    out = []
+    out: list[int | None] = []
     for value in values.to_pylist():
         if value is None:
             out.append(None)

@@ -16,6 +16,7 @@ tests/test_warehouse_duckdb.py); re-run them on every upgrade of sqlglot or duck
 | `NUMERIC`, `BIGNUMERIC` | DECIMAL(18,3): loses decimals | `DECIMAL(38, 9)` (BIGNUMERIC too: DuckDB's maximum precision is 38) |
 | `a / b` with b = 0 | inf / nan (BigQuery: error) | macro `bq_div` raises "division by zero"; `SAFE_DIVIDE` still gives NULL |
 | `UNNEST(a) AS x WITH OFFSET AS o` | 1-based ordinality | lateral subquery with `GENERATE_SUBSCRIPTS(a, 1) - 1` |
+| `FROM UNNEST(array_of_structs)` (no alias) | one struct column, not a column per field | `(SELECT UNNEST(a, recursive := TRUE))` |
 | integer literals in arithmetic | INT32 arithmetic overflows | `CAST(literal AS BIGINT)` |
 | `CAST` inside a `CASE`/`IF` branch | duckdb 2.0 may evaluate it for rows the `WHEN` excludes | `TRY_CAST` (a cast that fails on a selected row gives NULL, not an error) |
 | `mozfun.*`, `udf.*` calls | no such functions | renamed to DuckDB macros (see `mozfun.py`); unknown ones raise MetricError |
@@ -44,34 +45,49 @@ from jetstream.errors import MetricError
 WEEKDAYS = ("SUNDAY", "MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY")
 NUMERIC_PRECISION = 38
 NUMERIC_SCALE = 9
-_ARITHMETIC = (exp.Add, exp.Sub, exp.Mul, exp.Mod, exp.IntDiv, exp.BitwiseLeftShift,
-               exp.BitwiseRightShift, exp.BitwiseAnd, exp.BitwiseOr, exp.BitwiseXor)
+_ARITHMETIC = (
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Mod,
+    exp.IntDiv,
+    exp.BitwiseLeftShift,
+    exp.BitwiseRightShift,
+    exp.BitwiseAnd,
+    exp.BitwiseOr,
+    exp.BitwiseXor,
+)
 
 
-def _snippet(sql: str, limit: int = 200) -> str:
+def snippet(sql: str, limit: int = 200) -> str:
     flat = " ".join(sql.split())
     return flat if len(flat) <= limit else flat[:limit] + "..."
 
 
-def parse_bigquery(sql: str) -> list[exp.Expression]:
+def parse_bigquery(sql: str) -> list[exp.Expr]:
     """Parse BigQuery SQL (one statement or a script); MetricError if it does not parse."""
     if not sql or not sql.strip():
         raise MetricError("empty SQL given to the warehouse")
     try:
         statements = [s for s in sqlglot.parse(sql, read="bigquery") if s is not None]
-    except (ParseError, SqlglotError) as exc:
-        raise MetricError(f"SQL does not parse as BigQuery: {exc} in: {_snippet(sql)}") from exc
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        where = f" at line {first.get('line')}, column {first.get('col')}" if first else ""
+        problem = first.get("description") or str(exc).splitlines()[0]
+        raise MetricError(
+            f"SQL does not parse as BigQuery: {problem}{where}, in: {snippet(sql)}"
+        ) from exc
+    except SqlglotError as exc:
+        raise MetricError(f"SQL does not parse as BigQuery: {exc}, in: {snippet(sql)}") from exc
     if not statements:
-        raise MetricError(f"no SQL statement found in: {_snippet(sql)}")
+        raise MetricError(f"no SQL statement found in: {snippet(sql)}")
     return statements
 
 
-def parse_bigquery_one(sql: str) -> exp.Expression:
+def parse_bigquery_one(sql: str) -> exp.Expr:
     statements = parse_bigquery(sql)
     if len(statements) != 1:
-        raise MetricError(
-            f"expected one SQL statement, got {len(statements)} in: {_snippet(sql)}"
-        )
+        raise MetricError(f"expected one SQL statement, got {len(statements)} in: {snippet(sql)}")
     return statements[0]
 
 
@@ -95,7 +111,7 @@ def duckdb_table_sql(name: str) -> str:
 # -- transforms (each takes and returns a node; applied with Expression.transform) ----------
 
 
-def _dotted_parts(node: exp.Expression) -> list[str] | None:
+def _dotted_parts(node: exp.Expr) -> list[str] | None:
     if isinstance(node, exp.Identifier):
         return [node.name]
     if isinstance(node, exp.Column) and not node.args.get("table"):
@@ -107,18 +123,24 @@ def _dotted_parts(node: exp.Expression) -> list[str] | None:
     return None
 
 
-def _udf_call(node: exp.Expression) -> tuple[str, list[exp.Expression]] | None:
+def _udf_call(node: exp.Expr) -> tuple[str, list[exp.Expr]] | None:
     """A dotted user-defined function call -> (dotted name, args); None for anything else."""
     if isinstance(node, exp.Anonymous) and isinstance(node.this, exp.Identifier):
         name = node.this.name
         if "." in name:
             return name, list(node.expressions)
+    if isinstance(node, exp.Column) and isinstance(node.this, exp.Anonymous) and node.table:
+        # parsed this way in some contexts, e.g. ARRAY_AGG(mozfun.hist.extract(h) IGNORE NULLS)
+        func = node.this
+        prefix = [p.name for p in node.parts[:-1]]
+        fname = func.this.name if isinstance(func.this, exp.Identifier) else str(func.this)
+        return ".".join([*prefix, fname]), list(func.expressions)
     if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Anonymous):
-        prefix = _dotted_parts(node.this)
+        dotted = _dotted_parts(node.this)
         func = node.expression
-        if prefix is not None:
+        if dotted is not None:
             fname = func.this.name if isinstance(func.this, exp.Identifier) else str(func.this)
-            return ".".join([*prefix, fname]), list(func.expressions)
+            return ".".join([*dotted, fname]), list(func.expressions)
     return None
 
 
@@ -131,7 +153,7 @@ def udf_macro_name(dotted: str) -> str:
 
 
 def _rename_udfs(supported: frozenset[str]):
-    def transform(node: exp.Expression) -> exp.Expression:
+    def transform(node: exp.Expr) -> exp.Expr:
         call = _udf_call(node)
         if call is None:
             return node
@@ -147,19 +169,19 @@ def _rename_udfs(supported: frozenset[str]):
     return transform
 
 
-def _drop_project(node: exp.Expression) -> exp.Expression:
+def _drop_project(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Table) and node.args.get("catalog") is not None:
         node.set("catalog", None)
     return node
 
 
-def _countif(node: exp.Expression) -> exp.Expression:
+def _countif(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.CountIf):
         return exp.Count(this=exp.Case(ifs=[exp.If(this=node.this, true=exp.Literal.number(1))]))
     return node
 
 
-def _extract(node: exp.Expression) -> exp.Expression:
+def _extract(node: exp.Expr) -> exp.Expr:
     if not isinstance(node, exp.Extract):
         return node
     part = node.this
@@ -181,13 +203,13 @@ def _extract(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _as_date(value: exp.Expression) -> exp.Expression:
+def _as_date(value: exp.Expr) -> exp.Expr:
     if isinstance(value, exp.Literal) and value.is_string:
         return exp.Cast(this=value, to=exp.DataType.build("DATE"))
     return value
 
 
-def _date_arith(node: exp.Expression) -> exp.Expression:
+def _date_arith(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.DateAdd | exp.DateSub | exp.DateTrunc) and not isinstance(
         node.parent, exp.Cast
     ):
@@ -196,23 +218,22 @@ def _date_arith(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _numeric(node: exp.Expression) -> exp.Expression:
-    if isinstance(node, exp.DataType) and node.this in (
-        exp.DataType.Type.DECIMAL,
-        exp.DataType.Type.BIGDECIMAL,
+def _numeric(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.DataType) and (
+        node.this == exp.DataType.Type.BIGDECIMAL
+        or (node.this == exp.DataType.Type.DECIMAL and not node.expressions)
     ):
-        if node.this == exp.DataType.Type.BIGDECIMAL or not node.expressions:
-            return exp.DataType.build(f"DECIMAL({NUMERIC_PRECISION}, {NUMERIC_SCALE})")
+        return exp.DataType.build(f"DECIMAL({NUMERIC_PRECISION}, {NUMERIC_SCALE})")
     return node
 
 
-def _division(node: exp.Expression) -> exp.Expression:
+def _division(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.Div) and not node.args.get("safe") and not node.args.get("typed"):
         return exp.Anonymous(this="bq_div", expressions=[node.this, node.expression])
     return node
 
 
-def _int_literals(node: exp.Expression) -> exp.Expression:
+def _int_literals(node: exp.Expr) -> exp.Expr:
     if (
         isinstance(node, exp.Literal)
         and not node.is_string
@@ -223,7 +244,7 @@ def _int_literals(node: exp.Expression) -> exp.Expression:
     return node
 
 
-def _in_case_branch(node: exp.Expression) -> bool:
+def _in_case_branch(node: exp.Expr) -> bool:
     child, parent = node, node.parent
     while parent is not None:
         if isinstance(parent, exp.If) and child.arg_key in ("true", "false"):
@@ -236,23 +257,50 @@ def _in_case_branch(node: exp.Expression) -> bool:
     return False
 
 
-def _cast_in_case(tree: exp.Expression) -> None:
+def _cast_in_case(tree: exp.Expr) -> None:
     for cast in list(tree.find_all(exp.Cast)):
         if type(cast) is exp.Cast and _in_case_branch(cast):
             cast.replace(exp.TryCast(this=cast.this, to=cast.args["to"]))
 
 
-def _unnest_with_offset(tree: exp.Expression) -> None:
+def _unnest_fields(unnest: exp.Unnest, index: int) -> None:
+    """`FROM UNNEST(array_of_structs)` without an alias: BigQuery makes each struct field a
+    column; DuckDB gives one struct column, unless unnested recursively in a subquery."""
+    array = unnest.expressions[0]
+    select = exp.select(
+        exp.Explode(
+            this=array.copy(),
+            expressions=[
+                exp.PropertyEQ(this=exp.to_identifier("recursive"), expression=exp.true())
+            ],
+        )
+    )
+    unnest.replace(
+        exp.Subquery(
+            this=select, alias=exp.TableAlias(this=exp.to_identifier(f"_unnest_fields_{index}"))
+        )
+    )
+
+
+def _unnest_with_offset(tree: exp.Expr) -> None:
     for index, unnest in enumerate(list(tree.find_all(exp.Unnest))):
         offset = unnest.args.get("offset")
-        if offset is None:
+        alias = unnest.args.get("alias")
+        if (
+            not isinstance(offset, exp.Expr)
+            and alias is None
+            and isinstance(unnest.parent, exp.From | exp.Join)
+            and len(unnest.expressions) == 1
+        ):
+            _unnest_fields(unnest, index)
+            continue
+        if not isinstance(offset, exp.Expr):
             continue
         if not isinstance(unnest.parent, exp.From | exp.Join):
             raise MetricError("UNNEST ... WITH OFFSET is only supported in FROM and JOIN")
         if len(unnest.expressions) != 1:
             raise MetricError("UNNEST ... WITH OFFSET of several arrays is not supported")
         array = unnest.expressions[0]
-        alias = unnest.args.get("alias")
         columns = alias.columns if alias is not None else []
         element = columns[0].name if columns else (alias.name if alias is not None else "")
         element = element or "f0_"
@@ -262,49 +310,66 @@ def _unnest_with_offset(tree: exp.Expression) -> None:
         )
         select = exp.select(
             exp.alias_(exp.Unnest(expressions=[array.copy()]), element, quoted=True),
-            exp.alias_(exp.Sub(this=subscripts, expression=exp.Literal.number(1)), offset_name,
-                       quoted=True),
+            exp.alias_(
+                exp.Sub(this=subscripts, expression=exp.Literal.number(1)), offset_name, quoted=True
+            ),
         )
-        unnest.replace(exp.Subquery(this=select, alias=exp.TableAlias(
-            this=exp.to_identifier(f"_unnest_offset_{index}"))))
+        unnest.replace(
+            exp.Subquery(
+                this=select, alias=exp.TableAlias(this=exp.to_identifier(f"_unnest_offset_{index}"))
+            )
+        )
 
 
-def _strip_options(tree: exp.Expression) -> None:
+def _strip_options(tree: exp.Expr) -> None:
     """BigQuery table OPTIONS(...) mean nothing to DuckDB (expiration is handled elsewhere)."""
     properties = tree.args.get("properties") if isinstance(tree, exp.Create) else None
     if properties is not None:
-        properties.set("expressions", [
-            p for p in properties.expressions if not isinstance(p, exp.Property)
-            or isinstance(p, exp.TemporaryProperty)
-        ])
+        properties.set(
+            "expressions",
+            [
+                p
+                for p in properties.expressions
+                if not isinstance(p, exp.Property) or isinstance(p, exp.TemporaryProperty)
+            ],
+        )
 
 
-def _rewrite_bottom_up(tree: exp.Expression, fixes) -> exp.Expression:
+def _rewrite_bottom_up(tree: exp.Expr, fixes) -> exp.Expr:
     """Apply `fixes` to every node, children before parents; returns the (new) root.
 
     sqlglot's Expression.transform does not visit the children of a replaced node, so the
     rewrite walks a snapshot of the tree in reverse pre-order instead."""
     root = tree
-    for node in reversed(list(tree.walk())):
+    for node in reversed(list(tree.walk(bfs=False))):
+        parent, arg_key, index = node.parent, node.arg_key, node.index
         new = node
         for fix in fixes:
             new = fix(new)
         if new is not node:
-            if node is root:
+            if parent is None or arg_key is None:
                 root = new
             else:
-                node.replace(new)
+                parent.set(arg_key, new, index)
     return root
 
 
-def transform_statement(statement: exp.Expression, udfs: frozenset[str]) -> exp.Expression:
+def transform_statement(statement: exp.Expr, udfs: frozenset[str]) -> exp.Expr:
     """Apply every BigQuery->DuckDB fix to one parsed statement (a copy is returned)."""
     tree = statement.copy()
     _unnest_with_offset(tree)
     _cast_in_case(tree)
     _strip_options(tree)
-    fixes = (_rename_udfs(udfs), _drop_project, _countif, _extract, _date_arith, _numeric,
-             _division, _int_literals)
+    fixes = (
+        _rename_udfs(udfs),
+        _drop_project,
+        _countif,
+        _extract,
+        _date_arith,
+        _numeric,
+        _division,
+        _int_literals,
+    )
     return _rewrite_bottom_up(tree, fixes)
 
 
@@ -318,9 +383,9 @@ def to_duckdb(sql: str, udfs: frozenset[str] = frozenset()) -> list[str]:
         try:
             out.append(tree.sql(dialect="duckdb"))
         except SqlglotError as exc:
-            raise MetricError(f"cannot translate to DuckDB: {exc} in: {_snippet(sql)}") from exc
+            raise MetricError(f"cannot translate to DuckDB: {exc} in: {snippet(sql)}") from exc
     return out
 
 
-def is_query(sql_statement: exp.Expression) -> bool:
+def is_query(sql_statement: exp.Expr) -> bool:
     return isinstance(sql_statement, exp.Query)

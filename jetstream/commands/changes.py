@@ -1,0 +1,122 @@
+"""`jetstream rerun-config-changed`: recompute only what a config change touched.
+
+The config repository is a git work tree; "after" is the tree as it is (uncommitted edits
+included), "before" is `--since` (default HEAD~1). Both are resolved, definition hashes
+compared (see `jetstream.changes`), stale rows deleted, and the resulting graph run with
+the same code as `jetstream run`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import click
+
+from jetstream.commands import options
+from jetstream.commands.run import execute_graph, runner_options
+from jetstream.logs import get_logger
+
+log = get_logger("jetstream.changes")
+
+
+def apply_cleanup(warehouse_uri: str, plans: Iterable) -> list[str]:
+    """Drop the tables full reruns recreate and delete the rows of removed metrics and
+    dropped windows. Returns the statements run (for the log and the report)."""
+    from jetstream.changes import cleanup_statements, tables_to_drop
+    from jetstream.warehouse import open_warehouse
+
+    plans = [p for p in plans if p.error is None and not p.is_empty]
+    if not plans:
+        return []
+    done: list[str] = []
+    wh = open_warehouse(warehouse_uri)
+    try:
+        for plan in plans:
+            for table in tables_to_drop(plan):
+                if wh.table_exists(table):
+                    wh.drop_table(table)
+                    done.append(f"DROP TABLE {wh.table_ref(table)}")
+            # only tables that exist: a never-analysed experiment has none
+            statements = cleanup_statements(plan, wh.table_ref, exists=wh.table_exists)
+            if statements:
+                wh.transaction(statements)
+                done += statements
+    finally:
+        wh.close()
+    for s in done:
+        log.info("cleanup", statement=s)
+    return done
+
+
+def _tracked_changes(repo: Path, since: str) -> list[str]:
+    from jetstream.changes import git
+
+    out = git("diff", "--name-only", "--no-renames", "-z", since, "--", cwd=repo)
+    untracked = git("ls-files", "--others", "--exclude-standard", "-z", cwd=repo)
+    names = [p for p in (out + b"\0" + untracked).decode().split("\0") if p]
+    return sorted(set(names))
+
+
+@click.command()
+@click.option(
+    "--since",
+    default="HEAD~1",
+    show_default=True,
+    help="Git ref of the config repository before the change.",
+)
+@click.option(
+    "--experiment",
+    "slugs",
+    multiple=True,
+    help="Only these experiments (default: every one the change can affect).",
+)
+@options.date_option("--as-of", help="Last data date (default: yesterday, UTC).")
+@click.option("--dry-run", is_flag=True, help="Print the plan as JSON; change nothing.")
+@options.common
+@runner_options
+def command(since, slugs, as_of, dry_run, experiments, config_repo, warehouse, out, **runner_kw):
+    """Recompute only what a config change touched (compares definition hashes)."""
+    from jetstream.changes import GitError, analyse_change, describe, export_tree, git, yesterday
+    from jetstream.commands.loading import load_experiments
+
+    if config_repo is None:
+        raise click.UsageError("--config-repo (a git work tree) is required")
+    repo = Path(config_repo)
+    try:
+        git_dir = Path(git("rev-parse", "--absolute-git-dir", cwd=repo).decode().strip())
+        changed = _tracked_changes(repo, since)
+    except GitError as exc:
+        raise click.UsageError(f"{repo}: {exc}") from None
+    exps = load_experiments(experiments)
+    unknown = [s for s in slugs if s not in exps]
+    if unknown:
+        raise click.UsageError(f"experiments not found in {experiments}: {', '.join(unknown)}")
+    tmp = Path(tempfile.mkdtemp(prefix="jetstream-before-"))
+    try:
+        try:
+            before = export_tree(git_dir, since, tmp / "before")
+        except GitError as exc:
+            raise click.UsageError(f"{repo}: cannot read --since {since!r}: {exc}") from None
+        analysis = analyse_change(
+            exps, before, repo, as_of or yesterday(), changed=changed, slugs=slugs
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    click.echo(describe(analysis.plans, analysis.graph))
+    if dry_run:
+        click.echo(json.dumps(analysis.to_json(), indent=2))
+        raise SystemExit(0)
+    failures = [p for p in analysis.plans if p.error]
+    apply_cleanup(warehouse, analysis.plans)
+    code = execute_graph(
+        analysis.graph,
+        experiments=experiments,
+        config_repo=config_repo,
+        warehouse=warehouse,
+        out=out,
+        **runner_kw,
+    )
+    raise SystemExit(code or (1 if failures else 0))

@@ -1,0 +1,138 @@
+"""`jetstream validate-config PATH...`: check config files strictly, print every problem as
+`FILE: key.path: message`, and the preview command for each valid experiment config.
+
+Exit 0 when every file is valid (warnings allowed), 1 when any file has an error, 2 for a
+usage error (no paths, a config repo that is not a directory, a bad experiments source).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import click
+
+from jetstream.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+
+DEFAULT_PLATFORM = "firefox_desktop"
+
+
+@click.command("validate-config")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option(
+    "--config-repo",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="metric-hub layout directory the configs refer to (definitions, defaults, outcomes).",
+)
+@click.option(
+    "--platform",
+    default=None,
+    help="Platform for configs not in the experiments source (default firefox_desktop); "
+    "'auto' tries every platform that has defaults and reports which resolve.",
+)
+@click.option(
+    "--experiments",
+    "experiments_source",
+    default=None,
+    help="Experimenter v8 JSON file or URL; gives each slug's platform, dates and branches.",
+)
+@click.option(
+    "--changed-since",
+    default=None,
+    metavar="GIT_REF",
+    help="Also validate the .toml files changed since GIT_REF (git diff in the config repo).",
+)
+def command(
+    paths: tuple[Path, ...],
+    config_repo: Path | None,
+    platform: str | None,
+    experiments_source: str | None,
+    changed_since: str | None,
+) -> None:
+    """Check config files strictly; print every problem."""
+    from jetstream.config import ConfigRepo, validate_file
+    from jetstream.config.validate import FileKind, file_kind
+    from jetstream.errors import JetstreamError
+
+    files = list(paths)
+    if changed_since:
+        files += _changed_files(changed_since, config_repo or Path.cwd())
+    if not files:
+        raise click.UsageError("give at least one config file (or --changed-since GIT_REF)")
+    repo = None
+    if config_repo is not None:
+        if not config_repo.is_dir():
+            raise click.BadParameter(
+                f"{config_repo} is not a directory", param_hint="--config-repo"
+            )
+        repo = ConfigRepo.load(config_repo)
+        for p in repo.load_problems:
+            click.echo(f"warning: config repo file skipped: {p}", err=True)
+        if platform not in (None, "auto") and repo.platforms and platform not in repo.platforms:
+            raise click.BadParameter(
+                f"{platform!r} has no defaults in {config_repo}; "
+                f"known: {', '.join(repo.platforms)}, auto",
+                param_hint="--platform",
+            )
+    experiments = None
+    if experiments_source:
+        from jetstream.experiments import load_experiments
+
+        try:
+            experiments = load_experiments(experiments_source)
+        except JetstreamError as exc:
+            raise click.BadParameter(str(exc), param_hint="--experiments") from exc
+
+    platform = platform or DEFAULT_PLATFORM
+    invalid = 0
+    seen: set[Path] = set()
+    for path in files:
+        if path in seen:
+            continue
+        seen.add(path)
+        problems = validate_file(path, repo, experiments, platform)
+        errors = [p for p in problems if p.is_error]
+        for p in problems:
+            click.echo(str(p))
+        if errors:
+            invalid += 1
+        elif path.is_file() and file_kind(path) is FileKind.EXPERIMENT:
+            click.echo(_preview_command(path, config_repo))
+    total = len(seen)
+    click.echo(f"{total} file(s) checked: {total - invalid} valid, {invalid} invalid", err=True)
+    click.get_current_context().exit(EXIT_FINDINGS if invalid else EXIT_OK)
+
+
+def _preview_command(path: Path, config_repo: Path | None) -> str:
+    cmd = f"jetstream preview --slug {path.stem} --config-file {path}"
+    if config_repo is not None:
+        cmd += f" --config-repo {config_repo}"
+    return cmd
+
+
+def _changed_files(ref: str, repo_dir: Path) -> list[Path]:
+    """The .toml files changed since `ref` that still exist, via `git diff --name-only`."""
+    try:
+        out = subprocess.run(
+            ["git", "diff", "--name-only", "--relative", ref, "--"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError as exc:
+        raise click.UsageError(f"--changed-since needs git: {exc}") from exc
+    if out.returncode != 0:
+        raise click.UsageError(
+            f"--changed-since {ref}: git diff failed in {repo_dir}: {out.stderr.strip()}"
+        )
+    files = []
+    for line in out.stdout.splitlines():
+        p = repo_dir / line.strip()
+        if p.suffix == ".toml" and p.is_file():
+            files.append(p)
+    return files
+
+
+__all__ = ["command", "EXIT_USAGE"]

@@ -1,0 +1,183 @@
+"""`jetstream webhook serve`: the config-repository webhook server (uvicorn).
+
+The shared key comes from JETSTREAM_WEBHOOK_SECRET or the file named by
+JETSTREAM_WEBHOOK_SECRET_FILE (never a command-line argument: those show in `ps`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from jetstream.logs import get_logger
+
+log = get_logger("jetstream.webhook")
+
+
+def read_secret(secret_file: Path | None) -> bytes:
+    if secret_file is not None:
+        try:
+            value = secret_file.read_bytes().strip()
+        except OSError as exc:
+            raise click.UsageError(f"webhook secret file {secret_file}: {exc.strerror}") from None
+        if not value:
+            raise click.UsageError(f"webhook secret file {secret_file} is empty")
+        return value
+    value = os.environ.get("JETSTREAM_WEBHOOK_SECRET", "").strip().encode()
+    if not value:
+        raise click.UsageError(
+            "no webhook secret: set JETSTREAM_WEBHOOK_SECRET or JETSTREAM_WEBHOOK_SECRET_FILE"
+        )
+    return value
+
+
+@click.group()
+def group() -> None:
+    """Config-repository webhook server."""
+
+
+@group.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="JETSTREAM_WEBHOOK_HOST")
+@click.option("--port", type=int, default=8080, show_default=True, envvar="JETSTREAM_WEBHOOK_PORT")
+@click.option(
+    "--secret-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="JETSTREAM_WEBHOOK_SECRET_FILE",
+    default=None,
+    help="File holding the shared key (else JETSTREAM_WEBHOOK_SECRET).",
+)
+@click.option(
+    "--repo-url",
+    envvar="JETSTREAM_CONFIG_REPO_URL",
+    required=True,
+    help="Config repository to fetch (https://, ssh or file://).",
+)
+@click.option(
+    "--branch",
+    envvar="JETSTREAM_CONFIG_BRANCH",
+    default="main",
+    show_default=True,
+    help="Only pushes to this branch trigger reruns.",
+)
+@click.option(
+    "--experiments",
+    envvar="JETSTREAM_EXPERIMENTS",
+    required=True,
+    help="Experiments JSON file or Experimenter API URL.",
+)
+@click.option(
+    "--warehouse",
+    envvar="JETSTREAM_WAREHOUSE",
+    default="duckdb:jetstream.duckdb",
+    show_default=True,
+)
+@click.option("--out", envvar="JETSTREAM_OUT", default="jetstream-output", show_default=True)
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="JETSTREAM_WEBHOOK_CACHE",
+    default=Path("/tmp/jetstream-webhook"),
+    show_default=True,
+    help="Git mirror, checkouts and the delivery store.",
+)
+@click.option(
+    "--runner",
+    type=click.Choice(["local", "argo"]),
+    envvar="JETSTREAM_RUNNER",
+    default="local",
+    show_default=True,
+)
+@click.option("--argo-server", envvar="JETSTREAM_ARGO_SERVER", default=None)
+@click.option(
+    "--submit-via",
+    type=click.Choice(["argo-server", "kubernetes"]),
+    envvar="JETSTREAM_SUBMIT_VIA",
+    default="argo-server",
+    show_default=True,
+)
+@click.option(
+    "--image",
+    envvar="JETSTREAM_IMAGE",
+    default=None,
+    help="Task image for Argo pods, pinned by digest.",
+)
+@click.option(
+    "--namespace",
+    envvar="JETSTREAM_NAMESPACE",
+    default=None,
+    help="Namespace of submitted workflows (default: the pod's).",
+)
+@click.option("--allow-unpinned-image", is_flag=True, envvar="JETSTREAM_ALLOW_UNPINNED_IMAGE")
+@click.option(
+    "--parallelism", type=int, default=2, show_default=True, help="Local runner processes."
+)
+@click.option(
+    "--cleanup/--no-cleanup",
+    default=True,
+    show_default=True,
+    help="Delete rows of removed metrics and windows before rerunning.",
+)
+def serve(
+    host,
+    port,
+    secret_file,
+    repo_url,
+    branch,
+    experiments,
+    warehouse,
+    out,
+    cache_dir,
+    runner,
+    argo_server,
+    submit_via,
+    image,
+    namespace,
+    allow_unpinned_image,
+    parallelism,
+    cleanup,
+):
+    """Serve the webhook: POST /webhook, GET /healthz, GET /readyz."""
+    import uvicorn
+
+    from jetstream import webhook
+
+    secret = read_secret(secret_file)
+    if runner == "argo":
+        from jetstream.commands.controller import _default_namespace
+
+        if not image:
+            raise click.UsageError("--runner argo needs --image (or JETSTREAM_IMAGE)")
+        submit = webhook.argo_submitter(
+            experiments,
+            warehouse,
+            out,
+            image=image,
+            namespace=namespace or _default_namespace(),
+            argo_server=argo_server,
+            submit_via=submit_via,
+            allow_unpinned_image=allow_unpinned_image,
+            pod_config_repo=os.environ.get("JETSTREAM_CONFIG_REPO", ""),
+        )
+    else:
+        submit = webhook.local_submitter(experiments, warehouse, out, parallelism)
+    config = webhook.WebhookConfig(
+        secret=secret,
+        repo_url=repo_url,
+        experiments=experiments,
+        cache_dir=cache_dir,
+        branch=branch,
+    )
+    app = webhook.create_app(
+        config, submit, cleanup=webhook.warehouse_cleanup(warehouse) if cleanup else None
+    )
+    log.info("webhook serving", host=host, port=port, branch=branch, runner=runner)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+    )

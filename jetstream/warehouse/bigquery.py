@@ -1,0 +1,335 @@
+"""BigQueryWarehouse: the production warehouse (google-cloud-bigquery).
+
+- Every query job carries the caller's labels and, when configured, `maximum_bytes_billed`.
+- `dry_run` returns the job's `total_bytes_processed`.
+- `transaction` runs one multi-statement script `BEGIN TRANSACTION; ...; COMMIT TRANSACTION;`;
+  when BigQuery aborts it because of a concurrent update of the same table, it is retried
+  with exponential backoff, then TransientError.
+- `load_arrow` writes the table to parquet in memory and runs a load job (never streaming
+  inserts, whose rows cannot be deleted or updated for a while).
+- `create_table_as` is DDL with `OPTIONS(expiration_timestamp=...)` when asked.
+
+Table names: 1-part names are in the warehouse's dataset, 2-part `dataset.table` names in its
+project, 3-part names are used as given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import io
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from google.api_core import exceptions as gexc
+from google.cloud import bigquery
+
+from jetstream.errors import MetricError, TransientError
+from jetstream.logs import get_logger
+from jetstream.warehouse.base import QueryStats, check_load_mode
+from jetstream.warehouse.transpile import parse_bigquery, parse_bigquery_one, snippet
+
+log = get_logger("jetstream.warehouse.bigquery")
+
+T = TypeVar("T")
+CONCURRENT_UPDATE = ("concurrent update", "could not serialize access")
+_TRANSIENT_REASONS = {"backendError", "rateLimitExceeded", "internalError", "jobRateLimitExceeded"}
+_LEGACY_TYPES = {
+    "INTEGER": "INT64",
+    "FLOAT": "FLOAT64",
+    "BOOLEAN": "BOOL",
+    "RECORD": "STRUCT",
+    "BIGNUMERIC": "BIGNUMERIC",
+}
+
+
+def is_concurrent_update(exc: BaseException) -> bool:
+    return any(text in str(exc).lower() for text in CONCURRENT_UPDATE)
+
+
+def _reasons(exc: gexc.GoogleAPICallError) -> set[str]:
+    return {str(e.get("reason")) for e in (getattr(exc, "errors", None) or []) if e}
+
+
+def map_error(exc: BaseException, sql: str = "") -> Exception:
+    """google-cloud exception -> TransientError (retryable) or MetricError."""
+    where = f"; in: {snippet(sql)}" if sql else ""
+    if isinstance(exc, gexc.GoogleAPICallError):
+        message = exc.message if getattr(exc, "message", None) else str(exc)
+        if (
+            isinstance(exc, gexc.ServerError | gexc.TooManyRequests)
+            or _reasons(exc) & _TRANSIENT_REASONS
+            or is_concurrent_update(exc)
+        ):
+            return TransientError(f"BigQuery: {message}")
+        return MetricError(f"BigQuery: {message}{where}")
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return TransientError(f"BigQuery: {exc}")
+    return MetricError(f"BigQuery: {exc}{where}")
+
+
+def query_parameter(name: str, value: Any) -> Any:
+    """A Python value -> a BigQuery query parameter of the matching type."""
+    if isinstance(value, list | tuple):
+        items = [v for v in value if v is not None]
+        kind = _scalar_type(items[0]) if items else "STRING"
+        return bigquery.ArrayQueryParameter(name, kind, list(value))
+    return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
+
+
+def _scalar_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, int):
+        return "INT64"
+    if isinstance(value, float):
+        return "FLOAT64"
+    if isinstance(value, decimal.Decimal):
+        return "NUMERIC"
+    if isinstance(value, dt.datetime):
+        return "TIMESTAMP" if value.tzinfo is not None else "DATETIME"
+    if isinstance(value, dt.date):
+        return "DATE"
+    if isinstance(value, bytes):
+        return "BYTES"
+    return "STRING"
+
+
+def field_type_name(field: bigquery.SchemaField) -> str:
+    """A schema field -> BigQuery standard SQL type name (INT64, ARRAY<STRUCT<...>>...)."""
+    kind = _LEGACY_TYPES.get(field.field_type.upper(), field.field_type.upper())
+    if kind == "STRUCT":
+        inner = ", ".join(f"{f.name} {field_type_name(f)}" for f in field.fields)
+        kind = f"STRUCT<{inner}>"
+    return f"ARRAY<{kind}>" if field.mode == "REPEATED" else kind
+
+
+class BigQueryWarehouse:
+    name = "bigquery"
+
+    def __init__(
+        self,
+        project: str,
+        dataset: str,
+        *,
+        client: bigquery.Client | None = None,
+        location: str | None = None,
+        maximum_bytes_billed: int | None = None,
+        labels: Mapping[str, str] | None = None,
+        client_options: Mapping[str, Any] | None = None,
+        credentials: Any = None,
+        use_storage_api: bool = True,
+        transaction_attempts: int = 5,
+        retry_delay: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.project = project
+        self.dataset = dataset
+        self.location = location
+        self.maximum_bytes_billed = maximum_bytes_billed
+        self.default_labels = dict(labels or {})
+        self.use_storage_api = use_storage_api
+        self.transaction_attempts = max(1, transaction_attempts)
+        self.retry_delay = retry_delay
+        self._sleep = sleep
+        self.client = client or bigquery.Client(
+            project=project,
+            location=location,
+            client_options=dict(client_options) if client_options else None,
+            credentials=credentials,
+        )
+
+    def __repr__(self) -> str:
+        return f"BigQueryWarehouse({self.project!r}, {self.dataset!r})"
+
+    # -- names ------------------------------------------------------------------------------
+
+    def table_id(self, table: str) -> str:
+        parts = [p for p in table.replace("`", "").split(".") if p]
+        if len(parts) == 1:
+            return f"{self.project}.{self.dataset}.{parts[0]}"
+        if len(parts) == 2:
+            return f"{self.project}.{parts[0]}.{parts[1]}"
+        if len(parts) == 3:
+            return ".".join(parts)
+        raise MetricError(f"invalid table name {table!r}: expected [project.][dataset.]table")
+
+    def table_ref(self, table: str) -> str:
+        return f"`{self.table_id(table)}`"
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def _job_config(
+        self,
+        params: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> bigquery.QueryJobConfig:
+        config = bigquery.QueryJobConfig()
+        job_labels = {**self.default_labels, **dict(labels or {})}
+        if job_labels:
+            config.labels = job_labels
+        if self.maximum_bytes_billed is not None:
+            config.maximum_bytes_billed = int(self.maximum_bytes_billed)
+        if params:
+            config.query_parameters = [query_parameter(k, v) for k, v in params.items()]
+        if dry_run:
+            config.dry_run = True
+            config.use_query_cache = False
+        return config
+
+    def _call(self, fn: Callable[[], T], sql: str = "") -> T:
+        try:
+            return fn()
+        except (gexc.GoogleAPICallError, ConnectionError, TimeoutError) as exc:
+            raise map_error(exc, sql) from exc
+
+    def _run_job(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> tuple[bigquery.QueryJob, Any]:
+        config = self._job_config(params, labels)
+
+        def run() -> tuple[bigquery.QueryJob, Any]:
+            job = self.client.query(sql, job_config=config, location=self.location)
+            return job, job.result()
+
+        return self._call(run, sql)
+
+    def query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> pa.Table:
+        parse_bigquery_one(sql)
+        started = time.monotonic()
+        job, rows = self._run_job(sql, params, labels)
+        table = self._call(lambda: rows.to_arrow(create_bqstorage_client=self.use_storage_api), sql)
+        log.debug(
+            "bigquery.query",
+            job_id=job.job_id,
+            rows=table.num_rows,
+            bytes=job.total_bytes_processed,
+            seconds=round(time.monotonic() - started, 3),
+        )
+        return table
+
+    def execute(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> QueryStats:
+        parse_bigquery(sql)
+        started = time.monotonic()
+        job, _ = self._run_job(sql, params, labels)
+        return QueryStats(
+            bytes_processed=int(job.total_bytes_processed or 0),
+            rows_affected=job.num_dml_affected_rows,
+            seconds=time.monotonic() - started,
+        )
+
+    def dry_run(self, sql: str) -> int:
+        parse_bigquery(sql)
+        config = self._job_config(dry_run=True)
+        job = self._call(
+            lambda: self.client.query(sql, job_config=config, location=self.location), sql
+        )
+        return int(job.total_bytes_processed or 0)
+
+    def transaction(self, statements: Sequence[str]) -> QueryStats:
+        body = []
+        for statement in statements:
+            parse_bigquery(statement)
+            body.append(statement.strip().rstrip(";"))
+        script = "BEGIN TRANSACTION;\n" + ";\n".join(body) + ";\nCOMMIT TRANSACTION;"
+        delay = self.retry_delay
+        for attempt in range(1, self.transaction_attempts + 1):
+            try:
+                return self.execute(script)
+            except TransientError as exc:
+                if not is_concurrent_update(exc) or attempt == self.transaction_attempts:
+                    raise
+                log.info("bigquery.transaction_retry", attempt=attempt, error=str(exc))
+                self._sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
+
+    def create_table_as(
+        self, table: str, sql: str, replace: bool = True, expiration_days: int | None = None
+    ) -> QueryStats:
+        parse_bigquery_one(sql)
+        verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+        options = ""
+        if expiration_days is not None:
+            options = (
+                " OPTIONS(expiration_timestamp=TIMESTAMP_ADD(CURRENT_TIMESTAMP(), "
+                f"INTERVAL {int(expiration_days)} DAY))"
+            )
+        return self.execute(f"{verb} {self.table_ref(table)}{options} AS\n{sql}")
+
+    def load_arrow(self, table: str, data: pa.Table, mode: str = "append") -> None:
+        check_load_mode(mode)
+        buffer = io.BytesIO()
+        pq.write_table(data, buffer)
+        size = buffer.tell()
+        buffer.seek(0)
+        parquet_options = bigquery.ParquetOptions()
+        parquet_options.enable_list_inference = True
+        config = bigquery.LoadJobConfig(
+            source_format=bigquery.SourceFormat.PARQUET,
+            write_disposition=(
+                bigquery.WriteDisposition.WRITE_TRUNCATE
+                if mode == "replace"
+                else bigquery.WriteDisposition.WRITE_APPEND
+            ),
+            create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
+        )
+        config.parquet_options = parquet_options
+        if self.default_labels:
+            config.labels = dict(self.default_labels)
+        destination = self.table_id(table)
+
+        def load() -> None:
+            job = self.client.load_table_from_file(
+                buffer, destination, size=size, job_config=config, location=self.location
+            )
+            job.result()
+
+        self._call(load, f"load into {destination}")
+
+    # -- tables -----------------------------------------------------------------------------
+
+    def table_exists(self, table: str) -> bool:
+        try:
+            self.client.get_table(self.table_id(table))
+        except gexc.NotFound:
+            return False
+        except gexc.GoogleAPICallError as exc:
+            raise map_error(exc) from exc
+        return True
+
+    def drop_table(self, table: str) -> None:
+        self._call(lambda: self.client.delete_table(self.table_id(table), not_found_ok=True))
+
+    def list_tables(self, prefix: str = "") -> list[str]:
+        items = self._call(lambda: list(self.client.list_tables(f"{self.project}.{self.dataset}")))
+        return sorted(t.table_id for t in items if t.table_id.startswith(prefix))
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        try:
+            schema = self.client.get_table(self.table_id(table)).schema
+        except gexc.NotFound as exc:
+            raise MetricError(f"table {self.table_id(table)} does not exist") from exc
+        except gexc.GoogleAPICallError as exc:
+            raise map_error(exc) from exc
+        return {f.name: field_type_name(f) for f in schema}
+
+    def close(self) -> None:
+        self.client.close()

@@ -1,0 +1,501 @@
+"""DuckDBWarehouse: the embedded warehouse, a DuckDB file that runs BigQuery-dialect SQL.
+
+SQL is transpiled by `transpile.py` (sqlglot plus the fixes listed there) and runs with the
+macros and UDFs of `mozfun.py`; every connection sets `TimeZone='UTC'`.
+
+Several processes (the local runner's workers) share one file, and DuckDB allows only one
+process to open a file read-write (and none to read it meanwhile). So every operation opens
+the file under an exclusive `fcntl.flock` on `PATH.lock`, and closes it when done: processes
+take turns. Waiting for the lock lasts up to `lock_timeout` seconds (10 minutes by default),
+then TransientError. `with wh.session():` holds the lock and the connection across several
+calls (nested calls reuse it). `duckdb::memory:` keeps one in-memory connection (tests).
+
+Table names follow transpile.split_table_name: `project.dataset.table` -> `dataset.table`
+(schema.table), `dataset.table` -> schema.table, `table` -> the main schema. `load_arrow`
+creates the schema when needed. Tables do not expire here: `expiration_days` is ignored.
+
+Types follow BigQuery: loaded arrow integers become BIGINT (INT64), floats DOUBLE; query
+results and CREATE TABLE AS columns of other integer types (INT32 literals, HUGEINT sums)
+are cast to BIGINT and FLOAT to DOUBLE.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from sqlglot import exp
+
+from jetstream.errors import MetricError, TransientError
+from jetstream.logs import get_logger
+from jetstream.warehouse import mozfun
+from jetstream.warehouse.base import QueryStats, check_load_mode
+from jetstream.warehouse.filelock import FileLock
+from jetstream.warehouse.transpile import (
+    duckdb_table_sql,
+    parse_bigquery,
+    parse_bigquery_one,
+    snippet,
+    split_table_name,
+    transform_statement,
+)
+
+log = get_logger("jetstream.warehouse.duckdb")
+
+MEMORY = ":memory:"
+_WIDEN = re.compile(
+    r"\b(TINYINT|SMALLINT|INTEGER|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT)\b"
+)
+_DML = (exp.Insert, exp.Delete, exp.Update, exp.Merge)
+
+
+def bigquery_duckdb_type(duck_type: str) -> str:
+    """A DuckDB type with every integer widened to BIGINT and FLOAT to DOUBLE (quoted field
+    names untouched)."""
+    parts = duck_type.split('"')
+    for i in range(0, len(parts), 2):
+        parts[i] = _WIDEN.sub(lambda m: "DOUBLE" if m.group(1) == "FLOAT" else "BIGINT", parts[i])
+    return '"'.join(parts)
+
+
+def bigquery_type_name(duck_type: str) -> str:
+    """DuckDB type -> BigQuery type name (INT64, FLOAT64, STRING, ARRAY<...>, STRUCT<...>)."""
+    try:
+        name = exp.DataType.build(bigquery_duckdb_type(duck_type), dialect="duckdb").sql("bigquery")
+    except Exception:  # noqa: BLE001 - an exotic type: report DuckDB's name
+        return duck_type
+    return re.sub(r"NUMERIC\(\d+, \d+\)", "NUMERIC", name).replace("`", "")
+
+
+def normalise_arrow(data: pa.Table) -> pa.Table:
+    """Arrow table -> BigQuery's type system: int64, float64, string, microsecond times."""
+    fields = [pa.field(f.name, _normalise_type(f.type), f.nullable) for f in data.schema]
+    schema = pa.schema(fields)
+    if schema.equals(data.schema):
+        return data
+    columns = []
+    for column, field in zip(data.columns, schema, strict=True):
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        columns.append(column.cast(field.type))
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _normalise_type(t: pa.DataType) -> pa.DataType:
+    if pa.types.is_dictionary(t):
+        return _normalise_type(t.value_type)
+    if pa.types.is_integer(t):
+        return pa.int64()
+    if pa.types.is_floating(t):
+        return pa.float64()
+    if pa.types.is_large_string(t) or pa.types.is_string_view(t):
+        return pa.string()
+    if pa.types.is_large_binary(t):
+        return pa.binary()
+    if pa.types.is_timestamp(t) and t.unit != "us":
+        return pa.timestamp("us", tz=t.tz)
+    if pa.types.is_date64(t):
+        return pa.date32()
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pa.list_(pa.field(t.value_field.name, _normalise_type(t.value_type)))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _normalise_type(f.type), f.nullable) for f in t])
+    return t
+
+
+def _error(exc: Exception, sql: str) -> Exception:
+    message = str(exc).strip()
+    lowered = message.lower()
+    if isinstance(exc, duckdb.TransactionException) or (
+        isinstance(exc, duckdb.IOException) and "lock" in lowered
+    ):
+        return TransientError(f"DuckDB: {message}")
+    return MetricError(f"DuckDB: {message}; in: {snippet(sql)}")
+
+
+class DuckDBWarehouse:
+    name = "duckdb"
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        lock_timeout: float = 600.0,
+        threads: int | None = None,
+        memory_limit: str | None = None,
+    ):
+        self.path = str(path)
+        self.memory = self.path == MEMORY
+        self.lock_timeout = lock_timeout
+        self._config: dict[str, Any] = {}
+        if threads:
+            self._config["threads"] = int(threads)
+        if memory_limit:
+            self._config["memory_limit"] = memory_limit
+        self._local = threading.local()
+        self._memory_session: _Session | None = None
+        self._memory_lock = threading.RLock()
+        if not self.memory:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+
+    def __repr__(self) -> str:
+        return f"DuckDBWarehouse({self.path!r})"
+
+    # -- connections ------------------------------------------------------------------------
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        con = duckdb.connect(self.path, config=dict(self._config))
+        try:
+            con.execute("SET TimeZone='UTC'")
+        except Exception:
+            con.close()
+            raise
+        return con
+
+    @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Hold the file lock and one connection for the calls made inside the block; yields
+        the DuckDB connection (raw DuckDB SQL; the BigQuery macros are created on demand)."""
+        with self._session() as sess:
+            yield sess.con
+
+    @contextmanager
+    def _session(self) -> Iterator[_Session]:
+        if self.memory:
+            with self._memory_lock:
+                if self._memory_session is None:
+                    self._memory_session = _Session(self._connect())
+                yield self._memory_session
+            return
+        current = getattr(self._local, "session", None)
+        if current is not None:
+            yield current
+            return
+        lock = FileLock(self.path + ".lock", self.lock_timeout)
+        started = time.monotonic()
+        deadline = started + self.lock_timeout
+        lock.acquire(deadline)
+        try:
+            sess = _Session(self._open_locked(deadline))
+            waited = time.monotonic() - started
+            if waited > 1:
+                log.debug("duckdb.lock_waited", path=self.path, seconds=round(waited, 3))
+            self._local.session = sess
+            try:
+                yield sess
+            finally:
+                self._local.session = None
+                sess.con.close()
+        finally:
+            lock.release()
+
+    def _open_locked(self, deadline: float) -> duckdb.DuckDBPyConnection:
+        delay = 0.01
+        while True:
+            try:
+                return self._connect()
+            except duckdb.IOException as exc:  # held by a process outside our locking
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    raise _error(exc, "connect") from exc
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+
+    # -- SQL --------------------------------------------------------------------------------
+
+    def table_ref(self, table: str) -> str:
+        return "`" + table.replace("`", "") + "`"
+
+    def _translate(self, statement: exp.Expr) -> str:
+        return transform_statement(statement, mozfun.SUPPORTED).sql(dialect="duckdb")
+
+    @staticmethod
+    def _params_for(statement: exp.Expr, params: Mapping[str, Any] | None) -> dict:
+        names = {p.name for p in statement.find_all(exp.Parameter)}
+        if not names:
+            return {}
+        params = params or {}
+        missing = sorted(names - set(params))
+        if missing:
+            raise MetricError(f"query parameters without a value: {', '.join(missing)}")
+        return {name: params[name] for name in names}
+
+    def _run(self, sess: _Session, sql: str, params: dict | None, source: str):
+        sess.prepare(sql)
+        try:
+            return sess.con.execute(sql, params or None)
+        except duckdb.CatalogException as exc:
+            if not sess.prepare_all():  # e.g. a view that calls a macro
+                raise _error(exc, source) from exc
+        except duckdb.Error as exc:
+            raise _error(exc, source) from exc
+        try:
+            return sess.con.execute(sql, params or None)
+        except duckdb.Error as exc:
+            raise _error(exc, source) from exc
+
+    def _typed_select(self, sess: _Session, select_sql: str, params: dict, source: str) -> str:
+        """Wrap a SELECT so its columns come out as BigQuery's would: INT64 for every integer
+        type, FLOAT64 for FLOAT, and an empty array for a NULL one."""
+        described = self._run(sess, f"DESCRIBE {select_sql}", params, source).fetchall()
+        replace = []
+        for row in described:
+            column, duck_type = row[0], row[1]
+            widened = bigquery_duckdb_type(duck_type)
+            quoted = '"' + column.replace('"', '""') + '"'
+            if widened.endswith("[]"):
+                # BigQuery returns a NULL array as an empty one
+                replace.append(
+                    f"COALESCE(CAST({quoted} AS {widened}), CAST([] AS {widened})) AS {quoted}"
+                )
+            elif widened != duck_type:
+                replace.append(f"CAST({quoted} AS {widened}) AS {quoted}")
+        if not replace:
+            return select_sql
+        return f"SELECT * REPLACE ({', '.join(replace)}) FROM ({select_sql}) AS _bq_typed"
+
+    def _select(self, sql: str) -> exp.Expr:
+        statement = parse_bigquery_one(sql)
+        if not isinstance(statement, exp.Query):
+            raise MetricError(f"expected a SELECT query, got: {snippet(sql)}")
+        return statement
+
+    def query(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> pa.Table:
+        statement = self._select(sql)
+        bound = self._params_for(statement, params)
+        duck_sql = self._translate(statement)
+        started = time.monotonic()
+        with self._session() as sess:
+            typed = self._typed_select(sess, duck_sql, bound, sql)
+            try:
+                table = sess.con.sql(typed, params=bound or None).to_arrow_table()
+            except duckdb.Error as exc:
+                raise _error(exc, sql) from exc
+        log.debug(
+            "duckdb.query",
+            rows=table.num_rows,
+            seconds=round(time.monotonic() - started, 3),
+            labels=dict(labels or {}),
+        )
+        return table
+
+    def execute(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> QueryStats:
+        return self._execute_statements(parse_bigquery(sql), params, sql)
+
+    def _execute_statements(
+        self,
+        statements: Sequence[exp.Expr],
+        params: Mapping[str, Any] | None,
+        source: str,
+        transactional: bool = False,
+    ) -> QueryStats:
+        translated = [(s, self._translate(s), self._params_for(s, params)) for s in statements]
+        started = time.monotonic()
+        rows: int | None = None
+        with self._session() as sess:
+            if transactional:
+                self._run(sess, "BEGIN TRANSACTION", None, "BEGIN TRANSACTION")
+            try:
+                for statement, duck_sql, bound in translated:
+                    result = self._run(sess, duck_sql, bound, statement.sql("bigquery"))
+                    if isinstance(statement, _DML):
+                        count = result.fetchone()
+                        rows = (rows or 0) + int(count[0]) if count else rows
+                if transactional:
+                    self._run(sess, "COMMIT", None, "COMMIT")
+            except BaseException:
+                self._rollback(sess.con)
+                raise
+        return QueryStats(rows_affected=rows, seconds=time.monotonic() - started)
+
+    @staticmethod
+    def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+        with contextlib.suppress(duckdb.Error):  # no transaction was open
+            con.execute("ROLLBACK")
+
+    def transaction(self, statements: Sequence[str]) -> QueryStats:
+        parsed: list[exp.Expr] = []
+        for sql in statements:
+            parsed.extend(parse_bigquery(sql))
+        return self._execute_statements(parsed, None, "; ".join(statements), transactional=True)
+
+    def dry_run(self, sql: str) -> int:
+        """Bind the SQL without running it; an upper bound of the bytes it would read
+        (8 bytes per value of every column of every table it names)."""
+        statements = parse_bigquery(sql)
+        tables: set[tuple[str, str]] = set()
+        with self._session() as sess:
+            for statement in statements:
+                ctes = {c.alias_or_name for c in statement.find_all(exp.CTE)}
+                for table in statement.find_all(exp.Table):
+                    if table.name and table.name not in ctes:
+                        tables.add((table.db or "main", table.name))
+                duck_sql = self._translate(statement)
+                if isinstance(statement, (exp.Query, *_DML)):
+                    params = {p.name: None for p in statement.find_all(exp.Parameter)}
+                    self._run(sess, f"EXPLAIN {duck_sql}", params, sql)
+            total = 0
+            for schema, name in tables:
+                row = sess.con.execute(
+                    "SELECT estimated_size, column_count FROM duckdb_tables() "
+                    "WHERE schema_name = ? AND table_name = ?",
+                    [schema, name],
+                ).fetchone()
+                if row:
+                    total += int(row[0] or 0) * int(row[1] or 0) * 8
+        return total
+
+    # -- tables -----------------------------------------------------------------------------
+
+    def _ensure_schema(self, sess: _Session, table: str) -> None:
+        schema, _ = split_table_name(table)
+        if schema is not None:
+            quoted = '"' + schema.replace('"', '""') + '"'
+            self._run(sess, f"CREATE SCHEMA IF NOT EXISTS {quoted}", None, table)
+
+    def create_table_as(
+        self, table: str, sql: str, replace: bool = True, expiration_days: int | None = None
+    ) -> QueryStats:
+        statement = self._select(sql)
+        duck_sql = self._translate(statement)
+        target = duckdb_table_sql(table)
+        started = time.monotonic()
+        with self._session() as sess:
+            self._ensure_schema(sess, table)
+            typed = self._typed_select(sess, duck_sql, {}, sql)
+            verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+            result = self._run(sess, f"{verb} {target} AS {typed}", None, sql)
+            count = result.fetchone()
+        return QueryStats(
+            rows_affected=int(count[0]) if count else None,
+            seconds=time.monotonic() - started,
+        )
+
+    def load_arrow(self, table: str, data: pa.Table, mode: str = "append") -> None:
+        check_load_mode(mode)
+        data = normalise_arrow(data)
+        target = duckdb_table_sql(table)
+        with self._session() as sess:
+            self._ensure_schema(sess, table)
+            sess.con.register("_jetstream_load", data)
+            try:
+                if mode == "replace" or not self._exists(sess, table):
+                    sql = f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM _jetstream_load"
+                else:
+                    sql = f"INSERT INTO {target} BY NAME SELECT * FROM _jetstream_load"
+                self._run(sess, sql, None, f"load into {table}")
+            finally:
+                sess.con.unregister("_jetstream_load")
+
+    _RELATIONS = (
+        "SELECT schema_name, table_name AS name, 'TABLE' AS kind FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND NOT temporary UNION ALL "
+        "SELECT schema_name, view_name, 'VIEW' FROM duckdb_views() "
+        "WHERE database_name = current_database() AND NOT internal AND NOT temporary"
+    )
+
+    def _table_type(self, sess: _Session, table: str) -> str | None:
+        schema, name = split_table_name(table)
+        row = sess.con.execute(
+            f"SELECT kind FROM ({self._RELATIONS}) WHERE schema_name = ? AND name = ?",
+            [schema or "main", name],
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _exists(self, sess: _Session, table: str) -> bool:
+        return self._table_type(sess, table) is not None
+
+    def table_exists(self, table: str) -> bool:
+        with self._session() as sess:
+            return self._exists(sess, table)
+
+    def drop_table(self, table: str) -> None:
+        with self._session() as sess:
+            kind = self._table_type(sess, table)
+            if kind is None:
+                return
+            self._run(sess, f"DROP {kind} IF EXISTS {duckdb_table_sql(table)}", None, table)
+
+    def list_tables(self, prefix: str = "") -> list[str]:
+        """Tables and views of the main schema (or of `schema.` when the prefix names one)."""
+        schema, _, name_prefix = prefix.rpartition(".")
+        with self._session() as sess:
+            rows = sess.con.execute(
+                f"SELECT name FROM ({self._RELATIONS}) WHERE schema_name = ? "
+                "AND starts_with(name, ?) ORDER BY name",
+                [schema or "main", name_prefix],
+            ).fetchall()
+        return [f"{schema}.{r[0]}" if schema else str(r[0]) for r in rows]
+
+    def table_columns(self, table: str) -> dict[str, str]:
+        schema, name = split_table_name(table)
+        with self._session() as sess:
+            rows = sess.con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() WHERE "
+                "database_name = current_database() AND schema_name = ? AND table_name = ? "
+                "ORDER BY column_index",
+                [schema or "main", name],
+            ).fetchall()
+        if not rows:
+            raise MetricError(f"table {table} does not exist in {self.path}")
+        return {str(column): bigquery_type_name(str(dtype)) for column, dtype in rows}
+
+    def close(self) -> None:
+        if self._memory_session is not None:
+            with self._memory_lock:
+                self._memory_session.con.close()
+                self._memory_session = None
+
+
+class _Session:
+    """One open connection and the macros and UDFs already created on it."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self.created: set[str] = set()
+
+    def prepare(self, sql: str) -> None:
+        for name in mozfun.macros_needed(sql):
+            if name not in self.created:
+                self.con.execute(mozfun.macro_sql(name))
+                self.created.add(name)
+        if "farm_fingerprint" not in self.created and "farm_fingerprint" in sql.lower():
+            self._create_udfs()
+
+    def _create_udfs(self) -> None:
+        self.con.create_function(  # type: ignore[call-overload]
+            "farm_fingerprint",
+            mozfun.farm_fingerprint,
+            [duckdb.sqltype("VARCHAR")],
+            duckdb.sqltype("BIGINT"),
+            type="arrow",
+        )
+        self.created.add("farm_fingerprint")
+
+    def prepare_all(self) -> bool:
+        """Create every macro and UDF; False if they all existed already."""
+        missing = [name for name in mozfun.MACROS if name not in self.created]
+        for name in missing:
+            self.con.execute(mozfun.macro_sql(name))
+            self.created.add(name)
+        if "farm_fingerprint" not in self.created:
+            self._create_udfs()
+            missing.append("farm_fingerprint")
+        return bool(missing)

@@ -1,0 +1,630 @@
+"""Unit tests of jetstream.statistics against hand computations and independent
+implementations (scipy, statsmodels)."""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+import numpy as np
+import pytest
+from scipy import stats
+
+from jetstream.statistics import (
+    StatisticError,
+    StatisticRow,
+    adjust_p_values,
+    derive_seed,
+    registry,
+    srm,
+    srm_check,
+    summarise,
+)
+from jetstream.statistics import rows as msgs
+from jetstream.statistics.pretreatments import apply_pre_treatment
+from jetstream.statistics.resampling import (
+    bayesian_bootstrap_means,
+    bootstrap_ratio_of_means,
+    exact_bayesian_bootstrap_means,
+)
+
+
+def _table(n_c: int = 2000, n_t: int = 2000, seed: int = 1, effect: float = 1.0) -> dict:
+    rng = np.random.default_rng(seed)
+    pre = rng.lognormal(0, 1, n_c + n_t)
+    y = pre * 0.8 + rng.lognormal(0, 1, n_c + n_t)
+    y[n_c:] *= effect
+    return {
+        "branch": np.array(["control"] * n_c + ["treatment"] * n_t, dtype=object),
+        "y": y,
+        "pre": pre,
+        "conv": (rng.random(n_c + n_t) < 0.3).astype(float),
+        "num": rng.poisson(1.0, n_c + n_t).astype(float),
+        "den": rng.poisson(10.0, n_c + n_t).astype(float) + 1,
+    }
+
+
+def _by_key(rows):
+    return {(r.branch, r.comparison, r.comparison_to_branch, r.parameter): r for r in rows}
+
+
+# ---------------------------------------------------------------- pre-treatments
+
+
+def _apply(name, values, **args):
+    return apply_pre_treatment(name, np.array(values, dtype=float), args, analysis_period_days=7)
+
+
+def test_remove_nulls_and_indefinites():
+    v = [1.0, np.nan, np.inf, -np.inf, 2.0]
+    _, keep = _apply("remove_nulls", v)
+    assert keep.tolist() == [True, False, True, True, True]
+    _, keep = _apply("remove_indefinites", v)
+    assert keep.tolist() == [True, False, False, False, True]
+
+
+def test_censor_highest_and_lowest_values():
+    v = list(range(1, 11))  # quantile(0.9) of 1..10 = 9.1, quantile(0.1) = 1.9
+    _, keep = _apply("censor_highest_values", v, fraction=0.9)
+    assert keep.tolist() == [True] * 9 + [False]
+    _, keep = _apply("censor_lowest_values", v, fraction=0.1)
+    assert keep.tolist() == [False] + [True] * 9
+    _, keep = _apply("censor_highest_values", v, fraction=0.8)  # 8.2: drop 9, 10
+    assert keep.sum() == 8
+
+
+def test_censor_thresholds_are_strict():
+    v = [1.0, 2.0, 3.0, np.nan]
+    _, keep = _apply("censor_values_below_threshold", v, threshold=2.0)
+    assert keep.tolist() == [False, False, True, False]
+    _, keep = _apply("censor_values_above_threshold", v, threshold=2.0)
+    assert keep.tolist() == [True, False, False, False]
+
+
+def test_normalize_log_zero_fill():
+    out, _ = _apply("normalize_over_analysis_period", [14.0, 7.0])
+    assert out.tolist() == [2.0, 1.0]  # 7 days injected
+    out, _ = _apply("normalize_over_analysis_period", [14.0], analysis_period_length=2)
+    assert out.tolist() == [7.0]
+    out, _ = _apply("log", [100.0, 1.0, 0.0])
+    assert out[:2].tolist() == [2.0, 0.0] and out[2] == -np.inf
+    out, _ = _apply("log", [np.e**2], base=None)
+    assert out[0] == pytest.approx(2.0)
+    out, _ = _apply("zero_fill", [np.nan, 3.0])
+    assert out.tolist() == [0.0, 3.0]
+
+
+def test_pre_treatments_drop_rows_from_every_column():
+    t = {
+        "branch": np.array(["a", "a", "b", "b"], dtype=object),
+        "x": np.array([1.0, 100.0, 2.0, np.nan]),
+    }
+    rows, errors = summarise(
+        t, "x", "sum", pre_treatments=[("censor_values_above_threshold", {"threshold": 50})]
+    )
+    assert {r.branch: r.point for r in rows} == {"a": 1.0, "b": 2.0}
+    rows, _ = summarise(t, "x", "count", pre_treatments=[("zero_fill", {})])
+    assert {r.branch: r.point for r in rows} == {"a": 2.0, "b": 2.0}
+    rows, _ = summarise(t, "x", "count")  # nulls dropped after pre-treatments
+    assert {r.branch: r.point for r in rows} == {"a": 2.0, "b": 1.0}
+
+
+# ---------------------------------------------------------------- seeds and registry
+
+
+def test_derive_seed_is_stable_and_distinct():
+    assert derive_seed("exp", "metric", 1) == derive_seed("exp", "metric", 1)
+    assert derive_seed("exp", "metric", 1) != derive_seed("exp", "metric", 2)
+    assert derive_seed("exp", 1) != derive_seed("exp", "1")
+    # a fixed value: the hash must not change between releases (reruns reproduce)
+    import hashlib
+
+    digest = hashlib.blake2b(b"str:a\x1fint:1", digest_size=8).digest()
+    assert derive_seed("a", 1) == int.from_bytes(digest, "big") & (2**63 - 1)
+    assert 0 <= derive_seed("x") < 2**63
+
+
+def test_registry_names_and_defaults():
+    assert set(registry) == {
+        "bootstrap_mean",
+        "binomial",
+        "deciles",
+        "linear_model_mean",
+        "per_client_dau_impact",
+        "population_ratio",
+        "count",
+        "sum",
+        "kernel_density_estimate",
+        "empirical_cdf",
+    }
+    d = registry["bootstrap_mean"].defaults
+    assert (d["num_samples"], d["drop_highest"], d["confidence_interval"]) == (10000, 0.005, 0.95)
+    assert registry["empirical_cdf"].defaults == {"log_space": False, "grid_size": 256}
+
+
+def test_same_seed_same_rows_other_seed_other_rows():
+    t = _table()
+    a, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=7)
+    b, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=7)
+    c, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=8)
+    assert a == b
+    assert a != c
+
+
+# ---------------------------------------------------------------- degenerate inputs
+
+
+def test_unknown_statistic_and_bad_params_are_errors():
+    t = _table(50, 50)
+    rows, errors = summarise(t, "y", "nope")
+    assert rows == [] and errors[0].level == "error" and "unknown statistic" in errors[0].message
+    rows, errors = summarise(t, "y", "bootstrap_mean", params={"bogus": 1})
+    assert rows == [] and "bogus" in errors[0].message
+    rows, errors = summarise(t, "y", "bootstrap_mean", params={"confidence_interval": 1.5})
+    assert rows == [] and "confidence_interval" in errors[0].message
+    rows, errors = summarise(t, "missing", "count")
+    assert errors[0].message == msgs.MSG_MISSING_COLUMN.format(column="missing")
+    rows, errors = summarise(t, "y", "population_ratio", params={"numerator": "num"})
+    assert "denominator" in errors[0].message
+
+
+def test_all_null_metric_is_an_error():
+    t = _table(20, 20)
+    t["y"] = np.full(40, np.nan)
+    rows, errors = summarise(t, "y", "bootstrap_mean")
+    assert rows == []
+    assert errors == [
+        StatisticError(
+            metric="y", statistic="bootstrap_mean", message=msgs.MSG_ALL_NULL.format(metric="y")
+        )
+    ]
+
+
+@pytest.mark.parametrize("statistic", sorted(registry))
+def test_empty_branch_is_reported_and_others_still_computed(statistic):
+    t = _table(300, 300)
+    params = {"numerator": "num", "denominator": "den"} if statistic == "population_ratio" else {}
+    if "num_samples" in registry[statistic].defaults:
+        params["num_samples"] = 200
+    metric = "conv" if statistic == "binomial" else "y"
+    rows, errors = summarise(
+        t,
+        metric,
+        statistic,
+        params=params,
+        covariate="pre",
+        branches=["control", "treatment", "empty"],
+    )
+    assert rows, errors
+    assert all(r.branch != "empty" and r.comparison_to_branch != "empty" for r in rows)
+    assert any(
+        e.message == msgs.MSG_EMPTY_BRANCH.format(branch="empty", metric=metric) for e in errors
+    )
+
+
+def test_single_branch_gives_branch_rows_and_a_warning():
+    t = _table(300, 0)
+    rows, errors = summarise(t, "y", "bootstrap_mean", params={"num_samples": 200})
+    assert [r.comparison for r in rows] == [None]
+    assert errors[0].message == msgs.MSG_SINGLE_BRANCH.format(branch="control")
+
+
+def test_zero_variance_linear_model_is_an_error_not_an_exception():
+    t = _table(100, 100)
+    t["y"] = np.ones(200)
+    rows, errors = summarise(t, "y", "linear_model_mean")
+    assert rows == []
+    assert errors[-1].message == msgs.MSG_ZERO_VARIANCE.format(metric="y")
+    rows, errors = summarise(t, "y", "bootstrap_mean", params={"num_samples": 100})
+    assert {r.point for r in rows if r.comparison is None} == {1.0}
+
+
+def test_reference_branch_missing_is_an_error():
+    t = _table(100, 100)
+    rows, errors = summarise(
+        t, "y", "bootstrap_mean", params={"num_samples": 100}, reference_branch="ghost"
+    )
+    assert all(r.comparison is None for r in rows)
+    assert any(e.message == msgs.MSG_NO_REFERENCE.format(branch="ghost") for e in errors)
+
+
+def test_reference_branch_restricts_comparisons_default_is_both_ways():
+    t = _table(300, 300)
+    rows, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 200})
+    pairs = {(r.branch, r.comparison_to_branch) for r in rows if r.comparison}
+    assert pairs == {("control", "treatment"), ("treatment", "control")}
+    rows, _ = summarise(
+        t, "y", "bootstrap_mean", params={"num_samples": 200}, reference_branch="control"
+    )
+    pairs = {(r.branch, r.comparison_to_branch) for r in rows if r.comparison}
+    assert pairs == {("treatment", "control")}
+
+
+# ---------------------------------------------------------------- statistics
+
+
+def test_count_and_sum():
+    t = {"branch": np.array(["a", "b", "a"], dtype=object), "x": np.array([1.5, np.nan, 2.0])}
+    rows, _ = summarise(t, "x", "count", branches=["a", "b"])
+    assert [(r.branch, r.point) for r in rows] == [("a", 2.0)]
+    rows, _ = summarise(t, "x", "sum")
+    assert [(r.branch, r.point) for r in rows] == [("a", 3.5)]
+
+
+def test_binomial_branch_rows_are_exact_beta_and_any_width_has_bounds():
+    t = _table(1000, 1000)
+    for ci in (0.95, 0.8):
+        rows, _ = summarise(t, "conv", "binomial", params={"confidence_interval": ci})
+        k = int(t["conv"][:1000].sum())
+        r = _by_key(rows)[("control", None, None, None)]
+        lo, hi = stats.beta(k + 1, 1000 - k + 1).ppf([(1 - ci) / 2, (1 + ci) / 2])
+        assert r.point == pytest.approx((k + 1) / 1002, rel=1e-12)
+        assert (r.lower, r.upper) == (pytest.approx(lo, rel=1e-12), pytest.approx(hi, rel=1e-12))
+        diff = _by_key(rows)[("treatment", "difference", "control", None)]
+        assert diff.lower is not None and diff.lower < diff.point < diff.upper
+        assert diff.ci_width == ci
+
+
+def test_bootstrap_mean_non_default_width_and_clipping():
+    t = _table(3000, 3000)
+    rows95, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 2000})
+    rows80, _ = summarise(
+        t, "y", "bootstrap_mean", params={"num_samples": 2000, "confidence_interval": 0.8}
+    )
+    d95 = _by_key(rows95)[("treatment", "difference", "control", None)]
+    d80 = _by_key(rows80)[("treatment", "difference", "control", None)]
+    assert d80.lower > d95.lower and d80.upper < d95.upper
+    c = _by_key(rows95)[("control", None, None, None)]
+    x = t["y"][:3000]
+    clipped = np.minimum(x, np.quantile(x, 0.995))
+    se = clipped.std() / np.sqrt(3000)
+    assert c.point == pytest.approx(clipped.mean(), abs=0.1 * se)
+    assert c.upper - c.lower == pytest.approx(2 * 1.96 * se, rel=0.1)
+
+
+def test_binned_bayesian_bootstrap_matches_exact_distribution():
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(0, 1.2, 10000)
+    fast = bayesian_bootstrap_means(x, 10000, np.random.default_rng(1), bins=200)
+    exact = exact_bayesian_bootstrap_means(x, 3000, np.random.default_rng(2))
+    sd = exact.std()
+    # bands of shared/reference/README.md in SDs: point 2.8% and bounds 5.7% of a 95% CI
+    # width (3.92 SD) are 0.11 and 0.22 SD.
+    assert fast.mean() == pytest.approx(exact.mean(), abs=0.11 * sd)
+    assert fast.std() == pytest.approx(sd, rel=0.05)
+    for q in (0.025, 0.975):
+        assert np.quantile(fast, q) == pytest.approx(np.quantile(exact, q), abs=0.22 * sd)
+    # theory: sd of the Dirichlet-weighted mean = population sd / sqrt(n + 1)
+    assert sd == pytest.approx(x.std() / np.sqrt(x.size + 1), rel=0.05)
+    assert fast.std() == pytest.approx(x.std() / np.sqrt(x.size + 1), rel=0.03)
+
+
+def test_bayesian_bootstrap_groups_equal_values_exactly():
+    x = np.array([0.0] * 500 + [1.0] * 500 + [5.0] * 100)
+    draws = bayesian_bootstrap_means(x, 5000, np.random.default_rng(0), bins=10)
+    assert draws.std() == pytest.approx(x.std() / np.sqrt(x.size + 1), rel=0.05)
+    assert draws.min() >= 0 and draws.max() <= 5
+
+
+def test_ratio_bootstrap_binned_matches_delta_method():
+    rng = np.random.default_rng(5)
+    den = rng.gamma(2.0, 5.0, 20000)
+    num = den * 0.1 * rng.lognormal(0, 0.5, 20000)
+    draws = bootstrap_ratio_of_means(num, den, 4000, np.random.default_rng(1), bins=300)
+    r = num.sum() / den.sum()
+    z = (num - r * den) / den.mean()
+    se = z.std() / np.sqrt(z.size)
+    assert draws.mean() == pytest.approx(r, abs=0.1 * se)
+    assert draws.std() == pytest.approx(se, rel=0.06)
+    grouped = bootstrap_ratio_of_means(
+        np.round(num), np.round(den), 4000, np.random.default_rng(1), bins=100000
+    )
+    rr = np.round(num).sum() / np.round(den).sum()
+    assert grouped.mean() == pytest.approx(rr, abs=0.1 * se)
+
+
+def test_population_ratio_rows():
+    t = _table(2000, 2000)
+    rows, errors = summarise(
+        t,
+        "ratio",
+        "population_ratio",
+        params={"numerator": "num", "denominator": "den", "num_samples": 2000, "drop_highest": 0.0},
+    )
+    assert errors == []
+    c = _by_key(rows)[("control", None, None, None)]
+    ratio = t["num"][:2000].sum() / t["den"][:2000].sum()
+    assert c.lower < ratio < c.upper
+    assert c.point == pytest.approx(ratio, rel=0.01)
+
+
+def test_deciles_rows_and_labels():
+    t = _table(2000, 2000)
+    rows, _ = summarise(t, "y", "deciles", params={"num_samples": 1000})
+    labels = sorted({r.parameter for r in rows})
+    assert labels == [f"0.{i}" for i in range(1, 10)]
+    assert len(rows) == 9 * (2 + 4)
+    for r in rows:
+        if r.comparison is None:
+            q = float(r.parameter)
+            sample_q = np.quantile(t["y"][:2000] if r.branch == "control" else t["y"][2000:], q)
+            assert r.lower <= sample_q <= r.upper
+
+
+def _ols(t, cov=None, drop=0.005):
+    import statsmodels.api as sm
+
+    y = t["y"].copy()
+    if drop:
+        y = np.minimum(y, np.quantile(y, 1 - drop))
+    cols = [np.ones_like(y), (t["branch"] == "treatment").astype(float)]
+    if cov is not None:
+        x = t[cov].copy()
+        if drop:
+            x = np.minimum(x, np.quantile(x, 1 - drop))
+        cols.append(x)
+    return sm.OLS(y, np.column_stack(cols)).fit()
+
+
+@pytest.mark.parametrize("covariate", [None, "pre"])
+def test_linear_model_difference_matches_statsmodels_ols(covariate):
+    t = _table(1500, 1700, effect=1.1)
+    rows, errors = summarise(
+        t, "y", "linear_model_mean", covariate=covariate, reference_branch="control"
+    )
+    assert errors == []
+    res = _ols(t, covariate)
+    d = _by_key(rows)[("treatment", "difference", "control", None)]
+    lo, hi = res.conf_int(0.05)[1]
+    assert d.point == pytest.approx(res.params[1], rel=1e-9)
+    assert (d.lower, d.upper) == (pytest.approx(lo, rel=1e-9), pytest.approx(hi, rel=1e-9))
+    assert d.p_value == pytest.approx(res.pvalues[1], rel=1e-6)
+
+
+def test_linear_model_relative_uplift_delta_method_without_covariate():
+    t = _table(1500, 1700, effect=1.1)
+    rows, _ = summarise(t, "y", "linear_model_mean", reference_branch="control")
+    y = np.minimum(t["y"], np.quantile(t["y"], 0.995))
+    c, tr = y[:1500], y[1500:]
+    df = y.size - 2
+    s2 = (((c - c.mean()) ** 2).sum() + ((tr - tr.mean()) ** 2).sum()) / df
+    se = np.sqrt(s2 / (1700 * tr.mean() ** 2) + s2 / (1500 * c.mean() ** 2))
+    lr = np.log(tr.mean() / c.mean())
+    r = _by_key(rows)[("treatment", "relative_uplift", "control", None)]
+    assert r.point == pytest.approx(np.exp(lr) - 1, rel=1e-12)
+    assert r.lower == pytest.approx(np.exp(lr - stats.norm.ppf(0.975) * se) - 1, rel=1e-9)
+    branch = _by_key(rows)[("control", None, None, None)]
+    lo, hi = stats.t.interval(0.95, 1499, loc=c.mean(), scale=c.std(ddof=1) / np.sqrt(1500))
+    assert (branch.lower, branch.upper) == (pytest.approx(lo), pytest.approx(hi))
+
+
+def test_linear_model_missing_covariate_warns_and_is_unadjusted():
+    t = _table(500, 500)
+    plain, _ = summarise(t, "y", "linear_model_mean")
+    rows, errors = summarise(t, "y", "linear_model_mean", covariate="not_there")
+    assert rows == plain
+    assert errors == [
+        StatisticError(
+            metric="y",
+            statistic="linear_model_mean",
+            level="warning",
+            message=msgs.MSG_COVARIATE_MISSING.format(metric="y"),
+        )
+    ]
+    rows, errors = summarise(
+        t,
+        "y",
+        "linear_model_mean",
+        covariate=None,
+        params={"covariate_adjustment": {"period": "preenrollment_week"}},
+    )
+    assert rows == plain and errors[0].level == "warning"
+
+
+def test_per_client_dau_impact_scales_difference_by_clients():
+    t = _table(800, 900, effect=1.2)
+    lm, _ = summarise(
+        t, "y", "linear_model_mean", params={"drop_highest": 0.0}, reference_branch="control"
+    )
+    dau, _ = summarise(t, "y", "per_client_dau_impact", reference_branch="control")
+    assert all(r.comparison for r in dau)
+    a = _by_key(lm)[("treatment", "difference", "control", None)]
+    b = _by_key(dau)[("treatment", "difference", "control", None)]
+    assert b.point == pytest.approx(a.point * 1700, rel=1e-12)
+    assert b.p_value == pytest.approx(a.p_value, rel=1e-12)
+
+
+def test_kde_default_bandwidth_is_raw_scott_and_scaled_matches_scipy():
+    rng = np.random.default_rng(2)
+    x = rng.normal(10, 3, 500)
+    t = {"branch": np.array(["a"] * 500, dtype=object), "x": x}
+    rows, _ = summarise(t, "x", "kernel_density_estimate", params={"grid_size": 16})
+    grid = np.linspace(x.min(), x.max(), 16)
+    h = 500 ** (-1 / 5)
+    hand = np.exp(-0.5 * ((grid[:, None] - x[None, :]) / h) ** 2).sum(1) / (
+        500 * h * np.sqrt(2 * np.pi)
+    )
+    assert [r.point for r in rows] == pytest.approx(hand, rel=1e-10)
+    assert [r.parameter for r in rows] == [str(round(g, 6)) for g in grid]
+    rows, _ = summarise(
+        t, "x", "kernel_density_estimate", params={"grid_size": 16, "bandwidth": "scott_scaled"}
+    )
+    assert [r.point for r in rows] == pytest.approx(stats.gaussian_kde(x, "scott")(grid), rel=1e-9)
+    rows, _ = summarise(
+        t, "x", "kernel_density_estimate", params={"grid_size": 16, "bandwidth": "silverman_scaled"}
+    )
+    assert [r.point for r in rows] == pytest.approx(
+        stats.gaussian_kde(x, "silverman")(grid), rel=1e-9
+    )
+
+
+def test_empirical_cdf_log_space_grid_with_zero():
+    x = np.array([0.0, 0.0, 1.0, 2.0, 4.0, 4.0, 8.0, 10.0])
+    t = {"branch": np.array(["a"] * 8, dtype=object), "x": x}
+    rows, _ = summarise(t, "x", "empirical_cdf", params={"log_space": True, "grid_size": 4})
+    grid = np.geomspace(1.0, 10.0, 4)
+    assert [r.parameter for r in rows] == ["0.0"] + [str(round(g, 6)) for g in grid]
+    assert [r.point for r in rows] == [2 / 8] + [np.mean(x <= g) for g in grid]
+    rows, errors = summarise(
+        {"branch": t["branch"], "x": x - 5},
+        "x",
+        "empirical_cdf",
+        params={"log_space": True, "grid_size": 4},
+    )
+    assert len(rows) == 4 and errors[0].level == "warning"
+
+
+def test_every_comparison_row_has_a_two_sided_p_value():
+    t = _table(2000, 2000, effect=1.3)
+    for statistic, metric, params in [
+        ("bootstrap_mean", "y", {"num_samples": 1000}),
+        ("binomial", "conv", {"num_samples": 1000}),
+        ("deciles", "y", {"num_samples": 500}),
+        ("linear_model_mean", "y", {}),
+        ("population_ratio", "r", {"numerator": "num", "denominator": "den", "num_samples": 1000}),
+    ]:
+        rows, _ = summarise(t, metric, statistic, params=params)
+        comps = [r for r in rows if r.comparison]
+        assert comps and all(r.p_value is not None and 0 < r.p_value <= 1 for r in comps)
+        assert all(r.p_value is None for r in rows if r.comparison is None)
+    rows, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 1000})
+    d = _by_key(rows)[("treatment", "difference", "control", None)]
+    assert d.p_value == pytest.approx(2 / 1001)  # a strong effect: the Monte Carlo floor
+
+
+# ---------------------------------------------------------------- srm and multiple testing
+
+
+def test_srm_matches_scipy_chisquare_and_flags():
+    counts = {"control": 5100, "treatment": 4900}
+    rows = srm(counts, {"control": 1, "treatment": 1})
+    chi2, p = stats.chisquare([5100, 4900], [5000, 5000])
+    assert [r.point for r in rows] == [0.51, 0.49]
+    assert [r.parameter for r in rows] == ["0.5", "0.5"]
+    assert all(r.p_value == pytest.approx(p) and r.statistic == "srm" for r in rows)
+    _, errors = srm_check(counts, {"control": 1, "treatment": 1})
+    assert errors == []  # p = 0.0455
+    _, errors = srm_check({"control": 5300, "treatment": 4700}, {"control": 0.5, "treatment": 0.5})
+    assert errors and errors[0].level == "error" and "sample ratio mismatch" in errors[0].message
+    assert srm({"a": 10}, {"a": 1}) == []
+
+
+def _family(ps):
+    return [
+        StatisticRow(
+            metric=f"m{i}",
+            statistic="mean",
+            branch="t",
+            comparison="difference",
+            comparison_to_branch="c",
+            p_value=p,
+            segment="all",
+            analysis_basis="enrollments",
+            window_index="1",
+        )
+        for i, p in enumerate(ps)
+    ]
+
+
+@pytest.mark.parametrize("method,sm_method", [("holm", "holm"), ("bh", "fdr_bh")])
+def test_adjust_p_values_matches_statsmodels(method, sm_method):
+    from statsmodels.stats.multitest import multipletests
+
+    ps = [0.001, 0.01, 0.02, 0.03, 0.04, 0.2, 0.5, 0.011, 0.9, 0.0001]
+    out = adjust_p_values(_family(ps), method)
+    expected = multipletests(ps, method=sm_method)[1]
+    assert [r.p_value_adjusted for r in out] == pytest.approx(expected, rel=1e-12)
+
+
+def test_adjust_p_values_families_and_both_directions():
+    a = _family([0.01, 0.04])
+    other_segment = [attrs.evolve(r, segment="new_users") for r in _family([0.01])]
+    mirrored = attrs.evolve(a[0], branch="c", comparison_to_branch="t", p_value=0.012)
+    branch_row = StatisticRow(metric="m0", statistic="mean", branch="t", point=1.0)
+    out = adjust_p_values(a + other_segment + [mirrored, branch_row], "holm")
+    # family {m0 (0.012, both directions), m1 (0.04)}: holm -> 0.024, 0.04
+    assert out[0].p_value_adjusted == pytest.approx(0.024)
+    assert out[3].p_value_adjusted == pytest.approx(0.024)
+    assert out[1].p_value_adjusted == pytest.approx(0.04)
+    assert out[2].p_value_adjusted == pytest.approx(0.01)  # its own family
+    assert out[4].p_value_adjusted is None
+    assert [r.p_value_adjusted for r in adjust_p_values(a, "none")] == [0.01, 0.04]
+    with pytest.raises(ValueError, match="holm"):
+        adjust_p_values(a, "bonferroni")
+
+
+# ---------------------------------------------------------------- rows and the command
+
+
+def test_row_converts_non_finite_to_none():
+    r = StatisticRow(metric="m", statistic="s", branch="b", point=float("inf"), lower=np.nan)
+    assert r.point is None and r.lower is None
+    assert set(r.to_dict()) >= {"p_value", "p_value_adjusted", "window_index"}
+
+
+def test_compute_command_writes_rows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from jetstream.commands.statistics import group
+
+    t = _table(200, 200)
+    pq.write_table(pa.table({k: v for k, v in t.items()}), tmp_path / "in.parquet")
+    out = tmp_path / "out.json"
+    result = CliRunner().invoke(
+        group,
+        [
+            "compute",
+            "--input",
+            str(tmp_path / "in.parquet"),
+            "--metric",
+            "y",
+            "--statistic",
+            "bootstrap_mean",
+            "--params",
+            '{"num_samples": 100}',
+            "--reference-branch",
+            "control",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())
+    assert len(rows) == 4
+    assert rows[0]["segment"] == "all" and rows[0]["window_index"] == "1"
+    result = CliRunner().invoke(
+        group,
+        [
+            "compute",
+            "--input",
+            str(tmp_path / "in.parquet"),
+            "--metric",
+            "y",
+            "--statistic",
+            "bootstrap_mean",
+            "--params",
+            "[1]",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 2
+
+
+def test_too_few_clients_for_the_model_is_an_error_named_by_registry_name():
+    t = {"branch": np.array(["a", "b"], dtype=object), "x": np.array([1.0, 2.0])}
+    rows, errors = summarise(t, "x", "linear_model_mean")
+    assert all(r.comparison is None for r in rows)
+    assert errors == [
+        StatisticError(
+            metric="x",
+            statistic="linear_model_mean",
+            message=msgs.MSG_SINGULAR_MODEL.format(
+                metric="x", detail="no residual degrees of freedom"
+            ),
+        )
+    ]
