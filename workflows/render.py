@@ -7,9 +7,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from jetstream.runners.templates import render_all
+from jetstream.runners.templates import render_all as render_analysis
+from workflows.monitoring import render as render_monitoring
 
 HERE = Path(__file__).resolve().parent
+
+
+def render_all() -> dict[str, str]:
+    """Every workflow file name -> its rendered YAML (analysis and monitoring)."""
+    return {**render_analysis(), **render_monitoring()}
 
 
 def stale(directory: Path = HERE) -> list[str]:

@@ -227,8 +227,19 @@ class AnalysisSpec:
         seen: dict[str, Metric] = {}
         for s in self.metrics.get(period, ()):
             seen.setdefault(s.metric.name, s.metric)
+        for name in self.metric_names.get(period, ()):
+            if name in self.metric_definitions:
+                seen.setdefault(name, self.metric_definitions[name])
+        # a derived metric needs its dependencies computed in the same window
+        pending = list(seen.values())
+        while pending:
+            m = pending.pop()
+            for dep in m.depends_on:
+                if dep not in seen and dep in self.metric_definitions:
+                    seen[dep] = self.metric_definitions[dep]
+                    pending.append(seen[dep])
         return tuple(seen.values())
 
     @property
     def periods(self) -> tuple[Period, ...]:
-        return tuple(p for p in Period if self.metrics.get(p))
+        return tuple(p for p in Period if self.metrics.get(p) or self.metric_names.get(p))

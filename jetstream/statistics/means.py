@@ -22,20 +22,56 @@ def clip_at_quantile(x: Array, drop_highest: float) -> Array:
     return np.minimum(x, np.quantile(x, 1.0 - drop_highest))
 
 
+def clip_variance_factor(x: Array, drop_highest: float) -> float:
+    """How much wider the sampling distribution of the clipped mean is than the bootstrap
+    of the already-clipped values says: sqrt(var(u) / var(c)), with c = min(x, q) and
+    u = c + (p / f(q)) 1{x > q} the influence function of mean(min(X, q(F))) including the
+    variability of the estimated clip point q = Q(1 - p) (p = drop_highest). f(q) is a
+    Siddiqui difference-quotient estimate over Q(1 - p -/+ p/2). 1 when the clip point is
+    stable (ties, no spread) or nothing is clipped."""
+    if drop_highest <= 0 or x.size < 3:
+        return 1.0
+    level = 1.0 - drop_highest
+    h = min(drop_highest, level) / 2.0
+    q, lo, hi = np.quantile(x, [level, level - h, min(1.0, level + h)])
+    if not hi > lo:
+        return 1.0
+    density = (min(1.0, level + h) - (level - h)) / (hi - lo)
+    c = np.minimum(x, q)
+    var_c = float(c.var())
+    if var_c <= 0:
+        return 1.0
+    u = c + (drop_highest / density) * (x > q)
+    return float(np.sqrt(u.var() / var_c))
+
+
 def bootstrap_mean(inp: StatisticInput) -> Outcome:
     """Bayesian bootstrap of each branch's mean after clipping each branch at its own
-    `1 - drop_highest` quantile. Label `mean`."""
+    `1 - drop_highest` quantile. Label `mean`.
+
+    Like the reference, the default treats the clip point as fixed, which understates
+    the interval width (by ~9% for a lognormal(0, 1) metric at drop_highest 0.005: see
+    docs/statistics-validation.md). `clip_uncertainty = "delta"` widens each branch's
+    draws around their mean by `clip_variance_factor`, the delta-method correction for
+    the estimated clip point."""
     p = inp.params
     num_samples = int(p["num_samples"])
-    draws = {
-        b: bayesian_bootstrap_means(
-            clip_at_quantile(inp.values[b], float(p["drop_highest"])),
+    drop = float(p["drop_highest"])
+    mode = str(p.get("clip_uncertainty", "ignore"))
+    if mode not in ("ignore", "delta"):
+        raise ValueError(f"clip_uncertainty must be 'ignore' or 'delta', not {mode!r}")
+    draws = {}
+    for b in inp.branches:
+        d = bayesian_bootstrap_means(
+            clip_at_quantile(inp.values[b], drop),
             num_samples,
             inp.rng("bootstrap_mean", b),
             bins=int(p.get("bins", DEFAULT_BINS)),
         )
-        for b in inp.branches
-    }
+        if mode == "delta":
+            centre = d.mean()
+            d = centre + clip_variance_factor(inp.values[b], drop) * (d - centre)
+        draws[b] = d
     return rows_from_draws(inp, "mean", draws, float(p["confidence_interval"]))
 
 

@@ -64,7 +64,13 @@ registry: dict[str, StatisticSpec] = {
         StatisticSpec(
             "bootstrap_mean",
             bootstrap_mean,
-            {"num_samples": 10000, "drop_highest": 0.005, **_CI, "bins": 1000},
+            {
+                "num_samples": 10000,
+                "drop_highest": 0.005,
+                **_CI,
+                "bins": 1000,
+                "clip_uncertainty": "ignore",
+            },
             "mean",
         ),
         StatisticSpec("binomial", binomial, {**_CI, "num_samples": 10000}, "binomial"),

@@ -162,11 +162,16 @@ def _derived(
     metrics_ref = ctx.ref(results.metrics_table(ctx.spec.slug))
     written = failed = 0
     for basis in bases_for(period, metrics):
+        # a depends_on metric without select_expression (e.g. a population_ratio of two
+        # metrics) has no per-client value: its statistic reads the components
         chosen = [
             met_sql.MetricPlan(m, None, "depends_on")
             for m in metrics
-            if basis in m.analysis_bases or period.is_preenrollment
+            if m.select_expression.strip()
+            and (basis in m.analysis_bases or period.is_preenrollment)
         ]
+        if not chosen:
+            continue
 
         def wide(ps: list[met_sql.MetricPlan], basis: AnalysisBasis = basis) -> str:
             return met_sql.derived_sql(

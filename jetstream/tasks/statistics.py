@@ -37,7 +37,7 @@ def _summaries(ctx: TaskContext, period: Period, metrics: Sequence[Metric]) -> l
 
 
 def _columns(summaries: Sequence[Summary], metrics: Sequence[Metric]) -> Columns:
-    wanted: dict[str, None] = {m.name: None for m in metrics}
+    wanted: dict[str, None] = {m.name: None for m in metrics if m.select_expression.strip()}
     covs: dict[tuple[str, str], None] = {}
     for s in summaries:
         for key in ("numerator", "denominator"):
@@ -156,6 +156,8 @@ def run_statistics(
     if not metrics:
         return 0
     cols = _columns(summaries, metrics)
+    if not cols.metrics:
+        return 0
     exp = spec.experiment
     rows: list[Any] = []
     for basis in bases_for(period, metrics):
@@ -201,6 +203,12 @@ def _one_summary(ctx, stats, s, period, window, basis, segment, branch, mask, va
     table: dict[str, np.ndarray] = {"branch": branch}
     for name, alias in cols.metrics.items():
         table[name] = values[alias][mask]
+    if not s.metric.select_expression.strip() and st.name != "population_ratio":
+        errors.add(
+            f"{s.metric.name} has no select_expression; only population_ratio can summarise it",
+            metric=s.metric.name, statistic=st.name, exception_type="ConfigError",
+        )
+        return []
     covariate = None
     cov = st.covariate_adjustment
     if cov is not None:
