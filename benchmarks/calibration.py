@@ -63,6 +63,11 @@ STATISTICS: dict[str, tuple[str, dict, str | None]] = {
         None,
     ),
     "bootstrap_mean": ("y", {"num_samples": DRAWS}, None),
+    "bootstrap_mean+clip_uncertainty": (
+        "y",
+        {"num_samples": DRAWS, "clip_uncertainty": "delta"},
+        None,
+    ),
 }
 
 
@@ -119,6 +124,7 @@ def truths() -> dict[str, dict[str, float]]:
     q = math.exp(stats.norm.ppf(1 - DROP))
     a = _lognormal_clipped_mean(q)
     out["bootstrap_mean"] = entry(a, LIFT * a)
+    out["bootstrap_mean+clip_uncertainty"] = out["bootstrap_mean"]
 
     # linear models: pooled clip at the mixture's 99.5% quantile.
     def mixture_cdf(x: float) -> float:

@@ -168,7 +168,7 @@ class GCSArtifactStore:
         project: str | None = None,
         cache_control: str = DEFAULT_CACHE_CONTROL,
     ):
-        from google.cloud import storage
+        from google.cloud import storage  # type: ignore[attr-defined]
 
         if client is None:
             if os.environ.get("STORAGE_EMULATOR_HOST"):

@@ -15,18 +15,51 @@ from jetstream import __version__
 
 # name -> (module:attribute, one-line help). Help is kept here so --help imports nothing.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "validate-config": ("jetstream.commands.validate:command", "Check config files strictly; print every problem."),
-    "synthetic": ("jetstream.commands.synthetic:command", "Generate deterministic synthetic telemetry into a warehouse."),
-    "run": ("jetstream.commands.run:run", "Analyse experiments for a date: enrollments, metrics, statistics, export."),
+    "validate-config": (
+        "jetstream.commands.validate:command",
+        "Check config files strictly; print every problem.",
+    ),
+    "synthetic": (
+        "jetstream.commands.synthetic:command",
+        "Generate deterministic synthetic telemetry into a warehouse.",
+    ),
+    "run": (
+        "jetstream.commands.run:run",
+        "Analyse experiments for a date: enrollments, metrics, statistics, export.",
+    ),
     "rerun": ("jetstream.commands.run:rerun", "Recompute an experiment over a range of dates."),
-    "rerun-config-changed": ("jetstream.commands.changes:command", "Recompute only what a config change touched."),
-    "task": ("jetstream.commands.task:task", "Run one node of the task graph (what runners and pods call)."),
-    "controller": ("jetstream.commands.controller:command", "Scheduled entry point: plan the previous day and submit it."),
-    "statistics": ("jetstream.commands.statistics:group", "Compute statistics on per-client data (ad hoc)."),
-    "shred": ("jetstream.commands.shred:command", "Delete clients from every table of every experiment."),
-    "export": ("jetstream.commands.export:command", "Publish statistics, metadata and errors JSON for an experiment."),
-    "report": ("jetstream.commands.report:command", "Render the self-contained HTML results dashboard."),
-    "preview": ("jetstream.commands.preview:command", "Preview a config on a sample, cheaply, before merging it."),
+    "rerun-config-changed": (
+        "jetstream.commands.changes:command",
+        "Recompute only what a config change touched.",
+    ),
+    "task": (
+        "jetstream.commands.task:task",
+        "Run one node of the task graph (what runners and pods call).",
+    ),
+    "controller": (
+        "jetstream.commands.controller:command",
+        "Scheduled entry point: plan the previous day and submit it.",
+    ),
+    "statistics": (
+        "jetstream.commands.statistics:group",
+        "Compute statistics on per-client data (ad hoc).",
+    ),
+    "shred": (
+        "jetstream.commands.shred:command",
+        "Delete clients from every table of every experiment.",
+    ),
+    "export": (
+        "jetstream.commands.task:export_cmd",
+        "Publish statistics, metadata and errors JSON for an experiment.",
+    ),
+    "report": (
+        "jetstream.commands.report:command",
+        "Render the self-contained HTML results dashboard.",
+    ),
+    "preview": (
+        "jetstream.commands.preview:command",
+        "Preview a config on a sample, cheaply, before merging it.",
+    ),
     "monitor": ("jetstream.commands.monitor:group", "Live enrollment monitoring jobs and page."),
     "webhook": ("jetstream.commands.webhook:group", "Config-repository webhook server."),
     "workflows": ("jetstream.commands.workflows:group", "Render Argo workflow manifests."),

@@ -15,12 +15,18 @@ import click
 
 
 @click.command()
-@click.option("--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True
+)
 @click.option("--clients", type=int, default=10_000, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--parallelism", type=int, default=2, show_default=True)
-@click.option("--config-repo", type=click.Path(path_type=Path), default=None,
-              help="Config repo (default: the shipped demo platform).")
+@click.option(
+    "--config-repo",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Config repo (default: the shipped demo platform).",
+)
 def main(out: Path, clients: int, seed: int, parallelism: int, config_repo: Path | None) -> None:
     """Run the whole demo and print where the results are."""
     from jetstream import logs, synthetic
@@ -62,8 +68,13 @@ def main(out: Path, clients: int, seed: int, parallelism: int, config_repo: Path
         graph = plan_dates([spec], dates)
         click.echo(f"2/3 analysing {spec.slug}: {len(dates)} days, {len(graph.nodes)} tasks")
         code |= execute_graph(
-            graph, experiments=experiments, config_repo=repo, warehouse=warehouse,
-            out=str(results_dir), runner="local", parallelism=parallelism,
+            graph,
+            experiments=experiments,
+            config_repo=repo,
+            warehouse=warehouse,
+            out=str(results_dir),
+            runner="local",
+            parallelism=parallelism,
         )
     click.echo("3/3 rendering the report")
     report = out / "report"

@@ -253,9 +253,7 @@ def _wire_dependencies(spec: AnalysisSpec, nodes: list[TaskNode]) -> list[TaskNo
             deps += pre_ids
         if n.data_source == DERIVED_SOURCE:
             deps += [
-                o.id
-                for o in nodes
-                if o.period == n.period and o.data_source != DERIVED_SOURCE
+                o.id for o in nodes if o.period == n.period and o.data_source != DERIVED_SOURCE
             ]
         out.append(attrs.evolve(n, depends=tuple(dict.fromkeys(deps))))
     return out

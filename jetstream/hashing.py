@@ -65,4 +65,6 @@ def statistic_hash(spec: AnalysisSpec, metric: Metric, statistic: StatisticSpec)
     if cov is not None:
         cov_metric = spec.metric_definitions.get(cov.metric or metric.name)
         related.append([cov.period.value, cov_metric and metric_hash(spec, cov_metric)])
-    return digest(metric_hash(spec, metric), statistic, related, spec.experiment.multiple_comparisons)
+    return digest(
+        metric_hash(spec, metric), statistic, related, spec.experiment.multiple_comparisons
+    )

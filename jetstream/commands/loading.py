@@ -17,13 +17,19 @@ def load_experiments(source: str) -> dict:
     return load(source)
 
 
+def _repo(config_repo: Path | None) -> Path:
+    if config_repo is None:
+        raise ConfigError("--config-repo (or JETSTREAM_CONFIG_REPO) is required")
+    return config_repo
+
+
 def load_one(slug: str, experiments: str, config_repo: Path | None) -> AnalysisSpec:
     from jetstream.config import load_spec
 
     exps = load_experiments(experiments)
     if slug not in exps:
         raise ConfigError(f"experiment {slug!r} is not in {experiments}")
-    return load_spec(slug, exps, config_repo)
+    return load_spec(slug, exps, _repo(config_repo))
 
 
 def load_many(
@@ -39,7 +45,7 @@ def load_many(
     specs, failures = [], {}
     for slug in slugs or tuple(exps):
         try:
-            specs.append(load_spec(slug, exps, config_repo))
+            specs.append(load_spec(slug, exps, _repo(config_repo)))
         except ConfigError as exc:
             failures[slug] = "; ".join(exc.problems)
             log.error("config failed", experiment=slug, problems=exc.problems)

@@ -4,6 +4,7 @@ default: a process pool running `jetstream task ...`) or as an Argo workflow."""
 from __future__ import annotations
 
 import datetime as dt
+
 import click
 
 from jetstream.commands import options
@@ -13,24 +14,58 @@ log = get_logger("jetstream.run")
 
 
 def runner_options(fn):
-    fn = click.option("--parallelism", type=int, default=2, show_default=True,
-                      help="Concurrent tasks (local processes or Argo pods).")(fn)
-    fn = click.option("--runner", type=click.Choice(["local", "argo"]), default="local",
-                      show_default=True, help="Where tasks run.")(fn)
-    fn = click.option("--argo-server", envvar="JETSTREAM_ARGO_SERVER", default=None,
-                      help="argo-server URL (with --runner argo).")(fn)
-    fn = click.option("--submit-via", type=click.Choice(["argo-server", "kubernetes"]),
-                      default="argo-server", show_default=True)(fn)
-    fn = click.option("--image", envvar="JETSTREAM_IMAGE", default=None,
-                      help="Container image for Argo pods (must be pinned by digest).")(fn)
-    fn = click.option("--allow-unpinned-image", is_flag=True,
-                      help="Accept an image without @sha256: digest.")(fn)
+    fn = click.option(
+        "--parallelism",
+        type=int,
+        default=2,
+        show_default=True,
+        help="Concurrent tasks (local processes or Argo pods).",
+    )(fn)
+    fn = click.option(
+        "--runner",
+        type=click.Choice(["local", "argo"]),
+        default="local",
+        show_default=True,
+        help="Where tasks run.",
+    )(fn)
+    fn = click.option(
+        "--argo-server",
+        envvar="JETSTREAM_ARGO_SERVER",
+        default=None,
+        help="argo-server URL (with --runner argo).",
+    )(fn)
+    fn = click.option(
+        "--submit-via",
+        type=click.Choice(["argo-server", "kubernetes"]),
+        default="argo-server",
+        show_default=True,
+    )(fn)
+    fn = click.option(
+        "--image",
+        envvar="JETSTREAM_IMAGE",
+        default=None,
+        help="Container image for Argo pods (must be pinned by digest).",
+    )(fn)
+    fn = click.option(
+        "--allow-unpinned-image", is_flag=True, help="Accept an image without @sha256: digest."
+    )(fn)
     return fn
 
 
-def execute_graph(graph, *, experiments, config_repo, warehouse, out, runner, parallelism,
-                  argo_server=None, submit_via="argo-server", image=None,
-                  allow_unpinned_image=False) -> int:
+def execute_graph(
+    graph,
+    *,
+    experiments,
+    config_repo,
+    warehouse,
+    out,
+    runner,
+    parallelism,
+    argo_server=None,
+    submit_via="argo-server",
+    image=None,
+    allow_unpinned_image=False,
+) -> int:
     from jetstream.runners.common import RunSettings
 
     if not graph.nodes:
@@ -81,26 +116,64 @@ def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out,
     for slug, problem in failures.items():
         click.echo(f"{slug}: config error: {problem}", err=True)
     graph = plan(specs, date, periods or None, metrics)
-    code = execute_graph(graph, experiments=experiments, config_repo=config_repo,
-                         warehouse=warehouse, out=out, **runner_kw)
+    code = execute_graph(
+        graph,
+        experiments=experiments,
+        config_repo=config_repo,
+        warehouse=warehouse,
+        out=out,
+        **runner_kw,
+    )
     raise SystemExit(code or (1 if failures else 0))
 
 
 @click.command()
 @click.option("--experiment", "slug", required=True, envvar="JETSTREAM_EXPERIMENT")
-@click.option("--metric", "metrics", multiple=True, envvar="JETSTREAM_METRIC",
-              help="Restrict to these metric slugs.")
-@click.option("--period", "periods", multiple=True, envvar="JETSTREAM_PERIOD",
-              callback=options._periods, help="Restrict to these analysis periods.")
-@click.option("--start-date", callback=options._date, envvar="JETSTREAM_START_DATE",
-              metavar="YYYY-MM-DD", help="First data date (default: last enrollment date).")
-@click.option("--end-date", callback=options._date, envvar="JETSTREAM_END_DATE",
-              metavar="YYYY-MM-DD", help="Last data date (default: end date or yesterday).")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    envvar="JETSTREAM_METRIC",
+    help="Restrict to these metric slugs.",
+)
+@click.option(
+    "--period",
+    "periods",
+    multiple=True,
+    envvar="JETSTREAM_PERIOD",
+    callback=options._periods,
+    help="Restrict to these analysis periods.",
+)
+@click.option(
+    "--start-date",
+    callback=options._date,
+    envvar="JETSTREAM_START_DATE",
+    metavar="YYYY-MM-DD",
+    help="First data date (default: last enrollment date).",
+)
+@click.option(
+    "--end-date",
+    callback=options._date,
+    envvar="JETSTREAM_END_DATE",
+    metavar="YYYY-MM-DD",
+    help="Last data date (default: end date or yesterday).",
+)
 @click.option("--recreate-enrollments", is_flag=True, help="Recompute enrollments first.")
 @options.common
 @runner_options
-def rerun(slug, metrics, periods, start_date, end_date, recreate_enrollments, experiments,
-          config_repo, warehouse, out, **runner_kw):
+def rerun(
+    slug,
+    metrics,
+    periods,
+    start_date,
+    end_date,
+    recreate_enrollments,
+    experiments,
+    config_repo,
+    warehouse,
+    out,
+    **runner_kw,
+):
     """Recompute an experiment over a range of dates (default: all of it)."""
     from jetstream.commands.loading import load_one
     from jetstream.graph import plan_dates
@@ -116,8 +189,16 @@ def rerun(slug, metrics, periods, start_date, end_date, recreate_enrollments, ex
     if recreate_enrollments:
         _recreate(spec, warehouse)
     graph = plan_dates([spec], dates, periods or None, metrics, force=True)
-    raise SystemExit(execute_graph(graph, experiments=experiments, config_repo=config_repo,
-                                   warehouse=warehouse, out=out, **runner_kw))
+    raise SystemExit(
+        execute_graph(
+            graph,
+            experiments=experiments,
+            config_repo=config_repo,
+            warehouse=warehouse,
+            out=out,
+            **runner_kw,
+        )
+    )
 
 
 def _recreate(spec, warehouse: str) -> None:
@@ -126,10 +207,10 @@ def _recreate(spec, warehouse: str) -> None:
 
     wh = open_warehouse(warehouse)
     try:
-        for table in (results.enrollments_table(spec.slug),
-                      results.enrollment_staging_table(spec.slug)):
+        for table in (
+            results.enrollments_table(spec.slug),
+            results.enrollment_staging_table(spec.slug),
+        ):
             wh.drop_table(table)
     finally:
         wh.close()
-
-

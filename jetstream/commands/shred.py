@@ -35,7 +35,9 @@ def shred(wh, client_ids: list[str]) -> dict[str, int]:
 
     if not client_ids:
         return {}
-    wh.load_arrow(SHRED_TABLE, pa.table({"client_id": pa.array(client_ids, pa.string())}), mode="replace")
+    wh.load_arrow(
+        SHRED_TABLE, pa.table({"client_id": pa.array(client_ids, pa.string())}), mode="replace"
+    )
     deleted: dict[str, int] = {}
     try:
         for table in per_client_tables(wh):
@@ -52,10 +54,18 @@ def shred(wh, client_ids: list[str]) -> dict[str, int]:
 
 
 @click.command()
-@click.option("--client-ids", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              required=True, help="File with one client id per line.")
-@click.option("--warehouse", envvar="JETSTREAM_WAREHOUSE", required=True,
-              help="duckdb:PATH or bigquery:PROJECT.DATASET.")
+@click.option(
+    "--client-ids",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="File with one client id per line.",
+)
+@click.option(
+    "--warehouse",
+    envvar="JETSTREAM_WAREHOUSE",
+    required=True,
+    help="duckdb:PATH or bigquery:PROJECT.DATASET.",
+)
 def command(client_ids: Path, warehouse: str) -> None:
     """Delete clients from every table of every experiment."""
     from jetstream.warehouse import open_warehouse

@@ -22,7 +22,9 @@ def _run_id() -> str:
     return os.environ.get("JETSTREAM_RUN_ID") or uuid.uuid4().hex[:12]
 
 
-def _execute(slug: str, experiments: str, config_repo: Path | None, warehouse: str, body: Callable) -> None:
+def _execute(
+    slug: str, experiments: str, config_repo: Path | None, warehouse: str, body: Callable
+) -> None:
     from jetstream.commands.loading import load_one
     from jetstream.tasks.context import TaskContext
     from jetstream.warehouse import open_warehouse
@@ -55,12 +57,17 @@ def task() -> None:
 @options.date_option("--date", required=True)
 @click.option("--recreate-enrollments", is_flag=True, help="Recompute enrollments.")
 @options.common
-def ensure_enrollments_cmd(slug, date, recreate_enrollments, experiments, config_repo, warehouse, out):
+def ensure_enrollments_cmd(
+    slug, date, recreate_enrollments, experiments, config_repo, warehouse, out
+):
     """Enrollments, exposures and window-dependent segments of an experiment."""
     from jetstream.tasks.enrollments import ensure_enrollments
 
     _execute(
-        slug, experiments, config_repo, warehouse,
+        slug,
+        experiments,
+        config_repo,
+        warehouse,
         lambda ctx: ensure_enrollments(ctx, date, recreate=recreate_enrollments),
     )
 
@@ -102,6 +109,9 @@ def export_cmd(slug, date, experiments, config_repo, warehouse, out):
 
     store = open_store(out)
     _execute(
-        slug, experiments, config_repo, warehouse,
+        slug,
+        experiments,
+        config_repo,
+        warehouse,
         lambda ctx: {"files": len(run_export(ctx, store))},
     )

@@ -16,7 +16,7 @@ import sqlglot
 from sqlglot import exp
 
 # aggregate class -> roll-up of its leaf ("{}" is the leaf column)
-_ROLLUP: dict[type[exp.Expression], str] = {
+_ROLLUP: dict[type[exp.Expr], str] = {
     exp.Sum: "SUM({})",
     exp.Count: "COALESCE(SUM({}), 0)",
     exp.CountIf: "COALESCE(SUM({}), 0)",
@@ -44,11 +44,11 @@ class NotDecomposable:
     reason: str
 
 
-def _parse(select_expression: str) -> exp.Expression:
+def _parse(select_expression: str) -> exp.Expr:
     return sqlglot.parse_one(f"SELECT {select_expression}", read="bigquery").expressions[0].copy()
 
 
-def _is_agg(node: exp.Expression) -> bool:
+def _is_agg(node: exp.Expr) -> bool:
     return isinstance(node, exp.AggFunc)
 
 
@@ -65,9 +65,10 @@ def decompose(select_expression: str, prefix: str) -> Decomposition | NotDecompo
     if any(isinstance(n, exp.Subquery | exp.Select) for n in tree.walk()):
         # subqueries at the top level (not inside an aggregate argument) are unsafe
         for node in tree.walk():
-            if isinstance(node, exp.Subquery | exp.Select) and node.find_ancestor(
-                exp.AggFunc
-            ) is None:
+            if (
+                isinstance(node, exp.Subquery | exp.Select)
+                and node.find_ancestor(exp.AggFunc) is None
+            ):
                 return NotDecomposable("uses a subquery outside an aggregate")
 
     leaves: list[Leaf] = []
@@ -110,7 +111,7 @@ def decompose(select_expression: str, prefix: str) -> Decomposition | NotDecompo
     return Decomposition(tuple(leaves), rolled.sql(dialect="bigquery"))
 
 
-def _in_subquery(node: exp.Expression, root: exp.Expression) -> bool:
+def _in_subquery(node: exp.Expr, root: exp.Expr) -> bool:
     """True when `node` sits inside a SELECT nested below `root` (a row-level subquery)."""
     parent = node.parent
     while parent is not None and parent is not root:
@@ -120,8 +121,8 @@ def _in_subquery(node: exp.Expression, root: exp.Expression) -> bool:
     return False
 
 
-def _transform(tree: exp.Expression, replacements: dict[int, str]) -> exp.Expression:
-    def swap(node: exp.Expression) -> exp.Expression:
+def _transform(tree: exp.Expr, replacements: dict[int, str]) -> exp.Expr:
+    def swap(node: exp.Expr) -> exp.Expr:
         rep = replacements.get(id(node))
         if rep is not None:
             return sqlglot.parse_one(rep, read="bigquery")

@@ -65,9 +65,7 @@ def clients_sql(exp: ExperimentSettings) -> str:
         )
     sample = ""
     if exp.sample_size is not None:
-        sample = (
-            f"\nWHERE MOD(ABS(FARM_FINGERPRINT(analysis_id)), 100) < {int(exp.sample_size)}"
-        )
+        sample = f"\nWHERE MOD(ABS(FARM_FINGERPRINT(analysis_id)), 100) < {int(exp.sample_size)}"
     return f"""WITH enrollment_rows AS ({rows}
 )
 SELECT analysis_id,

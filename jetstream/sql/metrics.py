@@ -133,8 +133,12 @@ def _population(
         )
     sig = spec.exposure_signal
     assert exposure_days_ref is not None
-    lo = resolve_bound(sig.window_start, ANALYSIS_WINDOW_START, window.start, window.end, spec.experiment)
-    hi = resolve_bound(sig.window_end, ANALYSIS_WINDOW_END, window.start, window.end, spec.experiment)
+    lo = resolve_bound(
+        sig.window_start, ANALYSIS_WINDOW_START, window.start, window.end, spec.experiment
+    )
+    hi = resolve_bound(
+        sig.window_end, ANALYSIS_WINDOW_END, window.start, window.end, spec.experiment
+    )
     body = f"""SELECT e.analysis_id, e.branch, e.enrollment_date, e.enrollment_date AS anchor_date
     FROM {enrollments_ref} e
     WHERE EXISTS (

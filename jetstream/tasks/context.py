@@ -67,7 +67,9 @@ class ErrorCollector:
         where = [f"experiment = {lit.string(self.experiment)}"]
         for col, value in (("period", self.period), ("data_source", self.data_source)):
             where.append(f"{col} = {lit.string(value)}" if value is not None else f"{col} IS NULL")
-        where.append(f"`window` = {int(self.window)}" if self.window is not None else "`window` IS NULL")
+        where.append(
+            f"`window` = {int(self.window)}" if self.window is not None else "`window` IS NULL"
+        )
         return f"DELETE FROM {errors_ref} WHERE " + " AND ".join(where)
 
     def insert_sql(self, errors_ref: str) -> str | None:

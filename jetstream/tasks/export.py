@@ -65,7 +65,10 @@ def adjust_p_values(ctx: TaskContext) -> None:
     cols = ", ".join(name for name, _ in results.STATISTICS_COLUMNS)
     try:
         ctx.transaction(
-            [f"DELETE FROM {ref} WHERE TRUE", f"INSERT INTO {ref} ({cols}) SELECT {cols} FROM {ctx.ref(staging)}"]
+            [
+                f"DELETE FROM {ref} WHERE TRUE",
+                f"INSERT INTO {ref} ({cols}) SELECT {cols} FROM {ctx.ref(staging)}",
+            ]
         )
     finally:
         ctx.warehouse.drop_table(staging)
@@ -97,7 +100,9 @@ def run_export(ctx: TaskContext, store: Any) -> list[str]:
         ctx.ensure_tables()
         create_views(ctx)
         adjust_p_values(ctx)
-        stat_rows = ctx.query(f"SELECT * FROM {ctx.ref(results.statistics_table(slug))}").to_pylist()
+        stat_rows = ctx.query(
+            f"SELECT * FROM {ctx.ref(results.statistics_table(slug))}"
+        ).to_pylist()
         error_rows = ctx.query(
             f"SELECT * FROM {ctx.ref(results.ERRORS_TABLE)} "
             f"WHERE experiment = {lit.string(slug)} ORDER BY timestamp"

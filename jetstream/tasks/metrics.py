@@ -136,12 +136,18 @@ def _from_source(
     )
     written = failed = 0
     for basis in bases_for(period, metrics):
-        chosen = [p for p in unit_plans if basis in p.metric.analysis_bases or period.is_preenrollment]
+        chosen = [
+            p for p in unit_plans if basis in p.metric.analysis_bases or period.is_preenrollment
+        ]
         if not chosen:
             continue
         w = met_sql.WindowSpec(window.start, window.end)
 
-        def wide(ps: list[met_sql.MetricPlan], basis: AnalysisBasis = basis) -> str:
+        def wide(
+            ps: list[met_sql.MetricPlan],
+            basis: AnalysisBasis = basis,
+            w: met_sql.WindowSpec = w,
+        ) -> str:
             return met_sql.wide_sql(
                 spec, ds, ps, basis, w, enr_ref, ctx.ref(partials), exposure_ref
             )

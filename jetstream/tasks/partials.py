@@ -60,9 +60,7 @@ def ensure_days(
         days=len(missing),
     )
     ref = ctx.ref(table)
-    delete_days = (
-        f"DELETE FROM {days_ref} WHERE data_source = {lit.string(source)}"
-    )
+    delete_days = f"DELETE FROM {days_ref} WHERE data_source = {lit.string(source)}"
     if stale or not exists:
         ctx.create_table_as(table, build(missing[0], missing[-1]))
         stmts = [delete_days]
@@ -71,13 +69,10 @@ def ensure_days(
         stmts = [
             f"DELETE FROM {ref} WHERE submission_date BETWEEN {lit.date(lo)} AND {lit.date(hi)}",
             f"INSERT INTO {ref}\n{build(lo, hi)}",
-            delete_days
-            + f" AND submission_date BETWEEN {lit.date(lo)} AND {lit.date(hi)}",
+            delete_days + f" AND submission_date BETWEEN {lit.date(lo)} AND {lit.date(hi)}",
         ]
     values = " UNION ALL ".join(
         f"SELECT {lit.string(source)}, {lit.date(d)}, {lit.string(def_hash)}" for d in missing
     )
-    stmts.append(
-        f"INSERT INTO {days_ref} (data_source, submission_date, definition_hash) {values}"
-    )
+    stmts.append(f"INSERT INTO {days_ref} (data_source, submission_date, definition_hash) {values}")
     ctx.transaction(stmts)

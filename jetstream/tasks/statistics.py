@@ -177,27 +177,49 @@ def run_statistics(
             for b, n in counts.items():
                 rows.append(
                     stats.StatisticRow(
-                        metric=IDENTITY, statistic="count", branch=b, point=float(n),
-                        segment=segment, analysis_basis=basis.value,
+                        metric=IDENTITY,
+                        statistic="count",
+                        branch=b,
+                        point=float(n),
+                        segment=segment,
+                        analysis_basis=basis.value,
                     )
                 )
             try:
                 for r in stats.srm(counts, ratios):
-                    rows.append(attrs.evolve(r, metric=IDENTITY, segment=segment, analysis_basis=basis.value))
+                    rows.append(
+                        attrs.evolve(
+                            r, metric=IDENTITY, segment=segment, analysis_basis=basis.value
+                        )
+                    )
             except Exception as exc:  # degenerate counts: an error row, never a stop
                 errors.add(f"srm: {exc}", metric=IDENTITY, statistic="srm", exception=exc)
             for s in summaries:
                 if basis not in s.metric.analysis_bases and not period.is_preenrollment:
                     continue
                 rows += _one_summary(
-                    ctx, stats, s, period, window, basis, segment, branch, mask, values, covs, cols, errors
+                    ctx,
+                    stats,
+                    s,
+                    period,
+                    window,
+                    basis,
+                    segment,
+                    branch,
+                    mask,
+                    values,
+                    covs,
+                    cols,
+                    errors,
                 )
     n = _store(ctx, period, window, metrics, rows)
     log.info("statistics stored", period=period.value, window=window.published_index, rows=n)
     return n
 
 
-def _one_summary(ctx, stats, s, period, window, basis, segment, branch, mask, values, covs, cols, errors):
+def _one_summary(
+    ctx, stats, s, period, window, basis, segment, branch, mask, values, covs, cols, errors
+):
     spec = ctx.spec
     st = s.statistic
     table: dict[str, np.ndarray] = {"branch": branch}
@@ -206,7 +228,9 @@ def _one_summary(ctx, stats, s, period, window, basis, segment, branch, mask, va
     if not s.metric.select_expression.strip() and st.name != "population_ratio":
         errors.add(
             f"{s.metric.name} has no select_expression; only population_ratio can summarise it",
-            metric=s.metric.name, statistic=st.name, exception_type="ConfigError",
+            metric=s.metric.name,
+            statistic=st.name,
+            exception_type="ConfigError",
         )
         return []
     covariate = None
@@ -218,7 +242,9 @@ def _one_summary(ctx, stats, s, period, window, basis, segment, branch, mask, va
             errors.add(
                 f"no {cov.period.value} values of {cov.metric or s.metric.name}: "
                 "unadjusted model used",
-                level="warning", metric=s.metric.name, statistic=st.name,
+                level="warning",
+                metric=s.metric.name,
+                statistic=st.name,
             )
         else:
             covariate = "__covariate__"
@@ -246,13 +272,14 @@ def _one_summary(ctx, stats, s, period, window, basis, segment, branch, mask, va
         return []
     for p in problems:
         errors.add(
-            p.message, level=p.level, metric=s.metric.name, statistic=st.name,
+            p.message,
+            level=p.level,
+            metric=s.metric.name,
+            statistic=st.name,
             exception_type="StatisticError",
         )
     h = hashing.statistic_hash(spec, s.metric, st)
-    return [
-        (attrs.evolve(r, segment=segment, analysis_basis=basis.value), h) for r in out
-    ]
+    return [(attrs.evolve(r, segment=segment, analysis_basis=basis.value), h) for r in out]
 
 
 def _store(ctx: TaskContext, period: Period, window: Window, metrics, rows) -> int:
@@ -273,7 +300,9 @@ def _store(ctx: TaskContext, period: Period, window: Window, metrics, rows) -> i
     table = pa.Table.from_pylist(records, schema=schema)
     ref = ctx.ref(results.statistics_table(slug))
     staging = results.staging_table(slug, "stats", period.value, str(window.index), names[0])
-    basis_names = lit.strings(sorted({r["analysis_basis"] for r in records} or {"enrollments"}))
+    basis_names = lit.strings(
+        sorted({str(r["analysis_basis"]) for r in records} or {"enrollments"})
+    )
     delete = (
         f"DELETE FROM {ref} WHERE period = {lit.string(period.value)} "
         f"AND window_index = {window.index} AND metric IN ({lit.strings(names)})"
@@ -284,7 +313,9 @@ def _store(ctx: TaskContext, period: Period, window: Window, metrics, rows) -> i
         ctx.warehouse.load_arrow(staging, table, mode="replace")
         try:
             cols = ", ".join(name for name, _ in results.STATISTICS_COLUMNS)
-            ctx.transaction([delete, f"INSERT INTO {ref} ({cols}) SELECT {cols} FROM {ctx.ref(staging)}"])
+            ctx.transaction(
+                [delete, f"INSERT INTO {ref} ({cols}) SELECT {cols} FROM {ctx.ref(staging)}"]
+            )
         finally:
             ctx.warehouse.drop_table(staging)
     return len(records)
