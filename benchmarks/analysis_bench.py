@@ -1,0 +1,673 @@
+"""One steady-state daily run at scale, and telemetry rows scanned with and without roll-ups.
+
+    python -m benchmarks.analysis_bench [--clients 1000000] [--parallelism 2] [--no-scans]
+
+1. Daily run: the synthetic warehouse (`jetstream.synthetic`, default demo calendar: 28
+   pre-enrollment days and 35 days from 2026-01-05) is generated once and cached under
+   benchmarks/data/ (reused while clients, days, seed and the generator's source are the
+   same). A working copy is analysed for demo-sidebar-redesign on DATA_DATE, the day on
+   which its day, week and days28 windows close, with both analysis bases and its segments.
+   A warm-up run of that graph computes the daily partials of every earlier day; the
+   benchmark then removes what the new day added (its partials, exposure days and the
+   segments of the windows closing that day) and times the same graph again: a daily run
+   that reads only the new day's telemetry. Peak memory is the resident set of the whole
+   process tree (runner, workers, task processes) sampled from /proc.
+2. Rows scanned over the whole experiment (7-day enrollment, 28-day observation, every
+   window of every period, both bases): the daily-partials design (each telemetry day
+   read once per data source, plus direct queries for non-decomposable metrics) against
+   recomputing every window from telemetry. Counted from the daily row counts of each
+   source over the date range each query can select, and measured by running the actual
+   queries under DuckDB's profiler (rows each telemetry TABLE_SCAN emitted and read).
+
+Writes benchmarks/results/analysis.json; see docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import attrs
+
+ROOT = Path(__file__).resolve().parent
+DATA_DIR = ROOT / "data"
+RESULTS = ROOT / "results" / "analysis.json"
+SLUG = "demo-sidebar-redesign"
+# Last enrollment day 2026-01-11 + 27: day 27, week 3 and days28 0 close on this date.
+DATA_DATE = dt.date(2026, 2, 7)
+DEFAULT_CLIENTS = 1_000_000
+DEFAULT_SEED = 42
+TARGET_SECONDS = 60.0
+TARGET_PEAK_MB = 4096.0
+TARGET_SCAN_RATIO = 8.0
+
+# ----------------------------------------------------------------------------- memory
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_PROC = Path("/proc")
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process visible now."""
+    out: dict[int, int] = {}
+    for entry in _PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited meanwhile
+            continue
+        # the command name may hold spaces and parentheses: split after the last ')'
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(entry.name)] = int(fields[1])
+    return out
+
+
+def descendants(root: int) -> list[int]:
+    """`root` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for pid, ppid in _parents().items():
+        children.setdefault(ppid, []).append(pid)
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, ()))
+    return found
+
+
+def resident_bytes(pid: int) -> int:
+    """Resident set of one process (0 when it is gone)."""
+    try:
+        fields = (_PROC / str(pid) / "statm").read_text().split()
+    except OSError:
+        return 0
+    return int(fields[1]) * _PAGE
+
+
+def tree_resident_bytes(root: int | None = None) -> int:
+    return sum(resident_bytes(pid) for pid in descendants(root or os.getpid()))
+
+
+def rusage_max_mb() -> dict[str, float]:
+    """ru_maxrss (Linux: KiB) of this process and of its largest waited-for descendant
+    (RUSAGE_CHILDREN is a maximum over children, not a sum)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"self_max_rss_mb": round(own, 1), "largest_child_max_rss_mb": round(kids, 1)}
+
+
+class TreeMemorySampler:
+    """`with TreeMemorySampler() as m: ...`, then `m.peak_mb`: the peak over samples of the
+    summed resident set of this process and all its descendants (shared pages counted
+    once per process, so an upper bound)."""
+
+    def __init__(self, interval: float = 0.05, root: int | None = None):
+        self.interval = interval
+        self.root = root or os.getpid()
+        self.peak_bytes = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="memory-sampler", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> int:
+        now = tree_resident_bytes(self.root)
+        self.peak_bytes = max(self.peak_bytes, now)
+        self.samples += 1
+        return now
+
+    @property
+    def peak_mb(self) -> float:
+        return round(self.peak_bytes / 2**20, 1)
+
+    def __enter__(self) -> TreeMemorySampler:
+        self.sample()
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on (the load average shows other work competing)."""
+    import duckdb
+
+    return {
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "memory_total_mb": round(os.sysconf("SC_PHYS_PAGES") * _PAGE / 2**20),
+    }
+
+
+# ----------------------------------------------------------------------------- dataset
+
+
+@attrs.frozen
+class DatasetParams:
+    clients: int
+    days: int
+    seed: int
+    start_date: str
+    generator: str  # digest of the generator's source: a changed generator regenerates
+
+    @property
+    def stem(self) -> str:
+        return f"synthetic-c{self.clients}-d{self.days}-s{self.seed}-{self.generator[:10]}"
+
+
+def dataset_params(clients: int, seed: int = DEFAULT_SEED) -> DatasetParams:
+    from jetstream import synthetic, synthetic_tables
+
+    digest = hashlib.sha256()
+    for module in (synthetic, synthetic_tables):
+        assert module.__file__ is not None
+        digest.update(Path(module.__file__).read_bytes())
+    return DatasetParams(
+        clients=clients,
+        days=synthetic.DEFAULT_DAYS,
+        seed=seed,
+        start_date=synthetic.DEFAULT_START_DATE.isoformat(),
+        generator=digest.hexdigest(),
+    )
+
+
+def ensure_dataset(params: DatasetParams, data_dir: Path = DATA_DIR) -> tuple[Path, float | None]:
+    """The cached synthetic warehouse for `params` (generated when missing); returns
+    (path, seconds spent generating or None when reused)."""
+    from jetstream import synthetic
+    from jetstream.warehouse.duckdb import DuckDBWarehouse
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"{params.stem}.duckdb"
+    meta = path.with_suffix(".json")
+    if path.exists() and meta.exists() and json.loads(meta.read_text()) == attrs.asdict(params):
+        return path, None
+    started = time.monotonic()
+    tmp = data_dir / f".{params.stem}.{os.getpid()}.tmp.duckdb"
+    tmp.unlink(missing_ok=True)
+    wh = DuckDBWarehouse(tmp)
+    try:
+        with wh.session():  # one connection for every load
+            synthetic.write(
+                wh,
+                synthetic.iter_tables(
+                    clients=params.clients,
+                    days=params.days,
+                    seed=params.seed,
+                    start_date=dt.date.fromisoformat(params.start_date),
+                ),
+            )
+    finally:
+        wh.close()
+    os.replace(tmp, path)
+    Path(str(tmp) + ".lock").unlink(missing_ok=True)
+    meta.write_text(json.dumps(attrs.asdict(params), indent=1) + "\n")
+    return path, time.monotonic() - started
+
+
+def working_copy(dataset: Path, work: Path) -> str:
+    """A fresh copy of the cached dataset to analyse; returns its warehouse URI."""
+    for p in (work, Path(f"{work}.wal"), Path(f"{work}.lock")):
+        p.unlink(missing_ok=True)
+    work.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(dataset, work)
+    return f"duckdb:{work}"
+
+
+# ----------------------------------------------------------------------------- daily run
+
+
+def demo_paths() -> tuple[str, Path]:
+    """(experiments JSON, config repo) of the shipped demo platform."""
+    from jetstream import synthetic
+
+    return str(synthetic.DEMO_DIR / "experiments.json"), synthetic.DEMO_DIR
+
+
+def load_spec(slug: str = SLUG) -> Any:
+    from jetstream.commands.loading import load_one
+
+    experiments, repo = demo_paths()
+    return load_one(slug, experiments, repo)
+
+
+def run_graph(uri: str, out: Path, graph: Any, parallelism: int) -> tuple[float, Any]:
+    """Run a graph with the LocalRunner exactly as `jetstream run` does; (seconds, summary)."""
+    from jetstream.runners.common import RunSettings
+    from jetstream.runners.local import LocalRunner
+
+    experiments, repo = demo_paths()
+    settings = RunSettings(
+        experiments=experiments,
+        warehouse=uri,
+        out=str(out),
+        config_repo=str(repo),
+        parallelism=parallelism,
+    )
+    runner = LocalRunner(
+        settings,
+        parallelism=parallelism,
+        progress=False,
+        env={"JETSTREAM_LOG_LEVEL": "WARNING"},
+    )
+    started = time.monotonic()
+    summary = runner.run(graph)
+    return time.monotonic() - started, summary
+
+
+def rewind_day(uri: str, spec: Any, date: dt.date) -> dict[str, int]:
+    """Undo what the run of `date` added that a daily run computes fresh: that day's rows
+    of every per-day table (partials, exposure days, their bookkeeping) and the segment
+    rows of the windows closing that day. Returns rows deleted per table."""
+    from jetstream import results
+    from jetstream.periods import due_window
+    from jetstream.sql import literals as lit
+    from jetstream.warehouse import open_warehouse
+
+    slug = spec.slug
+    exp = spec.experiment
+    day = lit.date(date)
+    wh = open_warehouse(uri)
+    deleted: dict[str, int] = {}
+    try:
+        with wh.session():  # type: ignore[attr-defined]
+            per_day = [t for t in wh.list_tables(f"partials_{results.safe(slug)}_")]
+            per_day += [results.exposure_days_table(slug), results.partial_days_table(slug)]
+            for table in per_day:
+                if not wh.table_exists(table):
+                    continue
+                ref = wh.table_ref(table)
+                n = wh.query(f"SELECT COUNT(*) AS n FROM {ref} WHERE submission_date = {day}")
+                deleted[table] = int(n.column(0)[0].as_py())
+                wh.execute(f"DELETE FROM {ref} WHERE submission_date = {day}")
+            segments = results.segments_table(slug)
+            if wh.table_exists(segments):
+                ref = wh.table_ref(segments)
+                for period in spec.periods:
+                    w = due_window(period, date, exp.last_enrollment_date, exp.end_date)
+                    if w is None or period.is_preenrollment:
+                        continue
+                    where = f"period = {lit.string(period.value)} AND window_index = {w.index}"
+                    n = wh.query(f"SELECT COUNT(*) AS n FROM {ref} WHERE {where}")
+                    deleted[f"{segments}[{period.value}/{w.index}]"] = int(n.column(0)[0].as_py())
+                    wh.execute(f"DELETE FROM {ref} WHERE {where}")
+    finally:
+        wh.close()
+    return deleted
+
+
+def _node_seconds(summary: Any) -> dict[str, float]:
+    return {r.node_id: round(r.seconds, 2) for r in summary.results}
+
+
+def daily_run(uri: str, out: Path, parallelism: int, date: dt.date = DATA_DATE) -> dict[str, Any]:
+    """Warm-up run of `date`, rewind that day, then the measured steady-state run."""
+    from jetstream.graph import plan
+
+    spec = load_spec()
+    graph = plan([spec], date)
+    warm_seconds, warm = run_graph(uri, out, graph, parallelism)
+    if not warm.ok:
+        raise RuntimeError(f"warm-up run failed:\n{warm.describe()}")
+    deleted = rewind_day(uri, spec, date)
+    with TreeMemorySampler() as memory:
+        seconds, summary = run_graph(uri, out, graph, parallelism)
+    if not summary.ok:
+        raise RuntimeError(f"measured run failed:\n{summary.describe()}")
+    periods = sorted({n.period.value for n in graph.nodes if n.period is not None})
+    return {
+        "experiment": spec.slug,
+        "date": date.isoformat(),
+        "periods_due": periods,
+        "tasks": len(graph.nodes),
+        "parallelism": parallelism,
+        "warmup_seconds": round(warm_seconds, 2),
+        "rows_rewound": deleted,
+        "seconds": round(seconds, 2),
+        "peak_tree_rss_mb": memory.peak_mb,
+        "memory_samples": memory.samples,
+        **rusage_max_mb(),
+        "task_seconds": _node_seconds(summary),
+        "target_seconds": TARGET_SECONDS,
+        "target_peak_mb": TARGET_PEAK_MB,
+        "meets_targets": seconds <= TARGET_SECONDS and memory.peak_mb <= TARGET_PEAK_MB,
+    }
+
+
+# ----------------------------------------------------------------------------- rows scanned
+
+
+@attrs.frozen
+class ScanQuery:
+    """One query of an approach and the telemetry date range its WHERE can select."""
+
+    approach: str  # "rollup" or "direct"
+    kind: str  # "partials" (daily leaves) or "direct" (window from telemetry)
+    data_source: str
+    table: str
+    first: dt.date
+    last: dt.date
+    sql: str
+    period: str | None = None
+    window_index: int | None = None
+    basis: str | None = None
+
+
+def _source_name(metric: Any) -> str | None:
+    return metric.data_source.name if metric.data_source is not None else None
+
+
+def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
+               anchors: dict[str, tuple[dt.date, dt.date]]) -> list[ScanQuery]:  # fmt: skip
+    """Every telemetry query of both approaches over the whole experiment.
+
+    `anchors` maps analysis basis -> (first, last) anchor date (enrollment or exposure)."""
+    from jetstream.config.model import AnalysisBasis
+    from jetstream.graph import DERIVED_SOURCE, data_sources_for
+    from jetstream.periods import windows_through
+    from jetstream.sql import metrics as met_sql
+    from jetstream.tasks.metrics import bases_for
+    from jetstream.tasks.partials import day_range
+
+    exp = spec.experiment
+    end, last = exp.end_date, exp.last_enrollment_date
+    out: list[ScanQuery] = []
+    by_source: dict[str, dict[str, Any]] = {}
+    for period in spec.periods:
+        for m in spec.metrics_for(period):
+            name = _source_name(m)
+            if name is not None:
+                by_source.setdefault(name, {}).setdefault(m.name, m)
+    # roll-up design: the daily partials read each day of each source once
+    first_day = exp.start_date - dt.timedelta(days=met_sql.PRE_ENROLLMENT_DAYS)
+    last_day = min(end, day_range_end(end))
+    for name, metrics in sorted(by_source.items()):
+        plans = met_sql.plan_metrics([metrics[k] for k in sorted(metrics)])
+        decomposable = [p for p in plans if p.decomposition is not None]
+        if not decomposable:
+            continue
+        ds = decomposable[0].metric.data_source
+        sql = met_sql.partials_sql(spec, ds, decomposable, enrollments_ref, first_day, last_day)
+        out.append(ScanQuery("rollup", "partials", name, ds.from_expression, first_day,
+                             last_day, sql))  # fmt: skip
+    del day_range  # the engine's own range; the same bounds as above
+    for period in spec.periods:
+        for w in windows_through(period, end, last, end):
+            for name in data_sources_for(spec, period):
+                if name == DERIVED_SOURCE:
+                    continue
+                metrics = [m for m in spec.metrics_for(period) if _source_name(m) == name]
+                ds = metrics[0].data_source
+                for basis in bases_for(period, metrics):
+                    chosen = [
+                        m for m in metrics if basis in m.analysis_bases or period.is_preenrollment
+                    ]
+                    if not chosen:
+                        continue
+                    lo, hi = anchors[basis.value]
+                    first = lo + dt.timedelta(days=w.start)
+                    last_d = hi + dt.timedelta(days=w.end)
+                    window = met_sql.WindowSpec(w.start, w.end)
+                    exposure = exposure_ref if basis is AnalysisBasis.EXPOSURES else None
+                    common = dict(
+                        kind="direct", data_source=name, table=ds.from_expression, first=first,
+                        last=last_d, period=period.value, window_index=w.index,
+                        basis=basis.value,
+                    )  # fmt: skip
+                    sql = met_sql.direct_only_sql(
+                        spec, ds, chosen, basis, window, enrollments_ref, exposure
+                    )
+                    out.append(ScanQuery(approach="direct", sql=sql, **common))  # type: ignore[arg-type]
+                    direct = [p for p in met_sql.plan_metrics(chosen) if p.decomposition is None]
+                    if direct:
+                        sql = met_sql.wide_sql(
+                            spec, ds, direct, basis, window, enrollments_ref, None, exposure
+                        )
+                        out.append(ScanQuery(approach="rollup", sql=sql, **common))  # type: ignore[arg-type]
+    return out
+
+
+def day_range_end(end: dt.date) -> dt.date:
+    return end
+
+
+def _daily_counts(wh: Any, ds: Any) -> dict[dt.date, int]:
+    col = ds.submission_date_column
+    table = wh.query(
+        f"SELECT ds.{col} AS day, COUNT(*) AS n FROM {ds.from_expression} ds GROUP BY 1"
+    )
+    return {r["day"]: int(r["n"]) for r in table.to_pylist()}
+
+
+def _scan_profile(profile: dict[str, Any], table: str) -> tuple[int, int]:
+    """(rows emitted, rows read) summed over the TABLE_SCANs of `table` in a DuckDB JSON
+    profile (`table` as written in the SQL; DuckDB names it catalog.schema.table)."""
+    leaf = table.split(".")[-1].strip("`")
+    emitted = read = 0
+    stack = list(profile.get("operator") or profile.get("children") or [])
+    while stack:
+        node = stack.pop()
+        stack.extend(node.get("children", []))
+        if node.get("type") != "TABLE_SCAN":
+            continue
+        name = str(node.get("extra_info", {}).get("Table", ""))
+        if name.split(".")[-1] == leaf:
+            emitted += int(node.get("intermediate_rows", 0))
+            read += int(node.get("rows_scanned", node.get("intermediate_rows", 0)))
+    return emitted, read
+
+
+def measure_query(wh: Any, sql: str, table: str) -> tuple[int, int]:
+    """Run one query under DuckDB's JSON profiler; rows emitted and read by the scans of
+    `table`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "profile.json"
+        with wh.session() as con:
+            con.execute("PRAGMA enable_profiling='json'")
+            con.execute(f"PRAGMA profiling_output='{path}'")
+            try:
+                wh.query(sql)
+            finally:
+                con.execute("PRAGMA disable_profiling")
+        return _scan_profile(json.loads(path.read_text()), table)
+
+
+def rows_scanned(uri: str, measure: bool = True, max_measured_seconds: float = 600.0) -> dict[str, Any]:
+    """Telemetry rows read over the whole experiment by each approach (see module doc)."""
+    from jetstream import results
+    from jetstream.config.model import AnalysisBasis
+    from jetstream.warehouse import open_warehouse
+
+    spec = load_spec()
+    slug = spec.slug
+    wh = open_warehouse(uri)
+    try:
+        enr_ref = wh.table_ref(results.enrollments_table(slug))
+        bounds = wh.query(
+            f"SELECT MIN(enrollment_date) AS e0, MAX(enrollment_date) AS e1, "
+            f"MIN(exposure_date) AS x0, MAX(exposure_date) AS x1 FROM {enr_ref}"
+        ).to_pylist()[0]
+        enrollment = (bounds["e0"], bounds["e1"])
+        exposure_ref = None
+        if spec.exposure_signal is not None:
+            exposure_ref = wh.table_ref(results.exposure_days_table(slug))
+            exposure = enrollment  # windows count from enrollment, the signal picks who
+        else:
+            exposure = (bounds["x0"], bounds["x1"])
+        anchors = {AnalysisBasis.ENROLLMENTS.value: enrollment,
+                   AnalysisBasis.EXPOSURES.value: exposure}  # fmt: skip
+        queries = plan_scans(spec, enr_ref, exposure_ref, anchors)
+        sources = {q.data_source: q for q in queries}
+        counts = {}
+        for name in sources:
+            ds = next(
+                m.data_source
+                for p in spec.periods
+                for m in spec.metrics_for(p)
+                if _source_name(m) == name
+            )
+            counts[name] = _daily_counts(wh, ds)
+        rows: list[dict[str, Any]] = []
+        started = time.monotonic()
+        measured_all = measure
+        for q in queries:
+            in_range = sum(n for d, n in counts[q.data_source].items() if q.first <= d <= q.last)
+            row = {
+                k: (v.isoformat() if isinstance(v, dt.date) else v)
+                for k, v in attrs.asdict(q).items()
+                if k != "sql"
+            }
+            row["rows_in_range"] = in_range
+            row["table_rows"] = sum(counts[q.data_source].values())
+            if measure and time.monotonic() - started < max_measured_seconds:
+                emitted, read = measure_query(wh, q.sql, q.table)
+                row["scan_rows_emitted"] = emitted
+                row["scan_rows_read"] = read
+            else:
+                measured_all = False
+            rows.append(row)
+    finally:
+        wh.close()
+    return summarise_scans(rows, measured_all)
+
+
+def summarise_scans(rows: list[dict[str, Any]], measured: bool) -> dict[str, Any]:
+    def total(approach: str, key: str) -> int:
+        return sum(int(r.get(key, 0)) for r in rows if r["approach"] == approach)
+
+    out: dict[str, Any] = {"queries": rows, "measured_all": measured}
+    for approach in ("rollup", "direct"):
+        out[approach] = {
+            "queries": sum(1 for r in rows if r["approach"] == approach),
+            "rows_in_range": total(approach, "rows_in_range"),
+        }
+        if measured:
+            out[approach]["scan_rows_emitted"] = total(approach, "scan_rows_emitted")
+            out[approach]["scan_rows_read"] = total(approach, "scan_rows_read")
+    rollup = max(out["rollup"]["rows_in_range"], 1)
+    out["ratio_in_range"] = round(out["direct"]["rows_in_range"] / rollup, 2)
+    if measured:
+        out["ratio_measured_read"] = round(
+            out["direct"]["scan_rows_read"] / max(out["rollup"]["scan_rows_read"], 1), 2
+        )
+    out["target_ratio"] = TARGET_SCAN_RATIO
+    out["meets_target"] = out["ratio_in_range"] >= TARGET_SCAN_RATIO
+    return out
+
+
+# ----------------------------------------------------------------------------- entry
+
+
+def run(
+    clients: int = DEFAULT_CLIENTS,
+    seed: int = DEFAULT_SEED,
+    parallelism: int = 2,
+    data_dir: Path = DATA_DIR,
+    results_path: Path | None = RESULTS,
+    scans: bool = True,
+    measure_scans: bool = True,
+) -> dict[str, Any]:
+    """The whole benchmark; writes `results_path` (unless None) and returns the result."""
+    started = time.monotonic()
+    params = dataset_params(clients, seed)
+    dataset, generated = ensure_dataset(params, data_dir)
+    work = data_dir / f"work-{params.stem}.duckdb"
+    uri = working_copy(dataset, work)
+    result: dict[str, Any] = {
+        "benchmark": "analysis",
+        "machine": machine(),
+        "dataset": {
+            **attrs.asdict(params),
+            "path": str(dataset),
+            "size_mb": round(dataset.stat().st_size / 2**20, 1),
+            "generated_seconds": None if generated is None else round(generated, 1),
+        },
+    }
+    with tempfile.TemporaryDirectory() as out:
+        result["daily_run"] = daily_run(uri, Path(out), parallelism)
+    if scans:
+        result["rows_scanned"] = rows_scanned(uri, measure=measure_scans)
+    result["total_seconds"] = round(time.monotonic() - started, 1)
+    for p in (work, Path(f"{work}.wal"), Path(f"{work}.lock")):
+        p.unlink(missing_ok=True)
+    if results_path is not None:
+        results_path.parent.mkdir(parents=True, exist_ok=True)
+        results_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return result
+
+
+def describe(result: dict[str, Any]) -> Iterator[str]:
+    d = result["daily_run"]
+    yield (
+        f"daily run ({result['dataset']['clients']:,} clients, {d['date']}, "
+        f"{', '.join(d['periods_due'])}; {d['tasks']} tasks): {d['seconds']} s, "
+        f"peak process-tree RSS {d['peak_tree_rss_mb']} MB "
+        f"(targets {d['target_seconds']:.0f} s, {d['target_peak_mb']:.0f} MB)"
+    )
+    s = result.get("rows_scanned")
+    if s:
+        yield (
+            f"telemetry rows over the experiment: roll-ups {s['rollup']['rows_in_range']:,} "
+            f"vs direct {s['direct']['rows_in_range']:,} ({s['ratio_in_range']}x fewer; "
+            f"target {s['target_ratio']:.0f}x)"
+        )
+        if "ratio_measured_read" in s:
+            yield (
+                f"  measured by DuckDB scans: {s['rollup']['scan_rows_read']:,} vs "
+                f"{s['direct']['scan_rows_read']:,} rows read ({s['ratio_measured_read']}x)"
+            )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.analysis_bench",
+                                     description=__doc__.splitlines()[0])  # fmt: skip
+    parser.add_argument("--clients", type=int, default=DEFAULT_CLIENTS)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--no-scans", action="store_true", help="skip the rows-scanned part")
+    parser.add_argument("--no-measure", action="store_true",
+                        help="count rows in date ranges only; do not run the queries")  # fmt: skip
+    args = parser.parse_args(argv)
+    from jetstream import logs
+
+    logs.configure(os.environ.get("JETSTREAM_LOG_LEVEL", "WARNING"))
+    result = run(args.clients, args.seed, args.parallelism, args.data_dir, args.out,
+                 scans=not args.no_scans, measure_scans=not args.no_measure)  # fmt: skip
+    for line in describe(result):
+        print(line)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
