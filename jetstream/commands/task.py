@@ -88,8 +88,16 @@ def metrics_cmd(slug, date, period, data_source, metrics, experiments, config_re
     p = Period.parse(period)
 
     def body(ctx):
+        from jetstream import hashing
+
         r = run_metrics_unit(ctx, date, p, data_source, metrics)
+        chosen = [
+            m
+            for m in ctx.spec.metrics_for(p)
+            if (m.data_source.name if m.data_source else "derived") == data_source
+        ]
         return {
+            "definition_hash": hashing.digest([hashing.metric_hash(ctx.spec, m) for m in chosen]),
             "metrics_written": r.metrics_written,
             "metrics_failed": r.metrics_failed,
             "statistics_rows": r.statistics_rows,

@@ -91,6 +91,23 @@ _ROW_FIELDS = (
 )
 
 
+def delete_removed_metrics(ctx: TaskContext) -> None:
+    """Rows of metrics no longer in the config (per period) are deleted, with their
+    statistics; periods no longer analysed lose all their rows."""
+    spec = ctx.spec
+    m_ref = ctx.ref(results.metrics_table(spec.slug))
+    s_ref = ctx.ref(results.statistics_table(spec.slug))
+    stmts = []
+    for period in Period:
+        names = [m.name for m in spec.metrics_for(period)]
+        keep = lit.strings(names) or "''"
+        p = lit.string(period.value)
+        stmts.append(f"DELETE FROM {m_ref} WHERE period = {p} AND metric_slug NOT IN ({keep})")
+        keep_stats = lit.strings([*names, "identity"]) if names else "''"
+        stmts.append(f"DELETE FROM {s_ref} WHERE period = {p} AND metric NOT IN ({keep_stats})")
+    ctx.transaction(stmts)
+
+
 def run_export(ctx: TaskContext, store: Any) -> list[str]:
     from jetstream import export
 
@@ -98,6 +115,7 @@ def run_export(ctx: TaskContext, store: Any) -> list[str]:
     slug = spec.slug
     with ctx.session():
         ctx.ensure_tables()
+        delete_removed_metrics(ctx)
         create_views(ctx)
         adjust_p_values(ctx)
         stat_rows = ctx.query(
