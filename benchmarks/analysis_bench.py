@@ -35,7 +35,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -328,15 +328,39 @@ def _node_seconds(summary: Any) -> dict[str, float]:
     return {r.node_id: round(r.seconds, 2) for r in summary.results}
 
 
-def daily_run(uri: str, out: Path, parallelism: int, date: dt.date = DATA_DATE) -> dict[str, Any]:
-    """Warm-up run of `date`, rewind that day, then the measured steady-state run."""
+def warmup_graphs(spec: Any, date: dt.date, periods: Sequence[Any] | None = None) -> list[Any]:
+    """What earlier daily runs leave behind that the run of `date` reads: the
+    pre-enrollment metrics (covariates of the adjusted statistics; computed on the last
+    enrollment day) and every earlier day's partials (the run of `date` itself, undone
+    for that day afterwards by `rewind_day`)."""
+    from jetstream.graph import plan
+
+    pre = [p for p in spec.periods if p.is_preenrollment and (not periods or p in periods)]
+    last = spec.experiment.last_enrollment_date
+    graphs = [plan([spec], last, pre)] if pre and last is not None and last < date else []
+    graphs.append(plan([spec], date, periods or None))
+    return [g for g in graphs if g.nodes]
+
+
+def daily_run(
+    uri: str,
+    out: Path,
+    parallelism: int,
+    date: dt.date = DATA_DATE,
+    periods: Sequence[Any] | None = None,
+) -> dict[str, Any]:
+    """Warm-up runs, rewind the last day, then the measured steady-state run of `date`
+    (`periods`: only these analysis periods; default all that are due)."""
     from jetstream.graph import plan
 
     spec = load_spec()
-    graph = plan([spec], date)
-    warm_seconds, warm = run_graph(uri, out, graph, parallelism)
-    if not warm.ok:
-        raise RuntimeError(f"warm-up run failed:\n{warm.describe()}")
+    graph = plan([spec], date, periods or None)
+    warm_seconds = 0.0
+    for warm_graph in warmup_graphs(spec, date, periods):
+        seconds, warm = run_graph(uri, out, warm_graph, parallelism)
+        warm_seconds += seconds
+        if not warm.ok:
+            raise RuntimeError(f"warm-up run failed:\n{warm.describe()}")
     deleted = rewind_day(uri, spec, date)
     with TreeMemorySampler() as memory:
         seconds, summary = run_graph(uri, out, graph, parallelism)
@@ -395,7 +419,6 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
     from jetstream.periods import windows_through
     from jetstream.sql import metrics as met_sql
     from jetstream.tasks.metrics import bases_for
-    from jetstream.tasks.partials import day_range
 
     exp = spec.experiment
     end, last = exp.end_date, exp.last_enrollment_date
@@ -406,9 +429,10 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
             name = _source_name(m)
             if name is not None:
                 by_source.setdefault(name, {}).setdefault(m.name, m)
-    # roll-up design: the daily partials read each day of each source once
+    # roll-up design: the daily partials read each day of each source once, from the
+    # pre-enrollment start through the end date (tasks.partials.day_range)
     first_day = exp.start_date - dt.timedelta(days=met_sql.PRE_ENROLLMENT_DAYS)
-    last_day = min(end, day_range_end(end))
+    last_day = end
     for name, metrics in sorted(by_source.items()):
         plans = met_sql.plan_metrics([metrics[k] for k in sorted(metrics)])
         decomposable = [p for p in plans if p.decomposition is not None]
@@ -416,9 +440,8 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
             continue
         ds = decomposable[0].metric.data_source
         sql = met_sql.partials_sql(spec, ds, decomposable, enrollments_ref, first_day, last_day)
-        out.append(ScanQuery("rollup", "partials", name, ds.from_expression, first_day,
-                             last_day, sql))  # fmt: skip
-    del day_range  # the engine's own range; the same bounds as above
+        out.append(ScanQuery("rollup", "partials", name, source_table(ds.from_expression),
+                             first_day, last_day, sql))  # fmt: skip
     for period in spec.periods:
         for w in windows_through(period, end, last, end):
             for name in data_sources_for(spec, period):
@@ -438,7 +461,8 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
                     window = met_sql.WindowSpec(w.start, w.end)
                     exposure = exposure_ref if basis is AnalysisBasis.EXPOSURES else None
                     common = dict(
-                        kind="direct", data_source=name, table=ds.from_expression, first=first,
+                        kind="direct", data_source=name, table=source_table(ds.from_expression),
+                        first=first,
                         last=last_d, period=period.value, window_index=w.index,
                         basis=basis.value,
                     )  # fmt: skip
@@ -455,8 +479,14 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
     return out
 
 
-def day_range_end(end: dt.date) -> dt.date:
-    return end
+def source_table(from_expression: str) -> str:
+    """The (first) table a data source's FROM expression reads, as written."""
+    import sqlglot
+    from sqlglot import exp
+
+    tree = sqlglot.parse_one(f"SELECT * FROM {from_expression}", read="bigquery")
+    table = next(tree.find_all(exp.Table))
+    return ".".join(p for p in (table.catalog, table.db, table.name) if p)
 
 
 def _daily_counts(wh: Any, ds: Any) -> dict[dt.date, int]:
@@ -470,7 +500,7 @@ def _daily_counts(wh: Any, ds: Any) -> dict[dt.date, int]:
 def _scan_profile(profile: dict[str, Any], table: str) -> tuple[int, int]:
     """(rows emitted, rows read) summed over the TABLE_SCANs of `table` in a DuckDB JSON
     profile (`table` as written in the SQL; DuckDB names it catalog.schema.table)."""
-    leaf = table.split(".")[-1].strip("`")
+    leaf = table.split(".")[-1]
     emitted = read = 0
     stack = list(profile.get("operator") or profile.get("children") or [])
     while stack:
@@ -500,16 +530,24 @@ def measure_query(wh: Any, sql: str, table: str) -> tuple[int, int]:
         return _scan_profile(json.loads(path.read_text()), table)
 
 
-def rows_scanned(uri: str, measure: bool = True, max_measured_seconds: float = 600.0) -> dict[str, Any]:
+def rows_scanned(uri: str, measure: bool = True) -> dict[str, Any]:
     """Telemetry rows read over the whole experiment by each approach (see module doc)."""
-    from jetstream import results
-    from jetstream.config.model import AnalysisBasis
     from jetstream.warehouse import open_warehouse
 
     spec = load_spec()
-    slug = spec.slug
     wh = open_warehouse(uri)
     try:
+        return _rows_scanned(wh, spec, measure)
+    finally:
+        wh.close()
+
+
+def _rows_scanned(wh: Any, spec: Any, measure: bool) -> dict[str, Any]:
+    from jetstream import results
+    from jetstream.config.model import AnalysisBasis
+
+    slug = spec.slug
+    with wh.session():  # one connection for every query
         enr_ref = wh.table_ref(results.enrollments_table(slug))
         bounds = wh.query(
             f"SELECT MIN(enrollment_date) AS e0, MAX(enrollment_date) AS e1, "
@@ -536,8 +574,6 @@ def rows_scanned(uri: str, measure: bool = True, max_measured_seconds: float = 6
             )
             counts[name] = _daily_counts(wh, ds)
         rows: list[dict[str, Any]] = []
-        started = time.monotonic()
-        measured_all = measure
         for q in queries:
             in_range = sum(n for d, n in counts[q.data_source].items() if q.first <= d <= q.last)
             row = {
@@ -547,16 +583,12 @@ def rows_scanned(uri: str, measure: bool = True, max_measured_seconds: float = 6
             }
             row["rows_in_range"] = in_range
             row["table_rows"] = sum(counts[q.data_source].values())
-            if measure and time.monotonic() - started < max_measured_seconds:
+            if measure:
                 emitted, read = measure_query(wh, q.sql, q.table)
                 row["scan_rows_emitted"] = emitted
                 row["scan_rows_read"] = read
-            else:
-                measured_all = False
             rows.append(row)
-    finally:
-        wh.close()
-    return summarise_scans(rows, measured_all)
+    return summarise_scans(rows, measure)
 
 
 def summarise_scans(rows: list[dict[str, Any]], measured: bool) -> dict[str, Any]:
@@ -586,6 +618,24 @@ def summarise_scans(rows: list[dict[str, Any]], measured: bool) -> dict[str, Any
 # ----------------------------------------------------------------------------- entry
 
 
+def enrollments_only(uri: str, date: dt.date = DATA_DATE) -> None:
+    """Just the ensure-enrollments node of the daily graph (the scan count needs the
+    enrollment and exposure dates, not the metrics)."""
+    from jetstream.graph import TaskGraph, TaskKind, plan
+
+    graph = plan([load_spec()], date)
+    node = next(n for n in graph.nodes if n.kind is TaskKind.ENSURE_ENROLLMENTS)
+    with tempfile.TemporaryDirectory() as out:
+        _, summary = run_graph(uri, Path(out), TaskGraph((node,)), 1)
+    if not summary.ok:
+        raise RuntimeError(f"ensure-enrollments failed:\n{summary.describe()}")
+
+
+def _drop(work: Path) -> None:
+    for p in (work, Path(f"{work}.wal"), Path(f"{work}.lock")):
+        p.unlink(missing_ok=True)
+
+
 def run(
     clients: int = DEFAULT_CLIENTS,
     seed: int = DEFAULT_SEED,
@@ -593,9 +643,14 @@ def run(
     data_dir: Path = DATA_DIR,
     results_path: Path | None = RESULTS,
     scans: bool = True,
-    measure_scans: bool = True,
+    measure_clients: int | None = 20_000,
+    periods: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
-    """The whole benchmark; writes `results_path` (unless None) and returns the result."""
+    """The whole benchmark; writes `results_path` (unless None) and returns the result.
+
+    Rows scanned are counted at `clients`; the actual queries are also run under the
+    profiler on a `measure_clients` warehouse (None: not run), since running every
+    window's direct query at full size would take longer than the rest together."""
     started = time.monotonic()
     params = dataset_params(clients, seed)
     dataset, generated = ensure_dataset(params, data_dir)
@@ -611,13 +666,25 @@ def run(
             "generated_seconds": None if generated is None else round(generated, 1),
         },
     }
-    with tempfile.TemporaryDirectory() as out:
-        result["daily_run"] = daily_run(uri, Path(out), parallelism)
-    if scans:
-        result["rows_scanned"] = rows_scanned(uri, measure=measure_scans)
+    try:
+        with tempfile.TemporaryDirectory() as out:
+            result["daily_run"] = daily_run(uri, Path(out), parallelism, periods=periods)
+        if scans:
+            result["rows_scanned"] = rows_scanned(uri, measure=measure_clients == clients)
+    finally:
+        _drop(work)
+    if scans and measure_clients is not None and measure_clients != clients:
+        small = dataset_params(measure_clients, seed)
+        small_set, _ = ensure_dataset(small, data_dir)
+        small_work = data_dir / f"work-{small.stem}.duckdb"
+        try:
+            small_uri = working_copy(small_set, small_work)
+            enrollments_only(small_uri)
+            measured = rows_scanned(small_uri, measure=True)
+        finally:
+            _drop(small_work)
+        result["rows_scanned_measured"] = {"clients": measure_clients, **measured}
     result["total_seconds"] = round(time.monotonic() - started, 1)
-    for p in (work, Path(f"{work}.wal"), Path(f"{work}.lock")):
-        p.unlink(missing_ok=True)
     if results_path is not None:
         results_path.parent.mkdir(parents=True, exist_ok=True)
         results_path.write_text(json.dumps(result, indent=1, default=str) + "\n")
@@ -639,10 +706,13 @@ def describe(result: dict[str, Any]) -> Iterator[str]:
             f"vs direct {s['direct']['rows_in_range']:,} ({s['ratio_in_range']}x fewer; "
             f"target {s['target_ratio']:.0f}x)"
         )
-        if "ratio_measured_read" in s:
+    for m in (s, result.get("rows_scanned_measured")):
+        if m and "ratio_measured_read" in m:
             yield (
-                f"  measured by DuckDB scans: {s['rollup']['scan_rows_read']:,} vs "
-                f"{s['direct']['scan_rows_read']:,} rows read ({s['ratio_measured_read']}x)"
+                f"  measured (DuckDB profiler, {m.get('clients', 'same')} clients): rows in "
+                f"range {m['rollup']['rows_in_range']:,} vs {m['direct']['rows_in_range']:,}; "
+                f"scanned {m['rollup']['scan_rows_read']:,} vs {m['direct']['scan_rows_read']:,}"
+                f" ({m['ratio_measured_read']}x)"
             )
 
 
@@ -654,15 +724,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--period", action="append", default=[],
+                        help="only this analysis period in the daily run (repeatable; "
+                        "default: every period due)")  # fmt: skip
     parser.add_argument("--no-scans", action="store_true", help="skip the rows-scanned part")
-    parser.add_argument("--no-measure", action="store_true",
-                        help="count rows in date ranges only; do not run the queries")  # fmt: skip
+    parser.add_argument("--measure-clients", type=int, default=20_000,
+                        help="clients of the warehouse on which the scan-counting queries "
+                        "are run under the profiler (0: do not run them)")  # fmt: skip
     args = parser.parse_args(argv)
     from jetstream import logs
+    from jetstream.periods import Period
 
     logs.configure(os.environ.get("JETSTREAM_LOG_LEVEL", "WARNING"))
     result = run(args.clients, args.seed, args.parallelism, args.data_dir, args.out,
-                 scans=not args.no_scans, measure_scans=not args.no_measure)  # fmt: skip
+                 scans=not args.no_scans, measure_clients=args.measure_clients or None,
+                 periods=[Period.parse(p) for p in args.period])  # fmt: skip
     for line in describe(result):
         print(line)
     print(f"wrote {args.out}")
