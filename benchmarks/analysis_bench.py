@@ -328,7 +328,9 @@ def _node_seconds(summary: Any) -> dict[str, float]:
     return {r.node_id: round(r.seconds, 2) for r in summary.results}
 
 
-def warmup_graphs(spec: Any, date: dt.date, periods: Sequence[Any] | None = None) -> list[Any]:
+def warmup_graphs(
+    spec: Any, date: dt.date, periods: Sequence[Any] | None = None, metrics: Sequence[str] = ()
+) -> list[Any]:
     """What earlier daily runs leave behind that the run of `date` reads: the
     pre-enrollment metrics (covariates of the adjusted statistics; computed on the last
     enrollment day) and every earlier day's partials (the run of `date` itself, undone
@@ -337,8 +339,8 @@ def warmup_graphs(spec: Any, date: dt.date, periods: Sequence[Any] | None = None
 
     pre = [p for p in spec.periods if p.is_preenrollment and (not periods or p in periods)]
     last = spec.experiment.last_enrollment_date
-    graphs = [plan([spec], last, pre)] if pre and last is not None and last < date else []
-    graphs.append(plan([spec], date, periods or None))
+    graphs = [plan([spec], last, pre, metrics)] if pre and last is not None and last < date else []
+    graphs.append(plan([spec], date, periods or None, metrics))
     return [g for g in graphs if g.nodes]
 
 
@@ -348,15 +350,16 @@ def daily_run(
     parallelism: int,
     date: dt.date = DATA_DATE,
     periods: Sequence[Any] | None = None,
+    metrics: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Warm-up runs, rewind the last day, then the measured steady-state run of `date`
-    (`periods`: only these analysis periods; default all that are due)."""
+    (`periods`, `metrics`: only these, as `jetstream run` takes them; default all due)."""
     from jetstream.graph import plan
 
     spec = load_spec()
-    graph = plan([spec], date, periods or None)
+    graph = plan([spec], date, periods or None, metrics)
     warm_seconds = 0.0
-    for warm_graph in warmup_graphs(spec, date, periods):
+    for warm_graph in warmup_graphs(spec, date, periods, metrics):
         seconds, warm = run_graph(uri, out, warm_graph, parallelism)
         warm_seconds += seconds
         if not warm.ok:
@@ -410,10 +413,12 @@ def _source_name(metric: Any) -> str | None:
 
 
 def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
-               anchors: dict[str, tuple[dt.date, dt.date]]) -> list[ScanQuery]:  # fmt: skip
+               anchors: dict[str, tuple[dt.date, dt.date]],
+               periods: Sequence[Any] | None = None) -> list[ScanQuery]:  # fmt: skip
     """Every telemetry query of both approaches over the whole experiment.
 
-    `anchors` maps analysis basis -> (first, last) anchor date (enrollment or exposure)."""
+    `anchors` maps analysis basis -> (first, last) anchor date (enrollment or exposure);
+    `periods` restricts the window queries to these periods (the partials stay whole)."""
     from jetstream.config.model import AnalysisBasis
     from jetstream.graph import DERIVED_SOURCE, data_sources_for
     from jetstream.periods import windows_through
@@ -443,6 +448,8 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
         out.append(ScanQuery("rollup", "partials", name, source_table(ds.from_expression),
                              first_day, last_day, sql))  # fmt: skip
     for period in spec.periods:
+        if periods and period not in periods:
+            continue
         for w in windows_through(period, end, last, end):
             for name in data_sources_for(spec, period):
                 if name == DERIVED_SOURCE:
@@ -490,9 +497,11 @@ def source_table(from_expression: str) -> str:
 
 
 def _daily_counts(wh: Any, ds: Any) -> dict[dt.date, int]:
+    """Rows per day of the table under a data source (before the source's own filters,
+    which a scan applies to the rows it reads)."""
     col = ds.submission_date_column
     table = wh.query(
-        f"SELECT ds.{col} AS day, COUNT(*) AS n FROM {ds.from_expression} ds GROUP BY 1"
+        f"SELECT {col} AS day, COUNT(*) AS n FROM `{source_table(ds.from_expression)}` GROUP BY 1"
     )
     return {r["day"]: int(r["n"]) for r in table.to_pylist()}
 
@@ -530,19 +539,24 @@ def measure_query(wh: Any, sql: str, table: str) -> tuple[int, int]:
         return _scan_profile(json.loads(path.read_text()), table)
 
 
-def rows_scanned(uri: str, measure: bool = True) -> dict[str, Any]:
-    """Telemetry rows read over the whole experiment by each approach (see module doc)."""
+def rows_scanned(
+    uri: str, measure: bool = True, periods: Sequence[Any] | None = None
+) -> dict[str, Any]:
+    """Telemetry rows read over the whole experiment by each approach (see module doc).
+    `periods`: only these periods' window queries (quick checks)."""
     from jetstream.warehouse import open_warehouse
 
     spec = load_spec()
     wh = open_warehouse(uri)
     try:
-        return _rows_scanned(wh, spec, measure)
+        return _rows_scanned(wh, spec, measure, periods)
     finally:
         wh.close()
 
 
-def _rows_scanned(wh: Any, spec: Any, measure: bool) -> dict[str, Any]:
+def _rows_scanned(
+    wh: Any, spec: Any, measure: bool, periods: Sequence[Any] | None
+) -> dict[str, Any]:
     from jetstream import results
     from jetstream.config.model import AnalysisBasis
 
@@ -562,7 +576,7 @@ def _rows_scanned(wh: Any, spec: Any, measure: bool) -> dict[str, Any]:
             exposure = (bounds["x0"], bounds["x1"])
         anchors = {AnalysisBasis.ENROLLMENTS.value: enrollment,
                    AnalysisBasis.EXPOSURES.value: exposure}  # fmt: skip
-        queries = plan_scans(spec, enr_ref, exposure_ref, anchors)
+        queries = plan_scans(spec, enr_ref, exposure_ref, anchors, periods)
         sources = {q.data_source: q for q in queries}
         counts = {}
         for name in sources:
@@ -645,6 +659,7 @@ def run(
     scans: bool = True,
     measure_clients: int | None = 20_000,
     periods: Sequence[Any] | None = None,
+    metrics: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The whole benchmark; writes `results_path` (unless None) and returns the result.
 
@@ -668,7 +683,9 @@ def run(
     }
     try:
         with tempfile.TemporaryDirectory() as out:
-            result["daily_run"] = daily_run(uri, Path(out), parallelism, periods=periods)
+            result["daily_run"] = daily_run(
+                uri, Path(out), parallelism, periods=periods, metrics=metrics
+            )
         if scans:
             result["rows_scanned"] = rows_scanned(uri, measure=measure_clients == clients)
     finally:
@@ -727,6 +744,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", action="append", default=[],
                         help="only this analysis period in the daily run (repeatable; "
                         "default: every period due)")  # fmt: skip
+    parser.add_argument("--metric", action="append", default=[],
+                        help="only this metric in the daily run (repeatable)")  # fmt: skip
     parser.add_argument("--no-scans", action="store_true", help="skip the rows-scanned part")
     parser.add_argument("--measure-clients", type=int, default=20_000,
                         help="clients of the warehouse on which the scan-counting queries "
@@ -738,7 +757,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(os.environ.get("JETSTREAM_LOG_LEVEL", "WARNING"))
     result = run(args.clients, args.seed, args.parallelism, args.data_dir, args.out,
                  scans=not args.no_scans, measure_clients=args.measure_clients or None,
-                 periods=[Period.parse(p) for p in args.period])  # fmt: skip
+                 periods=[Period.parse(p) for p in args.period], metrics=args.metric)  # fmt: skip
     for line in describe(result):
         print(line)
     print(f"wrote {args.out}")

@@ -27,7 +27,20 @@ import click
     default=None,
     help="Config repo (default: the shipped demo platform).",
 )
-def main(out: Path, clients: int, seed: int, parallelism: int, config_repo: Path | None) -> None:
+@click.option(
+    "--days",
+    type=int,
+    default=None,
+    help="Analyse only this many data dates from the last enrollment day (default: all).",
+)
+def main(
+    out: Path,
+    clients: int,
+    seed: int,
+    parallelism: int,
+    config_repo: Path | None,
+    days: int | None,
+) -> None:
     """Run the whole demo and print where the results are."""
     from jetstream import logs, synthetic
     from jetstream.commands.loading import load_many
@@ -64,7 +77,10 @@ def main(out: Path, clients: int, seed: int, parallelism: int, config_repo: Path
         if end is None or last is None or skip_reason(spec, end) not in (None,):
             click.echo(f"   {spec.slug}: skipped ({skip_reason(spec, end or dt.date.today())})")
             continue
-        dates = [last + dt.timedelta(days=i) for i in range((end - last).days + 1)]
+        n_dates = (end - last).days + 1
+        if days is not None:
+            n_dates = max(1, min(n_dates, days))
+        dates = [last + dt.timedelta(days=i) for i in range(n_dates)]
         graph = plan_dates([spec], dates)
         click.echo(f"2/3 analysing {spec.slug}: {len(dates)} days, {len(graph.nodes)} tasks")
         code |= execute_graph(

@@ -15,13 +15,17 @@ from typing import Any
 
 import attrs
 import duckdb
+import pyarrow as pa
 from click.testing import CliRunner
 
 from jetstream import graph, results, synthetic
 from jetstream.cli import cli
 from jetstream.commands.loading import load_one
-from jetstream.config.model import AnalysisSpec
+from jetstream.config.model import AnalysisBasis, AnalysisSpec, Metric
+from jetstream.graph import DERIVED_SOURCE
 from jetstream.periods import Period
+from jetstream.sql import metrics as met_sql
+from jetstream.warehouse import open_warehouse
 
 DEMO_SLUG = "demo-sidebar-redesign"
 DESKTOP_SLUG = "desktop-search-defaults"
@@ -50,8 +54,6 @@ def url(path: Path) -> str:
 
 
 def write_synthetic(path: Path, clients: int = CLIENTS, seed: int = SEED) -> dict[str, Any]:
-    from jetstream.warehouse import open_warehouse
-
     tables = synthetic.generate(clients=clients, seed=seed)
     wh = open_warehouse(url(path))
     try:
@@ -137,10 +139,21 @@ def computed(
     days = list(dates) if dates else demo_dates(spec)
     work = base / f"{results.safe(slug)}-{len(_CACHE)}"
     import os  # DEVONLY
+
     if os.environ.get("E2E_DEV"):  # DEVONLY
-        work = Path(os.environ["E2E_DEV"]) / f"{results.safe(slug)}-{abs(hash(key)) % 10**6}"  # DEVONLY
+        work = (
+            Path(os.environ["E2E_DEV"]) / f"{results.safe(slug)}-{abs(hash(key)) % 10**6}"
+        )  # DEVONLY
         if (work / "done").exists():  # DEVONLY
-            return Computed(work / "warehouse.duckdb", work / "out", spec, Path(config_repo), tuple(days), synthetic.generate(clients=clients, seed=seed), ())  # DEVONLY
+            return Computed(
+                work / "warehouse.duckdb",
+                work / "out",
+                spec,
+                Path(config_repo),
+                tuple(days),
+                synthetic.generate(clients=clients, seed=seed),
+                (),
+            )  # DEVONLY
     work.mkdir(parents=True, exist_ok=True)
     path = work / "warehouse.duckdb"
     tables = write_synthetic(path, clients, seed)
@@ -222,3 +235,84 @@ def errors(path: Path, slug: str, level: str | None = None) -> list[dict[str, An
         sql += " AND level = ?"
         params.append(level)
     return query(path, sql, params)
+
+
+# ---------------------------------------------------------------------------- roll-up
+
+
+def source_metrics(spec: AnalysisSpec, source: str) -> list[Metric]:
+    """Every metric of a data source across the spec's periods, by name."""
+    seen = {}
+    for period in spec.periods:
+        for m in spec.metrics_for(period):
+            if (m.data_source.name if m.data_source else DERIVED_SOURCE) == source:
+                seen.setdefault(m.name, m)
+    return [seen[k] for k in sorted(seen)]
+
+
+BOTH = (AnalysisBasis.ENROLLMENTS, AnalysisBasis.EXPOSURES)
+
+
+def rollup_vs_direct(
+    c: Computed, windows: list[tuple[int, int, tuple[AnalysisBasis, ...]]]
+) -> dict[str, list[str]]:
+    """For every data source: roll-up of the stored partials vs direct from telemetry, per
+    client, for each (window start, window end, bases). Returns the decomposable metrics
+    per source."""
+    spec = c.spec
+    slug = spec.slug
+    wh = open_warehouse(url(c.path))
+    decomposable: dict[str, list[str]] = {}
+    try:
+        enr = wh.table_ref(results.enrollments_table(slug))
+        exposure = wh.table_ref(results.exposure_days_table(slug)) if spec.exposure_signal else None
+        sources = sorted(
+            {m.data_source.name for p in spec.periods for m in spec.metrics_for(p) if m.data_source}
+        )
+        for source in sources:
+            metrics = source_metrics(spec, source)
+            ds = metrics[0].data_source
+            plans = [p for p in met_sql.plan_metrics(metrics) if p.decomposition is not None]
+            decomposable[source] = [p.metric.name for p in plans]
+            if not plans:
+                continue
+            partials = wh.table_ref(results.partials_table(slug, source))
+            for start, end, bases in windows:
+                w = met_sql.WindowSpec(start, end)
+                for basis in bases:
+                    rolled = wh.query(
+                        met_sql.wide_sql(spec, ds, plans, basis, w, enr, partials, exposure)
+                    )
+                    direct = wh.query(
+                        met_sql.direct_only_sql(
+                            spec, ds, [p.metric for p in plans], basis, w, enr, exposure
+                        )
+                    )
+                    _compare(rolled, direct, f"{source} [{start}, {end}] {basis.value}")
+    finally:
+        wh.close()
+    return decomposable
+
+
+def _compare(rolled: pa.Table, direct: pa.Table, where: str) -> None:
+    assert rolled.num_rows == direct.num_rows > 0, where
+    r = {row["analysis_id"]: row for row in rolled.to_pylist()}
+    d = {row["analysis_id"]: row for row in direct.to_pylist()}
+    assert set(r) == set(d), where
+    for name in rolled.column_names:
+        if name in ("analysis_id", "branch"):
+            continue
+        rt, dt_ = rolled.schema.field(name).type, direct.schema.field(name).type
+        exact = not pa.types.is_floating(rt) and not pa.types.is_floating(dt_)
+        bad = []
+        for cid in r:
+            a, b = r[cid][name], d[cid][name]
+            if a is None or b is None:
+                ok = a is b
+            elif exact:
+                ok = a == b and type(a) is type(b)
+            else:
+                ok = math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
+            if not ok:
+                bad.append((cid, a, b))
+        assert not bad, f"{name} {where} ({rt} vs {dt_}): roll-up != direct, e.g. {bad[:3]}"

@@ -12,10 +12,7 @@ import pytest
 
 from jetstream import results
 from jetstream.config.model import AnalysisBasis
-from jetstream.graph import DERIVED_SOURCE
 from jetstream.periods import Period, due_window, window, windows_through
-from jetstream.sql import metrics as met_sql
-from jetstream.warehouse import open_warehouse
 from tests import e2e_support as e2e
 from tests.independent import BOOLEAN_METRICS, FLOAT_METRICS, INTEGER_METRICS, Demo
 
@@ -78,9 +75,7 @@ def _expected_units(demo: e2e.Computed) -> set[tuple]:
             for m in spec.metrics_for(period):
                 if not m.select_expression.strip():
                     continue  # no per-client value (population_ratio components)
-                bases = (
-                    [AnalysisBasis.ENROLLMENTS] if period.is_preenrollment else m.analysis_bases
-                )
+                bases = [AnalysisBasis.ENROLLMENTS] if period.is_preenrollment else m.analysis_bases
                 for b in bases:
                     want.add((period.value, w.index, w.start, w.end, b.value, m.name))
     return want
@@ -110,7 +105,9 @@ def test_population_per_basis_matches(demo: e2e.Computed, indep: Demo) -> None:
     assert multi, "the synthetic data should contain clients enrolled in two branches"
     assert not multi & set(got)
     warnings = [
-        e for e in e2e.errors(demo.path, SLUG, "warning") if e["exception_type"] == "MultipleBranches"
+        e
+        for e in e2e.errors(demo.path, SLUG, "warning")
+        if e["exception_type"] == "MultipleBranches"
     ]
     assert warnings and str(len(multi)) in warnings[0]["message"]
 
@@ -212,87 +209,6 @@ def test_derived_population_ratio_has_statistics_not_rows(demo: e2e.Computed) ->
 # ---------------------------------------------------------------------------- roll-up
 
 
-def _source_metrics(spec, source: str) -> list:
-    seen = {}
-    for period in spec.periods:
-        for m in spec.metrics_for(period):
-            if (m.data_source.name if m.data_source else DERIVED_SOURCE) == source:
-                seen.setdefault(m.name, m)
-    return [seen[k] for k in sorted(seen)]
-
-
-BOTH = (AnalysisBasis.ENROLLMENTS, AnalysisBasis.EXPOSURES)
-
-
-def rollup_vs_direct(
-    c: e2e.Computed, windows: list[tuple[int, int, tuple[AnalysisBasis, ...]]]
-) -> dict[str, list[str]]:
-    """For every data source: roll-up of the stored partials vs direct from telemetry, per
-    client, for each (window start, window end, bases). Returns the decomposable metrics
-    per source."""
-    spec = c.spec
-    slug = spec.slug
-    wh = open_warehouse(e2e.url(c.path))
-    decomposable: dict[str, list[str]] = {}
-    try:
-        enr = wh.table_ref(results.enrollments_table(slug))
-        exposure = (
-            wh.table_ref(results.exposure_days_table(slug)) if spec.exposure_signal else None
-        )
-        sources = sorted(
-            {m.data_source.name for p in spec.periods for m in spec.metrics_for(p) if m.data_source}
-        )
-        for source in sources:
-            metrics = _source_metrics(spec, source)
-            ds = metrics[0].data_source
-            plans = [p for p in met_sql.plan_metrics(metrics) if p.decomposition is not None]
-            decomposable[source] = [p.metric.name for p in plans]
-            if not plans:
-                continue
-            partials = wh.table_ref(results.partials_table(slug, source))
-            for start, end, bases in windows:
-                w = met_sql.WindowSpec(start, end)
-                for basis in bases:
-                    rolled = wh.query(
-                        met_sql.wide_sql(spec, ds, plans, basis, w, enr, partials, exposure)
-                    )
-                    direct = wh.query(
-                        met_sql.direct_only_sql(
-                            spec, ds, [p.metric for p in plans], basis, w, enr, exposure
-                        )
-                    )
-                    _compare(rolled, direct, f"{source} [{start}, {end}] {basis.value}")
-    finally:
-        wh.close()
-    return decomposable
-
-
-def _compare(rolled, direct, where: str) -> None:
-    import pyarrow as pa
-
-    assert rolled.num_rows == direct.num_rows > 0, where
-    r = {row["analysis_id"]: row for row in rolled.to_pylist()}
-    d = {row["analysis_id"]: row for row in direct.to_pylist()}
-    assert set(r) == set(d), where
-    for name in rolled.column_names:
-        if name in ("analysis_id", "branch"):
-            continue
-        rt, dt_ = rolled.schema.field(name).type, direct.schema.field(name).type
-        exact = not pa.types.is_floating(rt) and not pa.types.is_floating(dt_)
-        bad = []
-        for cid in r:
-            a, b = r[cid][name], d[cid][name]
-            if a is None or b is None:
-                ok = a is b
-            elif exact:
-                ok = a == b and type(a) is type(b)
-            else:
-                ok = math.isclose(a, b, rel_tol=1e-12, abs_tol=0.0)
-            if not ok:
-                bad.append((cid, a, b))
-        assert not bad, f"{name} {where} ({rt} vs {dt_}): roll-up != direct, e.g. {bad[:3]}"
-
-
 DEMO_DECOMPOSABLE = {
     "active_users": ["dau_days"],
     "clients_daily": [
@@ -303,7 +219,12 @@ DEMO_DECOMPOSABLE = {
         "retained",
         "uri_count",
     ],
-    "feature_events": ["promoted_feature_clicks", "sidebar_clicks", "sidebar_opens", "used_sidebar"],
+    "feature_events": [
+        "promoted_feature_clicks",
+        "sidebar_clicks",
+        "sidebar_opens",
+        "used_sidebar",
+    ],
     "normandy_events": ["unenroll"],
     "search_daily": [
         "ad_clicks",
@@ -318,9 +239,10 @@ DEMO_DECOMPOSABLE = {
 def test_demo_rollup_equals_direct(demo: e2e.Computed) -> None:
     days = _overall_days(demo)
     pre = (AnalysisBasis.ENROLLMENTS,)
-    found = rollup_vs_direct(demo, [(0, 6, BOTH), (0, days, BOTH), (-7, -1, pre), (-28, -1, pre)])
+    found = e2e.rollup_vs_direct(
+        demo, [(0, 6, e2e.BOTH), (0, days, e2e.BOTH), (-7, -1, pre), (-28, -1, pre)]
+    )
     assert found == DEMO_DECOMPOSABLE
     # distinct_search_engines (COUNT DISTINCT) is the one computed directly
-    all_search = {m.name for m in _source_metrics(demo.spec, "search_daily")}
+    all_search = {m.name for m in e2e.source_metrics(demo.spec, "search_daily")}
     assert all_search - set(found["search_daily"]) == {"distinct_search_engines"}
-

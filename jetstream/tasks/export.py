@@ -130,7 +130,12 @@ def run_export(ctx: TaskContext, store: Any) -> list[str]:
         r["window_index"] = None if r["window_index"] is None else r["window_index"] + 1
     for r in error_rows:
         r["window"] = None if r["window"] is None else r["window"] + 1
-    srm_rows = [r for r in stat_rows if r["statistic"] == "srm"]
+    srm_rows = sorted(
+        (r for r in stat_rows if r["statistic"] == "srm"),
+        key=lambda r: tuple(
+            str(r.get(k)) for k in ("period", "window_index", "analysis_basis", "segment", "branch")
+        ),
+    )
     for r in srm_rows:
         if r["analysis_basis"] == "exposures":
             r["note"] = "exposure-based populations may be legitimately imbalanced"

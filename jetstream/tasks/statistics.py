@@ -116,7 +116,11 @@ def read_sql(
         joins.append("LEFT JOIN wseg ON wseg.analysis_id = cur.analysis_id")
         selects += [f"wseg.w{i}" for i in range(len(wsegs))]
     with_sql = ",\n".join(ctes)
-    return f"WITH {with_sql}\nSELECT {', '.join(selects)}\nFROM cur\n" + "\n".join(joins)
+    return (
+        f"WITH {with_sql}\nSELECT {', '.join(selects)}\nFROM cur\n"
+        + "\n".join(joins)
+        + "\nORDER BY cur.analysis_id"  # a fixed order: reruns reproduce results exactly
+    )
 
 
 def _segment_masks(ctx: TaskContext, period: Period, data: pa.Table) -> dict[str, np.ndarray]:
@@ -137,9 +141,8 @@ def _bool(col: pa.ChunkedArray) -> np.ndarray:
 
 
 def _float(col: pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(
-        col.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False), dtype=float
-    )
+    # nulls of a float64 arrow array become NaN in numpy
+    return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
 
 
 def run_statistics(
