@@ -359,12 +359,14 @@ def daily_run(
     spec = load_spec()
     graph = plan([spec], date, periods or None, metrics)
     warm_seconds = 0.0
+    _say(f"warm-up: {len(warmup_graphs(spec, date, periods, metrics))} graph(s)")
     for warm_graph in warmup_graphs(spec, date, periods, metrics):
         seconds, warm = run_graph(uri, out, warm_graph, parallelism)
         warm_seconds += seconds
         if not warm.ok:
             raise RuntimeError(f"warm-up run failed:\n{warm.describe()}")
     deleted = rewind_day(uri, spec, date)
+    _say(f"measured daily run of {date} ({len(graph.nodes)} tasks)")
     with TreeMemorySampler() as memory:
         seconds, summary = run_graph(uri, out, graph, parallelism)
     if not summary.ok:
@@ -419,7 +421,7 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
 
     `anchors` maps analysis basis -> (first, last) anchor date (enrollment or exposure);
     `periods` restricts the window queries to these periods (the partials stay whole)."""
-    from jetstream.config.model import AnalysisBasis
+    from jetstream.config.model import AnalysisBasis, Metric
     from jetstream.graph import DERIVED_SOURCE, data_sources_for
     from jetstream.periods import windows_through
     from jetstream.sql import metrics as met_sql
@@ -428,7 +430,7 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
     exp = spec.experiment
     end, last = exp.end_date, exp.last_enrollment_date
     out: list[ScanQuery] = []
-    by_source: dict[str, dict[str, Any]] = {}
+    by_source: dict[str, dict[str, Metric]] = {}
     for period in spec.periods:
         for m in spec.metrics_for(period):
             name = _source_name(m)
@@ -437,16 +439,16 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
     # roll-up design: the daily partials read each day of each source once, from the
     # pre-enrollment start through the end date (tasks.partials.day_range)
     first_day = exp.start_date - dt.timedelta(days=met_sql.PRE_ENROLLMENT_DAYS)
-    last_day = end
-    for name, metrics in sorted(by_source.items()):
-        plans = met_sql.plan_metrics([metrics[k] for k in sorted(metrics)])
+    for name, named in sorted(by_source.items()):
+        plans = met_sql.plan_metrics([named[k] for k in sorted(named)])
         decomposable = [p for p in plans if p.decomposition is not None]
         if not decomposable:
             continue
         ds = decomposable[0].metric.data_source
-        sql = met_sql.partials_sql(spec, ds, decomposable, enrollments_ref, first_day, last_day)
-        out.append(ScanQuery("rollup", "partials", name, source_table(ds.from_expression),
-                             first_day, last_day, sql))  # fmt: skip
+        assert ds is not None
+        sql = met_sql.partials_sql(spec, ds, decomposable, enrollments_ref, first_day, end)
+        table = source_table(ds.from_expression)
+        out.append(ScanQuery("rollup", "partials", name, table, first_day, end, sql))
     for period in spec.periods:
         if periods and period not in periods:
             continue
@@ -456,6 +458,8 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
                     continue
                 metrics = [m for m in spec.metrics_for(period) if _source_name(m) == name]
                 ds = metrics[0].data_source
+                assert ds is not None
+                table = source_table(ds.from_expression)
                 for basis in bases_for(period, metrics):
                     chosen = [
                         m for m in metrics if basis in m.analysis_bases or period.is_preenrollment
@@ -464,25 +468,21 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
                         continue
                     lo, hi = anchors[basis.value]
                     first = lo + dt.timedelta(days=w.start)
-                    last_d = hi + dt.timedelta(days=w.end)
+                    last_day = hi + dt.timedelta(days=w.end)
                     window = met_sql.WindowSpec(w.start, w.end)
                     exposure = exposure_ref if basis is AnalysisBasis.EXPOSURES else None
-                    common = dict(
-                        kind="direct", data_source=name, table=source_table(ds.from_expression),
-                        first=first,
-                        last=last_d, period=period.value, window_index=w.index,
-                        basis=basis.value,
-                    )  # fmt: skip
+                    base = ScanQuery("direct", "direct", name, table, first, last_day, "",
+                                     period.value, w.index, basis.value)  # fmt: skip
                     sql = met_sql.direct_only_sql(
                         spec, ds, chosen, basis, window, enrollments_ref, exposure
                     )
-                    out.append(ScanQuery(approach="direct", sql=sql, **common))  # type: ignore[arg-type]
+                    out.append(attrs.evolve(base, sql=sql))
                     direct = [p for p in met_sql.plan_metrics(chosen) if p.decomposition is None]
                     if direct:
                         sql = met_sql.wide_sql(
                             spec, ds, direct, basis, window, enrollments_ref, None, exposure
                         )
-                        out.append(ScanQuery(approach="rollup", sql=sql, **common))  # type: ignore[arg-type]
+                        out.append(attrs.evolve(base, approach="rollup", sql=sql))
     return out
 
 
@@ -632,6 +632,10 @@ def summarise_scans(rows: list[dict[str, Any]], measured: bool) -> dict[str, Any
 # ----------------------------------------------------------------------------- entry
 
 
+def _say(message: str) -> None:
+    print(f"[analysis_bench] {message}", flush=True)
+
+
 def enrollments_only(uri: str, date: dt.date = DATA_DATE) -> None:
     """Just the ensure-enrollments node of the daily graph (the scan count needs the
     enrollment and exposure dates, not the metrics)."""
@@ -668,6 +672,7 @@ def run(
     window's direct query at full size would take longer than the rest together."""
     started = time.monotonic()
     params = dataset_params(clients, seed)
+    _say(f"dataset: {params.stem} in {data_dir}")
     dataset, generated = ensure_dataset(params, data_dir)
     work = data_dir / f"work-{params.stem}.duckdb"
     uri = working_copy(dataset, work)
@@ -687,6 +692,7 @@ def run(
                 uri, Path(out), parallelism, periods=periods, metrics=metrics
             )
         if scans:
+            _say("counting telemetry rows per date range")
             result["rows_scanned"] = rows_scanned(uri, measure=measure_clients == clients)
     finally:
         _drop(work)
@@ -697,6 +703,7 @@ def run(
         try:
             small_uri = working_copy(small_set, small_work)
             enrollments_only(small_uri)
+            _say(f"profiling every scan query on {measure_clients:,} clients")
             measured = rows_scanned(small_uri, measure=True)
         finally:
             _drop(small_work)
