@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     from jetstream.errors import JetstreamError
 
     try:
-        cli.main(args=argv, prog_name="jetstream", standalone_mode=False)
+        # in non-standalone mode click returns ctx.exit(code)'s code instead of exiting
+        rv = cli.main(args=argv, prog_name="jetstream", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     except JetstreamError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    sys.exit(0)
+    sys.exit(rv if isinstance(rv, int) else 0)
 
 
 if __name__ == "__main__":
