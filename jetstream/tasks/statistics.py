@@ -188,15 +188,24 @@ def run_statistics(
                         analysis_basis=basis.value,
                     )
                 )
-            try:
-                for r in stats.srm(counts, ratios):
-                    rows.append(
-                        attrs.evolve(
-                            r, metric=IDENTITY, segment=segment, analysis_basis=basis.value
-                        )
-                    )
-            except Exception as exc:  # degenerate counts: an error row, never a stop
-                errors.add(f"srm: {exc}", metric=IDENTITY, statistic="srm", exception=exc)
+            srm_rows, srm_problems = stats.srm_check(counts, ratios, metric=IDENTITY)
+            for r in srm_rows:
+                rows.append(
+                    attrs.evolve(r, metric=IDENTITY, segment=segment, analysis_basis=basis.value)
+                )
+            for problem in srm_problems:
+                note = (
+                    " (exposure-based populations may be legitimately imbalanced)"
+                    if basis is AnalysisBasis.EXPOSURES
+                    else ""
+                )
+                errors.add(
+                    f"{problem.message} [segment {segment}, {basis.value} basis]{note}",
+                    level=problem.level,
+                    metric=IDENTITY,
+                    statistic="srm",
+                    exception_type="SampleRatioMismatch",
+                )
             for s in summaries:
                 if basis not in s.metric.analysis_bases and not period.is_preenrollment:
                     continue
