@@ -384,11 +384,17 @@ def argo_submitter(
 
     def submit(graph: TaskGraph, *, config_repo: Path, commit: str) -> str:
         # `config_repo` is the webhook's own checkout: pods cannot see it
+        # a git URL is pinned to the pushed commit, so every pod reads exactly those configs
+        from jetstream.config_checkout import is_git_url, split_ref
+
+        pinned = pod_config_repo
+        if pod_config_repo and is_git_url(pod_config_repo):
+            pinned = f"{split_ref(pod_config_repo)[0]}@{commit}"
         settings = RunSettings(
             experiments=experiments,
             warehouse=warehouse,
             out=out,
-            config_repo=pod_config_repo,
+            config_repo=pinned,
             image=image,
             namespace=namespace,
         )

@@ -138,27 +138,10 @@ def computed(
     spec = load_spec(slug, config_repo)
     days = list(dates) if dates else demo_dates(spec)
     work = base / f"{results.safe(slug)}-{len(_CACHE)}"
-    import os  # DEVONLY
-
-    if os.environ.get("E2E_DEV"):  # DEVONLY
-        work = (
-            Path(os.environ["E2E_DEV"]) / f"{results.safe(slug)}-{abs(hash(key)) % 10**6}"
-        )  # DEVONLY
-        if (work / "done").exists():  # DEVONLY
-            return Computed(
-                work / "warehouse.duckdb",
-                work / "out",
-                spec,
-                Path(config_repo),
-                tuple(days),
-                synthetic.generate(clients=clients, seed=seed),
-                (),
-            )  # DEVONLY
     work.mkdir(parents=True, exist_ok=True)
     path = work / "warehouse.duckdb"
     tables = write_synthetic(path, clients, seed)
     nodes = run_graph(spec, days, config_repo, path, work / "out")
-    (work / "done").touch()  # DEVONLY
     c = Computed(path, work / "out", spec, Path(config_repo), tuple(days), tables, tuple(nodes))
     _CACHE[key] = c
     return c

@@ -26,65 +26,80 @@ EVENTS = "telemetry.events"
 SIDEBAR_FEATURE = "bookmarks"
 
 
-def _sum(d: pd.DataFrame, col: str) -> float:
-    return float(d[col].fillna(0).sum()) if len(d) else 0.0
+RowFn = Callable[[pd.DataFrame], pd.Series]
 
 
-def _count_if(mask: pd.Series) -> float:
-    return float(mask.fillna(False).astype(bool).sum())
+def _col(name: str) -> RowFn:
+    return lambda d: d[name].fillna(0)
 
 
-def _any(mask: pd.Series) -> float:
-    return float(bool(mask.fillna(False).astype(bool).any()))
+def _flag(fn: RowFn) -> RowFn:
+    return lambda d: fn(d).fillna(False).astype(bool).astype(int)
 
 
-Fn = Callable[[pd.DataFrame], float]
+def _events_of(name: str, extra: RowFn | None = None) -> RowFn:
+    def value(d: pd.DataFrame) -> pd.Series:
+        keep = d["event_name"] == name
+        if extra is not None:
+            keep &= extra(d)
+        return d["event_count"].where(keep, 0).fillna(0)
 
-# metric slug -> (source table, function of one client's rows in the window)
-METRICS: dict[str, tuple[str, Fn]] = {
-    "active_hours": (CLIENTS_DAILY, lambda d: _sum(d, "active_hours_sum")),
-    "days_of_use": (CLIENTS_DAILY, lambda d: float(d["submission_date"].notna().sum())),
+    return value
+
+
+# metric slug -> (source table, value per row, how rows combine per client):
+#   sum: SUM (0 for no rows); any: LOGICAL_OR of a flag (FALSE for no rows);
+#   positive: SUM(...) > 0; nunique: COUNT(DISTINCT ...)
+METRICS: dict[str, tuple[str, RowFn, str]] = {
+    "active_hours": (CLIENTS_DAILY, _col("active_hours_sum"), "sum"),
+    "days_of_use": (CLIENTS_DAILY, _flag(lambda d: d["submission_date"].notna()), "sum"),
     "uri_count": (
         CLIENTS_DAILY,
-        lambda d: _sum(d, "scalar_parent_browser_engagement_total_uri_count_sum"),
+        _col("scalar_parent_browser_engagement_total_uri_count_sum"),
+        "sum",
     ),
-    "retained": (CLIENTS_DAILY, lambda d: float(_sum(d, "pings_aggregated_by_this_row") > 0)),
-    "is_default_browser": (CLIENTS_DAILY, lambda d: _any(d["is_default_browser"])),
+    "retained": (CLIENTS_DAILY, _col("pings_aggregated_by_this_row"), "positive"),
+    "is_default_browser": (CLIENTS_DAILY, _flag(lambda d: d["is_default_browser"]), "any"),
     "qualified_days_of_use": (
         CLIENTS_DAILY,
-        lambda d: _count_if(
-            (d["active_hours_sum"] > 0)
-            & (d["scalar_parent_browser_engagement_total_uri_count_normal_and_private_mode_sum"] > 0)
+        _flag(
+            lambda d: (
+                (d["active_hours_sum"] > 0)
+                & (
+                    d[
+                        "scalar_parent_browser_engagement_total_uri_count_normal_and_private_mode_sum"
+                    ]
+                    > 0
+                )
+            )
         ),
+        "sum",
     ),
     # active_users is `desktop_active_users WHERE is_desktop`
-    "dau_days": (ACTIVE_USERS, lambda d: _count_if(d["is_dau"] & d["is_desktop"].fillna(False))),
-    "search_count": (SEARCH_DAILY, lambda d: _sum(d, "sap")),
-    "tagged_search_count": (SEARCH_DAILY, lambda d: _sum(d, "tagged_sap")),
-    "searches_with_ads": (SEARCH_DAILY, lambda d: _sum(d, "search_with_ads")),
-    "ad_clicks": (SEARCH_DAILY, lambda d: _sum(d, "ad_click")),
-    "organic_search_count": (SEARCH_DAILY, lambda d: _sum(d, "organic")),
-    "distinct_search_engines": (SEARCH_DAILY, lambda d: float(d["engine"].dropna().nunique())),
-    "sidebar_opens": (
-        FEATURE_EVENTS,
-        lambda d: _sum(d[d["event_name"] == "sidebar_opened"], "event_count"),
+    "dau_days": (
+        ACTIVE_USERS,
+        _flag(lambda d: d["is_dau"].fillna(False) & d["is_desktop"].fillna(False)),
+        "sum",
     ),
-    "sidebar_clicks": (
-        FEATURE_EVENTS,
-        lambda d: _sum(d[d["event_name"] == "sidebar_click"], "event_count"),
-    ),
+    "search_count": (SEARCH_DAILY, _col("sap"), "sum"),
+    "tagged_search_count": (SEARCH_DAILY, _col("tagged_sap"), "sum"),
+    "searches_with_ads": (SEARCH_DAILY, _col("search_with_ads"), "sum"),
+    "ad_clicks": (SEARCH_DAILY, _col("ad_click"), "sum"),
+    "organic_search_count": (SEARCH_DAILY, _col("organic"), "sum"),
+    "distinct_search_engines": (SEARCH_DAILY, lambda d: d["engine"], "nunique"),
+    "sidebar_opens": (FEATURE_EVENTS, _events_of("sidebar_opened"), "sum"),
+    "sidebar_clicks": (FEATURE_EVENTS, _events_of("sidebar_click"), "sum"),
     "promoted_feature_clicks": (
         FEATURE_EVENTS,
-        lambda d: _sum(
-            d[(d["event_name"] == "sidebar_click") & (d["feature"] == SIDEBAR_FEATURE)],
-            "event_count",
-        ),
+        _events_of("sidebar_click", lambda d: d["feature"] == SIDEBAR_FEATURE),
+        "sum",
     ),
-    "used_sidebar": (FEATURE_EVENTS, lambda d: _any(d["event_name"] == "sidebar_opened")),
-    # normandy_events = events WHERE event_category = 'normandy'; {experiment_slug} is set
-    # per experiment, so the function is built in `metric_fn`
-    "unenroll": (EVENTS, lambda d: 0.0),
+    "used_sidebar": (FEATURE_EVENTS, _flag(lambda d: d["event_name"] == "sidebar_opened"), "any"),
+    # normandy_events = events WHERE event_category = 'normandy'; the slug is filled in by
+    # `metric_fn` ({experiment_slug} in the definition)
+    "unenroll": (EVENTS, lambda d: pd.Series(0, index=d.index), "any"),
 }
+
 INTEGER_METRICS = {
     "days_of_use",
     "uri_count",
@@ -108,10 +123,12 @@ FLOAT_METRICS = {"active_hours"}
 ANNOTATED = {CLIENTS_DAILY: "simple", FEATURE_EVENTS: "simple", EVENTS: "native"}
 
 
-def metric_fn(metric: str, slug: str) -> tuple[str, Fn]:
+def metric_fn(metric: str, slug: str) -> tuple[str, RowFn, str]:
     if metric == "unenroll":
-        return EVENTS, lambda d: _any(
-            (d["event_method"] == "unenroll") & (d["event_string_value"] == slug)
+        return (
+            EVENTS,
+            _flag(lambda d: (d["event_method"] == "unenroll") & (d["event_string_value"] == slug)),
+            "any",
         )
     return METRICS[metric]
 
@@ -142,6 +159,8 @@ class Demo:
         self.last = pd.Timestamp(last)
         self._raw = tables
         self._frames: dict[str, pd.DataFrame] = {}
+        self._counted: dict[str, pd.DataFrame] = {}
+        self._exposed: dict[int, set[str]] = {}
         self.all_clients, self.enrollments = self._enrollments()
 
     def frame(self, name: str) -> pd.DataFrame:
@@ -192,12 +211,15 @@ class Demo:
 
     def exposed(self, window_end: int) -> set[str]:
         """Opened the sidebar in [enrollment, enrollment + window_end]."""
+        if window_end in self._exposed:
+            return self._exposed[window_end]
         sig = self.signal_days().merge(
             self.enrollments[["enrollment_date"]], left_on="client_id", right_index=True
         )
         hi = sig.enrollment_date + pd.to_timedelta(window_end, unit="D")
         hit = sig[(sig.day >= sig.enrollment_date) & (sig.day <= hi)]
-        return set(hit.client_id)
+        self._exposed[window_end] = set(hit.client_id)
+        return self._exposed[window_end]
 
     def population(self, basis: str, window_end: int) -> pd.DataFrame:
         if basis == "enrollments":
@@ -209,29 +231,43 @@ class Demo:
     # ------------------------------------------------------------------ metrics
 
     def _rows(self, source: str, population: pd.DataFrame) -> pd.DataFrame:
-        df = self.frame(source)
-        df = df[df.client_id.isin(population.index)].copy()
-        df["enrollment_date"] = population.loc[df.client_id, "enrollment_date"].to_numpy()
-        kind = ANNOTATED.get(source)
-        if kind is not None:
-            on_day = (df.day == df.enrollment_date).to_numpy()
-            ann = np.array([_annotated(v, self.slug, kind) for v in df["experiments"]], bool)
-            df = df[~on_day | ann]
-        return df
+        """The source's rows of the population's clients, with their enrollment date, after
+        the annotation rule for the enrollment day."""
+        if source not in self._counted:
+            enr = self.enrollments
+            df = self.frame(source)
+            df = df[df.client_id.isin(enr.index)].copy()
+            df["enrollment_date"] = enr.loc[df.client_id, "enrollment_date"].to_numpy()
+            kind = ANNOTATED.get(source)
+            if kind is not None:
+                on_day = (df.day == df.enrollment_date).to_numpy()
+                ann = np.array([_annotated(v, self.slug, kind) for v in df["experiments"]], bool)
+                df = df[~on_day | ann]
+            self._counted[source] = df
+        df = self._counted[source]
+        return df[df.client_id.isin(population.index)]
 
     def values(
         self, metric: str, basis: str, window_start: int, window_end: int
     ) -> dict[str, float]:
         """Per client of the basis population: the metric over its window."""
         population = self.population(basis, window_end)
-        source, fn = metric_fn(metric, self.slug)
+        source, fn, how = metric_fn(metric, self.slug)
         rows = self._rows(source, population)
         lo = rows.enrollment_date + pd.to_timedelta(window_start, unit="D")
         hi = rows.enrollment_date + pd.to_timedelta(window_end, unit="D")
         rows = rows[(rows.day >= lo) & (rows.day <= hi)]
-        grouped = {cid: g for cid, g in rows.groupby("client_id")}
-        empty = rows.iloc[0:0]
-        return {cid: fn(grouped.get(cid, empty)) for cid in population.index}
+        per_row = pd.Series(fn(rows).to_numpy(), index=rows.client_id.to_numpy())
+        grouped = per_row.groupby(level=0)
+        if how == "nunique":
+            agg = grouped.nunique()
+        elif how == "any":
+            agg = (grouped.max() > 0).astype(float)
+        elif how == "positive":
+            agg = (grouped.sum() > 0).astype(float)
+        else:
+            agg = grouped.sum()
+        return {cid: float(agg.get(cid, 0.0)) for cid in population.index}
 
     # ------------------------------------------------------------------ segments
 

@@ -17,13 +17,16 @@ def load_experiments(source: str) -> dict:
     return load(source)
 
 
-def _repo(config_repo: Path | None) -> Path:
-    if config_repo is None:
+def _repo(config_repo: Path | str | None) -> Path:
+    """The local config repo: a directory, or a git URL[@REF] checked out into a cache."""
+    from jetstream import config_checkout
+
+    if config_repo is None or str(config_repo) == "":
         raise ConfigError("--config-repo (or JETSTREAM_CONFIG_REPO) is required")
-    return config_repo
+    return config_checkout.resolve(config_repo)
 
 
-def load_one(slug: str, experiments: str, config_repo: Path | None) -> AnalysisSpec:
+def load_one(slug: str, experiments: str, config_repo: Path | str | None) -> AnalysisSpec:
     from jetstream.config import load_spec
 
     exps = load_experiments(experiments)
@@ -33,7 +36,7 @@ def load_one(slug: str, experiments: str, config_repo: Path | None) -> AnalysisS
 
 
 def load_many(
-    experiments: str, config_repo: Path | None, slugs: tuple[str, ...] = ()
+    experiments: str, config_repo: Path | str | None, slugs: tuple[str, ...] = ()
 ) -> tuple[list[AnalysisSpec], dict[str, str]]:
     """Specs for the chosen (or all) experiments; configs that fail are reported, not fatal."""
     from jetstream.config import load_spec

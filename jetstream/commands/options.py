@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
@@ -52,9 +51,8 @@ def common(fn: Callable) -> Callable:
     fn = click.option(
         "--config-repo",
         envvar="JETSTREAM_CONFIG_REPO",
-        type=click.Path(path_type=Path),
         default=None,
-        help="Config repository in metric-hub layout (definitions/, jetstream/...).",
+        help="Config repository in metric-hub layout: a directory, or a git URL[@COMMIT].",
     )(fn)
     fn = click.option(
         "--experiments",
