@@ -3,8 +3,8 @@
     python -m benchmarks.run [--clients 1000000] [--only analysis,orchestration] [--quick]
 
 Runs, in order: statistics (benchmarks/statistics_bench.py), analysis
-(analysis_bench.py), orchestration (orchestration_bench.py) and the SRM simulation
-(srm_simulation.py). Each writes its own JSON under benchmarks/results/; this writes
+(analysis_bench.py), preview (preview_bench.py, when present), orchestration
+(orchestration_bench.py) and the SRM simulation (srm_simulation.py). Each writes its own JSON under benchmarks/results/; this writes
 benchmarks/results/summary.json with the headline figures and prints where everything
 is. A benchmark that fails is reported and the others still run (exit 1 at the end).
 `--quick` is a small-scale pass (100k clients, fewer draws) to check that all of it runs.
@@ -25,16 +25,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 RESULTS_DIR = ROOT / "results"
 SUMMARY = RESULTS_DIR / "summary.json"
-ORDER = ("statistics", "analysis", "orchestration", "srm_simulation")
+ORDER = ("statistics", "analysis", "preview", "orchestration", "srm_simulation")
 MODULES = {
     "statistics": "benchmarks.statistics_bench",
     "analysis": "benchmarks.analysis_bench",
+    "preview": "benchmarks.preview_bench",
     "orchestration": "benchmarks.orchestration_bench",
     "srm_simulation": "benchmarks.srm_simulation",
 }
 RESULT_FILES = {
     "statistics": "statistics.json",
     "analysis": "analysis.json",
+    "preview": "preview.json",
     "orchestration": "orchestration.json",
     "srm_simulation": "srm_simulation.json",
 }
@@ -45,7 +47,7 @@ def arguments(name: str, clients: int | None, quick: bool) -> list[str]:
     if name == "statistics":
         args = ["--clients", str(clients)] if clients else []
         return args + (["--exact-draws", "200"] if quick else [])
-    if name == "analysis":
+    if name in ("analysis", "preview"):
         return ["--clients", str(clients)] if clients else []
     if name == "orchestration":
         return ["--nodes", "20", "--repeat", "3"] if quick else []
@@ -85,6 +87,10 @@ def _analysis(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _preview(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: doc.get(k) for k in ("clients", "seconds", "meets_target", "exit_code")}
+
+
 def _orchestration(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "help_cold_start_median_seconds": _get(doc, "cold_start", "median_seconds"),
@@ -104,9 +110,14 @@ def _srm(doc: dict[str, Any]) -> dict[str, Any]:
 HEADLINES: dict[str, Headline] = {
     "statistics": _statistics,
     "analysis": _analysis,
+    "preview": _preview,
     "orchestration": _orchestration,
     "srm_simulation": _srm,
 }
+
+
+def available(name: str) -> bool:
+    return (ROOT / f"{MODULES[name].rsplit('.', 1)[1]}.py").exists()
 
 
 def run_one(name: str, args: list[str]) -> dict[str, Any]:
@@ -147,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     failed = []
     for name in ORDER:
         if name not in chosen:
+            continue
+        if not available(name):
+            print(f"== {name}: {MODULES[name]} is not in this checkout; skipped", flush=True)
             continue
         entry = run_one(name, arguments(name, clients, args.quick))
         summary[name] = entry

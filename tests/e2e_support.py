@@ -37,12 +37,12 @@ SEED = 11
 
 def demo_dates(spec: AnalysisSpec) -> list[dt.date]:
     """Dates that close every period of the demo at least once: the last enrollment day
-    (pre-enrollment windows, day 0), week 0, week 1, the 28-day window (and week 3), and
-    the end date (overall)."""
+    (pre-enrollment windows, day 0), week 0, the 28-day window (and week 3), and the end
+    date (overall)."""
     last = spec.experiment.last_enrollment_date
     end = spec.experiment.end_date
     assert last is not None and end is not None
-    return [last + dt.timedelta(days=d) for d in (0, 6, 13, 27)] + [end]
+    return [last + dt.timedelta(days=d) for d in (0, 6, 27)] + [end]
 
 
 def load_spec(slug: str, config_repo: Path | str) -> AnalysisSpec:
@@ -225,7 +225,7 @@ def errors(path: Path, slug: str, level: str | None = None) -> list[dict[str, An
 
 def source_metrics(spec: AnalysisSpec, source: str) -> list[Metric]:
     """Every metric of a data source across the spec's periods, by name."""
-    seen = {}
+    seen: dict[str, Metric] = {}
     for period in spec.periods:
         for m in spec.metrics_for(period):
             if (m.data_source.name if m.data_source else DERIVED_SOURCE) == source:
@@ -255,6 +255,7 @@ def rollup_vs_direct(
         for source in sources:
             metrics = source_metrics(spec, source)
             ds = metrics[0].data_source
+            assert ds is not None
             plans = [p for p in met_sql.plan_metrics(metrics) if p.decomposition is not None]
             decomposable[source] = [p.metric.name for p in plans]
             if not plans:

@@ -162,3 +162,4 @@ def test_run_arguments_and_headlines() -> None:
         "rows_scanned_meets_target": True,
     }
     assert bench_run.HEADLINES["orchestration"]({})["parallel_speedup"] is None
+    assert bench_run.available("analysis") and bench_run.available("orchestration")

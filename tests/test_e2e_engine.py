@@ -26,7 +26,13 @@ DESKTOP = e2e.DESKTOP_SLUG
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> e2e.Computed:
-    return e2e.computed(tmp_path_factory.mktemp("e2e-demo"), DEMO, e2e.DEMO_REPO)
+    """The demo over its last enrollment day (pre-enrollment windows, day 0) and day 6
+    (week 0): every table kind, at half the cost of the full run of test_e2e_metrics."""
+    spec = e2e.load_spec(DEMO, e2e.DEMO_REPO)
+    last = spec.experiment.last_enrollment_date
+    assert last is not None
+    dates = [last, last + dt.timedelta(days=6)]
+    return e2e.computed(tmp_path_factory.mktemp("e2e-demo"), DEMO, e2e.DEMO_REPO, dates)
 
 
 @pytest.fixture(scope="module")
@@ -275,12 +281,6 @@ def _per_client(path: Path) -> dict[str, list[dict]]:
     return out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="shred also DELETEs from the metrics_<slug>_<period> views the export creates "
-    "(DuckDB: 'Can only delete from base table'); jetstream/commands/shred.py must skip views",
-)
 def test_shred_removes_clients_from_every_per_client_table(
     demo: e2e.Computed, tmp_path: Path
 ) -> None:
@@ -339,31 +339,38 @@ def test_removed_metric_loses_its_rows_on_rerun(demo: e2e.Computed, tmp_path: Pa
     shutil.copytree(e2e.DEMO_REPO, repo)
     cfg = repo / "jetstream" / f"{DEMO}.toml"
     text = cfg.read_text()
-    # distinct_search_engines leaves the weekly list only (it stays in overall)
-    weekly_entry = '  "distinct_search_engines",\n  "dau_days",\n]\n28_day'
+    # sidebar_clicks leaves the weekly list only (it stays in the pre-enrollment periods,
+    # whose week is its covariate)
+    weekly_entry = 'weekly = [\n  "sidebar_clicks",\n'
     assert weekly_entry in text, f"{cfg} changed shape; update the test"
-    cfg.write_text(text.replace(weekly_entry, '  "dau_days",\n]\n28_day'))
+    cfg.write_text(text.replace(weekly_entry, "weekly = [\n"))
     spec = e2e.load_spec(DEMO, repo)
-    assert "distinct_search_engines" not in {m.name for m in spec.metrics_for(Period.WEEK)}
+    assert "sidebar_clicks" not in {m.name for m in spec.metrics_for(Period.WEEK)}
+    assert "sidebar_clicks" in {m.name for m in spec.metrics_for(Period.PREENROLLMENT_WEEK)}
 
-    def count(sql_where: str, table: str = results.metrics_table(DEMO), col: str = "metric_slug"):
-        return e2e.query(
+    def counts(table: str, col: str) -> dict[str, int]:
+        rows = e2e.query(
             path,
             f"SELECT period, COUNT(*) AS n FROM main.{table} "
-            f"WHERE {col} = 'distinct_search_engines' {sql_where} GROUP BY period",
+            f"WHERE {col} = 'sidebar_clicks' GROUP BY period",
         )
+        return {r["period"]: r["n"] for r in rows}
 
-    before = {r["period"]: r["n"] for r in count("")}
-    assert before.get("week") and before.get("overall")
-    before_stats = {
-        r["period"]: r["n"] for r in count("", results.statistics_table(DEMO), "metric")
-    }
-    assert before_stats.get("week")
-    others_before = e2e.query(
-        path,
-        f"SELECT COUNT(*) AS n FROM main.{results.metrics_table(DEMO)} "
-        "WHERE metric_slug != 'distinct_search_engines'",
-    )[0]["n"]
+    def others() -> int:
+        return e2e.query(
+            path,
+            f"SELECT COUNT(*) AS n FROM main.{results.metrics_table(DEMO)} "
+            "WHERE metric_slug != 'sidebar_clicks'",
+        )[0]["n"]
+
+    metrics, stats = results.metrics_table(DEMO), results.statistics_table(DEMO)
+    before, before_stats, others_before = (
+        counts(metrics, "metric_slug"),
+        counts(stats, "metric"),
+        others(),
+    )
+    assert before.get("week") and before.get("preenrollment_week")
+    assert before_stats.get("week") and before_stats.get("preenrollment_week")
 
     exp = spec.experiment
     assert exp.last_enrollment_date is not None
@@ -378,14 +385,8 @@ def test_removed_metric_loses_its_rows_on_rerun(demo: e2e.Computed, tmp_path: Pa
         metrics=["dau_days"],
     )
     assert [n.kind.value for n in nodes] == ["ensure-enrollments", "metrics", "export"]
-    after = {r["period"]: r["n"] for r in count("")}
-    assert "week" not in after
-    assert after.get("overall") == before["overall"]
-    after_stats = {r["period"]: r["n"] for r in count("", results.statistics_table(DEMO), "metric")}
-    assert "week" not in after_stats and after_stats.get("overall") == before_stats["overall"]
-    others_after = e2e.query(
-        path,
-        f"SELECT COUNT(*) AS n FROM main.{results.metrics_table(DEMO)} "
-        "WHERE metric_slug != 'distinct_search_engines'",
-    )[0]["n"]
-    assert others_after == others_before
+    after, after_stats = counts(metrics, "metric_slug"), counts(stats, "metric")
+    assert "week" not in after and "week" not in after_stats
+    assert {p: n for p, n in before.items() if p != "week"} == after
+    assert {p: n for p, n in before_stats.items() if p != "week"} == after_stats
+    assert others() == others_before

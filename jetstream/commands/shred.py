@@ -24,7 +24,10 @@ def per_client_tables(wh) -> list[str]:
     for name in wh.list_tables():
         if not name.startswith(PER_CLIENT_PREFIXES):
             continue
-        if "analysis_id" in {c.lower() for c in wh.table_columns(name)}:
+        columns = {c.lower() for c in wh.table_columns(name)}
+        if name.startswith("metrics_") and "metric_slug" not in columns:
+            continue  # a metrics_<slug>_<period> pivot view: its base table is shredded
+        if "analysis_id" in columns:
             tables.append(name)
     return sorted(tables)
 
