@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import attrs
+
 from jetstream import results
 from jetstream.periods import Period
 from jetstream.sql import literals as lit
@@ -48,7 +50,8 @@ def adjust_p_values(ctx: TaskContext) -> None:
     rows = ctx.query(f"SELECT * FROM {ref}").to_pylist()
     if not rows:
         return
-    objs = [stats.StatisticRow(**{k: r[k] for k in _ROW_FIELDS}) for r in rows]
+    fields = set(attrs.fields_dict(stats.StatisticRow))
+    objs = [stats.StatisticRow(**{k: v for k, v in r.items() if k in fields}) for r in rows]
     families: dict[tuple, list[int]] = {}
     for i, r in enumerate(rows):
         key = (r["period"], r["window_index"], r["analysis_basis"], r["segment"])
@@ -72,23 +75,6 @@ def adjust_p_values(ctx: TaskContext) -> None:
         )
     finally:
         ctx.warehouse.drop_table(staging)
-
-
-_ROW_FIELDS = (
-    "metric",
-    "statistic",
-    "parameter",
-    "branch",
-    "comparison",
-    "comparison_to_branch",
-    "ci_width",
-    "point",
-    "lower",
-    "upper",
-    "p_value",
-    "segment",
-    "analysis_basis",
-)
 
 
 def delete_removed_metrics(ctx: TaskContext) -> None:
