@@ -118,17 +118,40 @@ def bound_offset(bound: WindowBound, default: int) -> int:
     raise ValueError(f"window bound {bound!r} is not an enrollment-time offset")
 
 
-def segment_sql(segment: Segment, anchor_ref: str, lo: int, hi: int) -> str:
+def bounded(from_expression: str, date_column: str, lo: dt.date, hi: dt.date) -> str:
+    """A source limited to constant dates, so the warehouse prunes partitions."""
+    return (
+        f"(SELECT * FROM {from_expression} AS bounded "
+        f"WHERE bounded.{date_column} BETWEEN {lit.date(lo)} AND {lit.date(hi)})"
+    )
+
+
+def segment_sql(
+    segment: Segment,
+    anchor_ref: str,
+    lo: int,
+    hi: int,
+    exp: ExperimentSettings | None = None,
+) -> str:
     """Segment membership per client over [anchor + lo, anchor + hi] days.
 
     `anchor_ref` is a table with analysis_id and enrollment_date.
     """
     ds = segment.data_source
     date_col = f"ds.{ds.submission_date_column}"
+    source = ds.from_expression
+    if exp is not None:
+        start, last = _dates(exp)
+        source = bounded(
+            ds.from_expression,
+            ds.submission_date_column,
+            start + dt.timedelta(days=lo),
+            last + dt.timedelta(days=hi),
+        )
     return f"""
     SELECT e.analysis_id, {segment.select_expression} AS in_segment
     FROM {anchor_ref} e
-    JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
+    JOIN {source} ds ON ds.{ds.client_id_column} = e.analysis_id
     WHERE {date_col} BETWEEN {lit.add_days("e.enrollment_date", lo)}
                          AND {lit.add_days("e.enrollment_date", hi)}
     GROUP BY e.analysis_id"""
@@ -157,7 +180,7 @@ def enrollments_sql(
     for i, seg in enumerate(enrollment_time_segments(spec)):
         lo_b, hi_b = seg.effective_window
         lo, hi = bound_offset(lo_b, 0), bound_offset(hi_b, 0)
-        ctes.append(f"seg_{i} AS ({segment_sql(seg, 'clients', lo, hi)}\n)")
+        ctes.append(f"seg_{i} AS ({segment_sql(seg, 'clients', lo, hi, exp)}\n)")
         joins.append(f"LEFT JOIN seg_{i} ON seg_{i}.analysis_id = c.analysis_id")
         seg_cols.append(f"COALESCE(seg_{i}.in_segment, FALSE) AS {lit.ident(seg.name)}")
     cols = ",\n       ".join(
@@ -200,6 +223,30 @@ def resolve_bound(
     raise ValueError(f"unknown window bound {b!r}")
 
 
+def _bound_date(
+    bound: WindowBound,
+    default: str,
+    window_start: int,
+    window_end: int,
+    anchor: dt.date,
+    exp: ExperimentSettings,
+) -> dt.date:
+    """`resolve_bound` evaluated for a client enrolled on `anchor` (a constant date)."""
+    b = default if bound is None else bound
+    if isinstance(b, int):
+        return anchor + dt.timedelta(days=b)
+    if b == ANALYSIS_WINDOW_START:
+        return anchor + dt.timedelta(days=window_start)
+    if b == ANALYSIS_WINDOW_END:
+        return anchor + dt.timedelta(days=window_end)
+    start, last = _dates(exp)
+    if b == ENROLLMENT_START:
+        return start
+    if b == ENROLLMENT_END:
+        return last
+    raise ValueError(f"unknown window bound {b!r}")
+
+
 def window_segment_sql(
     spec: AnalysisSpec, segment: Segment, enrollments_ref: str, window_start: int, window_end: int
 ) -> str:
@@ -208,13 +255,20 @@ def window_segment_sql(
     lo_b, hi_b = segment.effective_window
     lo = resolve_bound(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, spec.experiment)
     hi = resolve_bound(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, spec.experiment)
+    start, last = _dates(spec.experiment)
+    source = bounded(
+        ds.from_expression,
+        ds.submission_date_column,
+        _bound_date(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, start, spec.experiment),
+        _bound_date(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, last, spec.experiment),
+    )
     return f"""SELECT e.analysis_id,
        COALESCE(s.in_segment, FALSE) AS in_segment
 FROM {enrollments_ref} e
 LEFT JOIN (
     SELECT e.analysis_id, {segment.select_expression} AS in_segment
     FROM {enrollments_ref} e
-    JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
+    JOIN {source} ds ON ds.{ds.client_id_column} = e.analysis_id
     WHERE ds.{ds.submission_date_column} BETWEEN {lo} AND {hi}
     GROUP BY e.analysis_id
 ) s ON s.analysis_id = e.analysis_id"""

@@ -26,7 +26,7 @@ from jetstream.config.model import (
 )
 from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
-from jetstream.sql.enrollments import resolve_bound
+from jetstream.sql.enrollments import bounded, resolve_bound
 
 PRE_ENROLLMENT_DAYS = 28
 
@@ -148,6 +148,18 @@ def _population(
     return body, "enrollment_date"
 
 
+def bounded_source(spec: AnalysisSpec, ds: DataSource, window: WindowSpec) -> str:
+    """The data source limited to constant dates covering every client's window, so the
+    warehouse prunes partitions (BigQuery bills what it scans). Anchors (enrollment or
+    exposure dates) all fall between the start date and the last enrollment date."""
+    exp = spec.experiment
+    if exp.start_date is None or exp.last_enrollment_date is None:
+        return ds.from_expression
+    lo = exp.start_date + dt.timedelta(days=window.start)
+    hi = exp.last_enrollment_date + dt.timedelta(days=window.end)
+    return bounded(ds.from_expression, ds.submission_date_column, lo, hi)
+
+
 def wide_sql(
     spec: AnalysisSpec,
     ds: DataSource | None,
@@ -197,7 +209,7 @@ def wide_sql(
     SELECT e.analysis_id,
            {cols}
     FROM population e
-    LEFT JOIN {ds.from_expression} ds
+    LEFT JOIN {bounded_source(spec, ds, window)} ds
       ON ds.{ds.client_id_column} = e.analysis_id
      AND {date_col} BETWEEN {lit.add_days("e.anchor_date", window.start)} AND {lit.add_days("e.anchor_date", window.end)}
      AND {experiments_filter(ds, spec.slug, "e.enrollment_date")}
