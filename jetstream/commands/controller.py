@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from jetstream.commands import options
 from jetstream.logs import get_logger
 
 log = get_logger("jetstream.controller")
@@ -91,50 +92,12 @@ def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> T
     show_default=True,
 )
 @click.option("--out", envvar="JETSTREAM_OUT", default="jetstream-output", show_default=True)
-@click.option(
-    "--runner",
-    type=click.Choice(["argo", "local"]),
-    envvar="JETSTREAM_RUNNER",
-    default="argo",
-    show_default=True,
-)
-@click.option(
-    "--argo-server",
-    envvar="JETSTREAM_ARGO_SERVER",
-    default=None,
-    help="argo-server URL (token: ARGO_TOKEN or the pod's service account).",
-)
-@click.option(
-    "--submit-via",
-    type=click.Choice(["argo-server", "kubernetes"]),
-    envvar="JETSTREAM_SUBMIT_VIA",
-    default="argo-server",
-    show_default=True,
-)
-@click.option(
-    "--image",
-    envvar="JETSTREAM_IMAGE",
-    default=None,
-    help="Task image, pinned by digest (NAME@sha256:...).",
-)
+@options.submission(runner_default="argo", parallelism_default=None)
 @click.option(
     "--namespace",
     envvar="JETSTREAM_NAMESPACE",
     default=None,
     help="Kubernetes namespace (default: the pod's, else jetstream).",
-)
-@click.option(
-    "--parallelism",
-    envvar="JETSTREAM_PARALLELISM",
-    type=int,
-    default=None,
-    help="Max concurrent tasks (local: 2, argo: 8).",
-)
-@click.option(
-    "--allow-unpinned-image",
-    envvar="JETSTREAM_ALLOW_UNPINNED_IMAGE",
-    is_flag=True,
-    help="Accept an image without digest (development).",
 )
 @click.option(
     "--wait/--no-wait",

@@ -77,3 +77,59 @@ def metrics_option(fn: Callable) -> Callable:
     return click.option(
         "--metric", "metrics", multiple=True, help="Restrict to these metric slugs."
     )(fn)
+
+
+def submission(runner_default: str, parallelism_default: int | None = 2) -> Callable:
+    """Where tasks run: --runner, --argo-server, --submit-via, --image,
+    --allow-unpinned-image, --parallelism (each also from a JETSTREAM_* env var)."""
+
+    def decorate(fn: Callable) -> Callable:
+        for option in reversed(
+            [
+                click.option(
+                    "--runner",
+                    type=click.Choice(["local", "argo"]),
+                    envvar="JETSTREAM_RUNNER",
+                    default=runner_default,
+                    show_default=True,
+                    help="Run tasks in local processes or as an Argo workflow.",
+                ),
+                click.option(
+                    "--argo-server",
+                    envvar="JETSTREAM_ARGO_SERVER",
+                    default=None,
+                    help="argo-server URL (token: ARGO_TOKEN or the pod's service account).",
+                ),
+                click.option(
+                    "--submit-via",
+                    type=click.Choice(["argo-server", "kubernetes"]),
+                    envvar="JETSTREAM_SUBMIT_VIA",
+                    default="argo-server",
+                    show_default=True,
+                ),
+                click.option(
+                    "--image",
+                    envvar="JETSTREAM_IMAGE",
+                    default=None,
+                    help="Task image for Argo pods, pinned by digest (NAME@sha256:...).",
+                ),
+                click.option(
+                    "--allow-unpinned-image",
+                    envvar="JETSTREAM_ALLOW_UNPINNED_IMAGE",
+                    is_flag=True,
+                    help="Accept an image without @sha256: digest (development).",
+                ),
+                click.option(
+                    "--parallelism",
+                    envvar="JETSTREAM_PARALLELISM",
+                    type=int,
+                    default=parallelism_default,
+                    show_default=parallelism_default is not None,
+                    help="Concurrent tasks (local processes or Argo pods).",
+                ),
+            ]
+        ):
+            fn = option(fn)
+        return fn
+
+    return decorate

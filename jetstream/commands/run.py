@@ -13,43 +13,7 @@ from jetstream.logs import get_logger
 log = get_logger("jetstream.run")
 
 
-def runner_options(fn):
-    fn = click.option(
-        "--parallelism",
-        type=int,
-        default=2,
-        show_default=True,
-        help="Concurrent tasks (local processes or Argo pods).",
-    )(fn)
-    fn = click.option(
-        "--runner",
-        type=click.Choice(["local", "argo"]),
-        default="local",
-        show_default=True,
-        help="Where tasks run.",
-    )(fn)
-    fn = click.option(
-        "--argo-server",
-        envvar="JETSTREAM_ARGO_SERVER",
-        default=None,
-        help="argo-server URL (with --runner argo).",
-    )(fn)
-    fn = click.option(
-        "--submit-via",
-        type=click.Choice(["argo-server", "kubernetes"]),
-        default="argo-server",
-        show_default=True,
-    )(fn)
-    fn = click.option(
-        "--image",
-        envvar="JETSTREAM_IMAGE",
-        default=None,
-        help="Container image for Argo pods (must be pinned by digest).",
-    )(fn)
-    fn = click.option(
-        "--allow-unpinned-image", is_flag=True, help="Accept an image without @sha256: digest."
-    )(fn)
-    return fn
+runner_options = options.submission(runner_default="local")
 
 
 def execute_graph(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from jetstream.commands import options
 from jetstream.logs import get_logger
 
 log = get_logger("jetstream.webhook")
@@ -81,36 +82,12 @@ def group() -> None:
     show_default=True,
     help="Git mirror, checkouts and the delivery store.",
 )
-@click.option(
-    "--runner",
-    type=click.Choice(["local", "argo"]),
-    envvar="JETSTREAM_RUNNER",
-    default="local",
-    show_default=True,
-)
-@click.option("--argo-server", envvar="JETSTREAM_ARGO_SERVER", default=None)
-@click.option(
-    "--submit-via",
-    type=click.Choice(["argo-server", "kubernetes"]),
-    envvar="JETSTREAM_SUBMIT_VIA",
-    default="argo-server",
-    show_default=True,
-)
-@click.option(
-    "--image",
-    envvar="JETSTREAM_IMAGE",
-    default=None,
-    help="Task image for Argo pods, pinned by digest.",
-)
+@options.submission(runner_default="local")
 @click.option(
     "--namespace",
     envvar="JETSTREAM_NAMESPACE",
     default=None,
     help="Namespace of submitted workflows (default: the pod's).",
-)
-@click.option("--allow-unpinned-image", is_flag=True, envvar="JETSTREAM_ALLOW_UNPINNED_IMAGE")
-@click.option(
-    "--parallelism", type=int, default=2, show_default=True, help="Local runner processes."
 )
 @click.option(
     "--cleanup/--no-cleanup",
