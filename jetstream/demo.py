@@ -72,6 +72,12 @@ def main(
     code = 0
     for spec in specs:
         exp = spec.experiment
+        if not spec.periods:
+            click.echo(
+                f"   {spec.slug}: skipped (no metrics for platform {exp.app_name} in {repo}; "
+                "for the real firefox_desktop defaults pass --config-repo <metric-hub checkout>)"
+            )
+            continue
         end = exp.end_date
         last = exp.last_enrollment_date
         if end is None or last is None or skip_reason(spec, end) not in (None,):

@@ -282,10 +282,11 @@ def _one_summary(
     except Exception as exc:
         errors.add(f"{st.name}: {exc}", metric=s.metric.name, statistic=st.name, exception=exc)
         return []
-    for p in problems:
+    # one row per distinct problem (e.g. deciles repeat a message for every parameter)
+    for level, message in dict.fromkeys((p.level, p.message) for p in problems):
         errors.add(
-            p.message,
-            level=p.level,
+            message,
+            level=level,
             metric=s.metric.name,
             statistic=st.name,
             exception_type="StatisticError",
