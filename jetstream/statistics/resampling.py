@@ -37,6 +37,27 @@ DEFAULT_BINS = 1000
 _CHUNK_CELLS = 4_000_000  # draws x groups per chunk: bounds memory at ~100 MB
 
 
+# Above this shape a Gamma draw is taken by the Wilson-Hilferty transform of a normal
+# (relative quantile error below 1e-4 there, far inside the Monte Carlo noise of 10,000
+# draws) at well under half the cost of numpy's Gamma sampler.
+WILSON_HILFERTY_MIN_SHAPE = 100.0
+
+
+def gamma_weights(counts: Array, m: int, rng: np.random.Generator) -> Array:
+    """(m, k) independent Gamma(counts) draws: exponentials when every count is 1 (exact
+    and ~3x faster), Wilson-Hilferty when every count is large, numpy's sampler otherwise."""
+    k = counts.shape[0]
+    if np.all(counts == 1.0):
+        return rng.standard_exponential(size=(m, k))
+    if np.all(counts >= WILSON_HILFERTY_MIN_SHAPE):
+        z = rng.standard_normal(size=(m, k))
+        c = 1.0 / (9.0 * counts)
+        g = 1.0 - c + z * np.sqrt(c)
+        np.maximum(g, 0.0, out=g)
+        return counts * g * g * g
+    return rng.standard_gamma(counts, size=(m, k))
+
+
 def _group_sorted(xs: Array, max_groups: int) -> tuple[Array, Array, Array]:
     """(counts, means, within-group variances) for a sorted 1-d array: distinct values
     when there are at most `max_groups` of them, else equal-count bins."""
@@ -68,7 +89,7 @@ def bayesian_bootstrap_means(
     chunk = max(1, _CHUNK_CELLS // k)
     for start in range(0, num_samples, chunk):
         m = min(chunk, num_samples - start)
-        g = rng.standard_gamma(counts, size=(m, k))
+        g = gamma_weights(counts, m, rng)
         total = g.sum(axis=1)
         num = g @ means
         if approx:
