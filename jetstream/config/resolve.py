@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -750,32 +750,18 @@ class _Resolution:
         if name in self.data_sources:
             return self.data_sources[name]
         self.data_sources[name] = None  # guards join cycles
-        raw, origin, top = self.lookup("data_sources", name)
-        if raw is None or top is None:
-            self.error(
-                ref.file,
-                ref.key,
-                f"undefined data source {name!r} for platform {self.app!r}"
-                f"{did_you_mean(name, self.known_names('data_sources'))}",
-            )
+        found = self._source_head(
+            "data_sources",
+            "data source",
+            name,
+            ref,
+            lambda text, dataset: render_from_expression(
+                text, self.renderer, dataset or self.platform_dataset
+            ),
+        )
+        if found is None:
             return None
-        from_expr = raw.get("from_expression")
-        if not isinstance(from_expr, str):
-            self.error(top.file, top.key, f"data source {name!r} has no from_expression")
-            return None
-        fref = origin["from_expression"]
-        default_dataset = _str(raw.get("default_dataset"))
-        try:
-            rendered = render_from_expression(
-                from_expr, self.renderer, default_dataset or self.platform_dataset
-            )
-        except TemplateError as exc:
-            self.error(fref.file, fref.key, str(exc))
-            return None
-        msg = from_problem(rendered)
-        if msg:
-            self.error(fref.file, fref.key, msg)
-            return None
+        raw, origin, rendered, default_dataset = found
         joins: list[DataSourceJoin] = []
         if isinstance(raw.get("joins"), dict):
             jref = origin["joins"]
@@ -813,6 +799,43 @@ class _Resolution:
         )
         self.data_sources[name] = ds
         return ds
+
+    def _source_head(
+        self,
+        section: str,
+        label: str,
+        name: str,
+        ref: _Ref,
+        render: Callable[[str, str | None], str],
+    ) -> tuple[Mapping[str, Any], Mapping[str, _Ref], str, str | None] | None:
+        """Look up a (segment) data source and render its from_expression; on any problem
+        record it and return None. Returns (raw table, key origins, rendered SQL,
+        default_dataset)."""
+        raw, origin, top = self.lookup(section, name)
+        if raw is None or top is None:
+            self.error(
+                ref.file,
+                ref.key,
+                f"undefined {label} {name!r} for platform {self.app!r}"
+                f"{did_you_mean(name, self.known_names(section))}",
+            )
+            return None
+        from_expr = raw.get("from_expression")
+        if not isinstance(from_expr, str):
+            self.error(top.file, top.key, f"{label} {name!r} has no from_expression")
+            return None
+        fref = origin["from_expression"]
+        default_dataset = _str(raw.get("default_dataset"))
+        try:
+            rendered = render(from_expr, default_dataset)
+        except TemplateError as exc:
+            self.error(fref.file, fref.key, str(exc))
+            return None
+        msg = from_problem(rendered)
+        if msg:
+            self.error(fref.file, fref.key, msg)
+            return None
+        return raw, origin, rendered, default_dataset
 
     def render_from(self, from_expr: str, default_dataset: str | None) -> str:
         """A segment data source's from_expression: Jinja (as the reference tool), then
@@ -884,31 +907,12 @@ class _Resolution:
         )
 
     def segment_data_source(self, name: str, ref: _Ref) -> SegmentDataSource | None:
-        raw, origin, top = self.lookup("segment_data_sources", name)
-        if raw is None or top is None:
-            self.error(
-                ref.file,
-                ref.key,
-                f"undefined segment data source {name!r} for platform {self.app!r}"
-                f"{did_you_mean(name, self.known_names('segment_data_sources'))}",
-            )
+        found = self._source_head(
+            "segment_data_sources", "segment data source", name, ref, self.render_from
+        )
+        if found is None:
             return None
-        from_expr = raw.get("from_expression")
-        if not isinstance(from_expr, str):
-            self.error(top.file, top.key, f"segment data source {name!r} has no from_expression")
-            return None
-        default_dataset = _str(raw.get("default_dataset"))
-        try:
-            rendered = self.render_from(from_expr, default_dataset)
-        except TemplateError as exc:
-            r = origin["from_expression"]
-            self.error(r.file, r.key, str(exc))
-            return None
-        msg = from_problem(rendered)
-        if msg:
-            r = origin["from_expression"]
-            self.error(r.file, r.key, msg)
-            return None
+        raw, origin, rendered, default_dataset = found
         start = _window(raw.get("window_start"))
         end = _window(raw.get("window_end"))
         return SegmentDataSource(
