@@ -612,14 +612,8 @@ class _Resolution:
             else:
                 data_source = self.data_source(ds_name, origin["data_source"])
                 ok = ok and data_source is not None
-            try:
-                rendered = self.renderer.render(select)
-            except TemplateError as exc:
-                self.error(sref.file, sref.key, str(exc))
-                return None
-            msg = sql_problem(rendered)
-            if msg:
-                self.error(sref.file, sref.key, msg)
+            rendered = self.render_select(select, sref)
+            if rendered is None:
                 return None
         if not ok:
             return None
@@ -837,6 +831,20 @@ class _Resolution:
             return None
         return raw, origin, rendered, default_dataset
 
+    def render_select(self, select: str, ref: _Ref) -> str | None:
+        """A select_expression with Jinja rendered, checked to parse as BigQuery SQL; on a
+        problem it is recorded at `ref` and None returned."""
+        try:
+            rendered = self.renderer.render(select)
+        except TemplateError as exc:
+            self.error(ref.file, ref.key, str(exc))
+            return None
+        msg = sql_problem(rendered)
+        if msg:
+            self.error(ref.file, ref.key, msg)
+            return None
+        return rendered
+
     def render_from(self, from_expr: str, default_dataset: str | None) -> str:
         """A segment data source's from_expression: Jinja (as the reference tool), then
         `{dataset}`."""
@@ -885,14 +893,8 @@ class _Resolution:
             return None
         sds = self.segment_data_source(ds_name, origin["data_source"])
         sref = origin["select_expression"]
-        try:
-            rendered = self.renderer.render(select)
-        except TemplateError as exc:
-            self.error(sref.file, sref.key, str(exc))
-            return None
-        msg = sql_problem(rendered)
-        if msg:
-            self.error(sref.file, sref.key, msg)
+        rendered = self.render_select(select, sref)
+        if rendered is None:
             return None
         if sds is None:
             return None
@@ -939,14 +941,8 @@ class _Resolution:
         if not (isinstance(select, str) and isinstance(ds_name, str) and isinstance(name, str)):
             return None  # the structural check reports the missing keys
         ds = self.data_source(ds_name, _Ref(self.config_path, f"{base}.data_source"))
-        try:
-            rendered = self.renderer.render(select)
-        except TemplateError as exc:
-            self.error(self.config_path, f"{base}.select_expression", str(exc))
-            return None
-        msg = sql_problem(rendered)
-        if msg:
-            self.error(self.config_path, f"{base}.select_expression", msg)
+        rendered = self.render_select(select, _Ref(self.config_path, f"{base}.select_expression"))
+        if rendered is None:
             return None
         if ds is None:
             return None
