@@ -40,7 +40,7 @@ import attrs
 from jetstream import hashing
 from jetstream.config.model import AnalysisSpec, Metric
 from jetstream.errors import ConfigError, JetstreamError, TransientError
-from jetstream.graph import DERIVED_SOURCE, TaskGraph, TaskKind, TaskNode, plan_dates
+from jetstream.graph import TaskGraph, TaskKind, TaskNode, plan_dates, source_of
 from jetstream.logs import get_logger
 from jetstream.periods import Period, window
 
@@ -225,7 +225,7 @@ def fingerprints(spec: AnalysisSpec) -> dict[Period, dict[str, tuple[str, str, t
                 for s in spec.metrics.get(period, ())
                 if s.metric.name == name
             )
-            source = metric.data_source.name if metric.data_source else DERIVED_SOURCE
+            source = source_of(metric)
             per[name] = (source, hashing.metric_hash(spec, metric), tuple(stats))
         if per:
             out[period] = per

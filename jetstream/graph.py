@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
 import re
 from collections.abc import Iterable, Sequence
 
 import attrs
 
-from jetstream.config.model import AnalysisSpec
+from jetstream.config.model import AnalysisSpec, Metric
 from jetstream.periods import Period, due_window
 
 DERIVED_SOURCE = "derived"  # pseudo data source for metrics computed from other metrics
@@ -106,7 +107,6 @@ class TaskGraph:
 
 def dns_label(text: str, limit: int = 63) -> str:
     """Lower-case alphanumerics and '-', unique-ish via a short hash when truncated."""
-    import hashlib
 
     label = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
     label = re.sub(r"-{2,}", "-", label)
@@ -139,10 +139,21 @@ def skip_reason(spec: AnalysisSpec, date: dt.date) -> str | None:
     return None
 
 
+def source_of(metric: Metric) -> str:
+    """The node a metric is computed in: its data source, or `derived` for metrics
+    computed from other metrics."""
+    return metric.data_source.name if metric.data_source is not None else DERIVED_SOURCE
+
+
+def metrics_of_node(spec: AnalysisSpec, period: Period, data_source: str) -> list[Metric]:
+    """The metrics one metrics node computes (before any --metric restriction)."""
+    return [m for m in spec.metrics_for(period) if source_of(m) == data_source]
+
+
 def data_sources_for(spec: AnalysisSpec, period: Period) -> list[str]:
     names: dict[str, None] = {}
     for m in spec.metrics_for(period):
-        names[m.data_source.name if m.data_source is not None else DERIVED_SOURCE] = None
+        names[source_of(m)] = None
     # derived last: it reads the others' rows
     ordered = [n for n in names if n != DERIVED_SOURCE]
     if DERIVED_SOURCE in names:
@@ -231,11 +242,7 @@ def _restrict(
     """Metric restriction for a node: () for all, None when the node has none of them."""
     if not metrics:
         return ()
-    names = [
-        m.name
-        for m in spec.metrics_for(period)
-        if (m.data_source.name if m.data_source else DERIVED_SOURCE) == ds and m.name in metrics
-    ]
+    names = [m.name for m in metrics_of_node(spec, period, ds) if m.name in metrics]
     return tuple(names) if names else None
 
 

@@ -89,13 +89,10 @@ def metrics_cmd(slug, date, period, data_source, metrics, experiments, config_re
 
     def body(ctx):
         from jetstream import hashing
+        from jetstream.graph import metrics_of_node
 
         r = run_metrics_unit(ctx, date, p, data_source, metrics)
-        chosen = [
-            m
-            for m in ctx.spec.metrics_for(p)
-            if (m.data_source.name if m.data_source else "derived") == data_source
-        ]
+        chosen = metrics_of_node(ctx.spec, p, data_source)
         return {
             "definition_hash": hashing.digest([hashing.metric_hash(ctx.spec, m) for m in chosen]),
             "metrics_written": r.metrics_written,

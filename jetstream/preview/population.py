@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import attrs
 
 from jetstream.config.model import AnalysisSpec, DataSource, ExperimentSettings
-from jetstream.graph import DERIVED_SOURCE
+from jetstream.graph import metrics_of_node
 from jetstream.periods import Period
 from jetstream.preview.dates import PreviewDates
 from jetstream.sql import literals as lit
@@ -149,8 +149,4 @@ def preview_spec(
 
 
 def unit_metrics(spec: AnalysisSpec, period: Period, data_source: str) -> list[str]:
-    return [
-        m.name
-        for m in spec.metrics_for(period)
-        if (m.data_source.name if m.data_source else DERIVED_SOURCE) == data_source
-    ]
+    return [m.name for m in metrics_of_node(spec, period, data_source)]

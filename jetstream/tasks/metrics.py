@@ -13,7 +13,7 @@ import attrs
 from jetstream import hashing, results
 from jetstream.config.model import AnalysisBasis, Metric
 from jetstream.errors import TransientError
-from jetstream.graph import DERIVED_SOURCE
+from jetstream.graph import DERIVED_SOURCE, metrics_of_node, source_of
 from jetstream.periods import Period, Window, due_window
 from jetstream.sql import metrics as met_sql
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
@@ -32,8 +32,7 @@ def source_metrics(ctx: TaskContext, data_source: str) -> list[Metric]:
     seen: dict[str, Metric] = {}
     for period in ctx.spec.periods:
         for m in ctx.spec.metrics_for(period):
-            name = m.data_source.name if m.data_source else DERIVED_SOURCE
-            if name == data_source:
+            if source_of(m) == data_source:
                 seen.setdefault(m.name, m)
     return [seen[k] for k in sorted(seen)]
 
@@ -62,15 +61,9 @@ def run_metrics_unit(
         log.info("no window due", period=period.value, date=date.isoformat())
         return UnitResult(0, 0, 0)
     errors.window = window.index
-    metrics = [
-        m
-        for m in spec.metrics_for(period)
-        if (m.data_source.name if m.data_source else DERIVED_SOURCE) == data_source
-        and (not only or m.name in only)
-    ]
+    metrics = [m for m in metrics_of_node(spec, period, data_source) if not only or m.name in only]
     written, failed = 0, 0
-    with ctx.session():
-        ctx.ensure_tables()
+    with ctx.session():  # storage tables exist: ensure-enrollments, a dependency, made them
         if data_source == DERIVED_SOURCE:
             written, failed = _derived(ctx, period, window, metrics, errors)
         else:
