@@ -97,9 +97,6 @@ class TaskGraph:
             visit(n.id, ())
         return order
 
-    def for_experiment(self, slug: str) -> TaskGraph:
-        return TaskGraph(tuple(n for n in self.nodes if n.slug == slug))
-
     @property
     def experiments(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(n.slug for n in self.nodes))

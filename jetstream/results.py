@@ -116,23 +116,6 @@ def staging_table(slug: str, *parts: str) -> str:
     return "staging_" + "_".join(safe(p) for p in (slug, *parts))
 
 
-def experiment_tables_prefixes(slug: str) -> tuple[str, ...]:
-    s = safe(slug)
-    return tuple(
-        f"{kind}_{s}"
-        for kind in (
-            "enrollments",
-            "enrollment_clients",
-            "exposure_days",
-            "segments",
-            "partials",
-            "partial_days",
-            "metrics",
-            "statistics",
-        )
-    )
-
-
 def create_table_sql(ref: str, columns: tuple[tuple[str, str], ...]) -> str:
     cols = ", ".join(f"{name} {typ}" for name, typ in columns)
     return f"CREATE TABLE IF NOT EXISTS {ref} ({cols})"
