@@ -437,9 +437,11 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
             if name is not None:
                 by_source.setdefault(name, {}).setdefault(m.name, m)
     # roll-up design: the daily partials read each day of each source once, from the
-    # pre-enrollment start through the end date (tasks.partials.day_range)
-    first_day = exp.start_date - dt.timedelta(days=met_sql.PRE_ENROLLMENT_DAYS)
+    # first day the source's metrics need (28 or 7 days before the start when it is used
+    # in a pre-enrollment period, else the start) through the end date, exactly as
+    # tasks.partials.ensure_days does (sql.metrics.partials_first_day)
     for name, named in sorted(by_source.items()):
+        first_day = met_sql.partials_first_day(spec, name)
         plans = met_sql.plan_metrics([named[k] for k in sorted(named)])
         decomposable = [p for p in plans if p.decomposition is not None]
         if not decomposable:

@@ -240,7 +240,8 @@ def rollup_vs_direct(
     c: Computed, windows: list[tuple[int, int, tuple[AnalysisBasis, ...]]]
 ) -> dict[str, list[str]]:
     """For every data source: roll-up of the stored partials vs direct from telemetry, per
-    client, for each (window start, window end, bases). Returns the decomposable metrics
+    client, for each (window start, window end, bases) that the source's metrics use (the
+    partials start `source_lead_days` before enrollment). Returns the decomposable metrics
     per source."""
     spec = c.spec
     slug = spec.slug
@@ -261,7 +262,10 @@ def rollup_vs_direct(
             if not plans:
                 continue
             partials = wh.table_ref(results.partials_table(slug, source))
+            lead = met_sql.source_lead_days(spec, source)
             for start, end, bases in windows:
+                if start < -lead:
+                    continue  # no period of this source's metrics reads that far back
                 w = met_sql.WindowSpec(start, end)
                 for basis in bases:
                     rolled = wh.query(

@@ -69,8 +69,14 @@ def test_scan_counts_match_the_profiled_queries(dataset: tuple[Path, Path], tmp_
     partials = [q for q in scans["queries"] if q["kind"] == "partials"]
     assert {q["data_source"] for q in partials} >= {"clients_daily", "feature_events"}
     for q in partials:
-        # constant date bounds over every day of the data: each row is read exactly once
-        assert q["scan_rows_read"] == q["rows_in_range"] == q["table_rows"], q
+        # constant date bounds: each row of the selected days is read once, never more
+        assert q["rows_in_range"] <= q["scan_rows_read"] <= q["table_rows"], q
+        if q["data_source"] in {"clients_daily", "feature_events", "search_daily"}:
+            # sources with a preenrollment_days28 metric read every day of the data
+            assert q["scan_rows_read"] == q["rows_in_range"] == q["table_rows"], q
+        else:
+            # the others start later: fewer days than the whole table
+            assert q["rows_in_range"] < q["table_rows"], q
     for q in scans["queries"]:
         assert q["scan_rows_emitted"] <= q["scan_rows_read"] <= q["table_rows"], q
         # storage is read in whole row groups, never less than the days the query selects

@@ -221,10 +221,12 @@ def _week0_values(path: Path, names: list[str]) -> dict[tuple, float | None]:
     [
         # decomposable: breaks the source's daily partials, then the direct group
         "COALESCE(SUM(no_such_column), 0)",
-        # not decomposable: partials fine, the direct query fails
+        # decomposable too (daily distinct values): breaks the partials the same way
         "COUNT(DISTINCT no_such_column)",
+        # not decomposable: partials fine, the direct query fails
+        "APPROX_COUNT_DISTINCT(no_such_column)",
     ],
-    ids=["rollup", "direct"],
+    ids=["rollup", "rollup_distinct", "direct"],
 )
 def test_broken_metric_is_isolated(
     demo: e2e.Computed, tmp_path: Path, select_expression: str

@@ -5,6 +5,7 @@ roll-up is checked against direct computation from telemetry."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections import defaultdict
 
@@ -13,6 +14,7 @@ import pytest
 from jetstream import results
 from jetstream.config.model import AnalysisBasis
 from jetstream.periods import Period, due_window, window, windows_through
+from jetstream.sql import metrics as met_sql
 from tests import e2e_support as e2e
 from tests.independent import BOOLEAN_METRICS, FLOAT_METRICS, INTEGER_METRICS, Demo
 
@@ -228,6 +230,7 @@ DEMO_DECOMPOSABLE = {
     "normandy_events": ["unenroll"],
     "search_daily": [
         "ad_clicks",
+        "distinct_search_engines",
         "organic_search_count",
         "search_count",
         "searches_with_ads",
@@ -243,6 +246,29 @@ def test_demo_rollup_equals_direct(demo: e2e.Computed) -> None:
         demo, [(0, 6, e2e.BOTH), (0, days, e2e.BOTH), (-7, -1, pre), (-28, -1, pre)]
     )
     assert found == DEMO_DECOMPOSABLE
-    # distinct_search_engines (COUNT DISTINCT) is the one computed directly
-    all_search = {m.name for m in e2e.source_metrics(demo.spec, "search_daily")}
-    assert all_search - set(found["search_daily"]) == {"distinct_search_engines"}
+    # every demo metric rolls up, distinct_search_engines (COUNT DISTINCT) included
+    for source, names in found.items():
+        assert names == [m.name for m in e2e.source_metrics(demo.spec, source)], source
+
+
+def test_demo_partials_start_where_their_metrics_need(demo: e2e.Computed) -> None:
+    """Each source's partials start at its first needed day: 28 days before the start
+    for a source in preenrollment_days28, 7 for preenrollment_week only, else the start."""
+    spec = demo.spec
+    start = spec.experiment.start_date
+    assert start is not None
+    want = {
+        "active_users": 7,  # dau_days: preenrollment_weekly only
+        "clients_daily": 28,
+        "feature_events": 28,
+        "normandy_events": 0,  # unenroll: no pre-enrollment period
+        "search_daily": 28,
+    }
+    for source, lead in want.items():
+        assert met_sql.partials_first_day(spec, source) == start - dt.timedelta(days=lead)
+        first = e2e.query(
+            demo.path,
+            f"SELECT MIN(submission_date) AS d FROM main.{results.partials_table(SLUG, source)}",
+        )[0]["d"]
+        # the first stored day has rows (telemetry exists that day) and none before
+        assert first == start - dt.timedelta(days=lead), source

@@ -2,11 +2,28 @@
 build the leaf aggregates and the roll-up expression. Pure.
 
 A select expression is decomposable when every column reference sits inside an aggregate
-of a decomposable kind (SUM, COUNT (not DISTINCT), COUNTIF, MIN, MAX, LOGICAL_OR,
-LOGICAL_AND, AVG), no aggregate nests another, and the rest is arithmetic or scalar
-functions of those aggregates. Each aggregate becomes a leaf computed once per client and
-day; the window value re-evaluates the expression with each aggregate replaced by its
-roll-up over the leaves (SUM of sums, SUM of counts, MIN of mins, ...).
+of a decomposable kind (SUM, COUNT, COUNTIF, MIN, MAX, LOGICAL_OR, LOGICAL_AND, AVG,
+COUNT(DISTINCT x) with a scalar x, see below), no aggregate nests another, and the rest is
+arithmetic or scalar functions of those aggregates. Each aggregate becomes a leaf computed
+once per client and day; the window value re-evaluates the expression with each aggregate
+replaced by its roll-up over the leaves (SUM of sums, SUM of counts, MIN of mins, ...).
+
+COUNT(DISTINCT x) rolls up exactly: the daily leaf is the client's distinct values of the
+day, `ARRAY_AGG(DISTINCT x IGNORE NULLS)`, and the window value counts the distinct
+elements of the window's leaves concatenated,
+`(SELECT COUNT(DISTINCT v) FROM UNNEST(ARRAY_CONCAT_AGG(leaf)) AS v)`: 0 for a client
+without rows (ARRAY_CONCAT_AGG skips NULL arrays and gives NULL over none; UNNEST(NULL) is
+empty), as COUNT(DISTINCT x) over no rows. It works inside arithmetic like any other leaf,
+e.g. `COUNT(DISTINCT a) / SUM(b)`.
+
+BigQuery cannot ARRAY_AGG an ARRAY (nor non-groupable types such as JSON or GEOGRAPHY),
+and the type of x is not known from the SQL alone. The rule: x must be built only from
+column references (assumed to hold scalars, as COUNT(DISTINCT) of them almost always
+does), literals, and the scalar operators and functions in `_SCALAR_NODES` (comparisons,
+arithmetic, CASE/IF/COALESCE, string and date functions, CAST to a scalar type). Anything
+else (array or struct constructors, SPLIT, JSON functions, UDF calls, subqueries, ...)
+keeps the metric on the direct path. Floats are fine: BigQuery groups them (NaN equal to
+NaN, +0 equal to -0) the same way in COUNT(DISTINCT) and ARRAY_AGG(DISTINCT).
 """
 
 from __future__ import annotations
@@ -24,6 +41,75 @@ _ROLLUP: dict[type[exp.Expr], str] = {
     exp.Max: "MAX({})",
     exp.LogicalOr: "LOGICAL_OR({})",
     exp.LogicalAnd: "LOGICAL_AND({})",
+}
+
+# the roll-up of a COUNT(DISTINCT x) leaf (the day's distinct values of x, an ARRAY)
+DISTINCT_VALUE = "_distinct_value"
+_COUNT_DISTINCT_ROLLUP = (
+    f"(SELECT COUNT(DISTINCT {DISTINCT_VALUE}) "
+    f"FROM UNNEST(ARRAY_CONCAT_AGG({{}})) AS {DISTINCT_VALUE})"
+)
+
+# node types a COUNT(DISTINCT x) argument may contain to roll up (x is then a scalar)
+_SCALAR_NODES: tuple[type[exp.Expr], ...] = (
+    exp.Column,
+    exp.Identifier,
+    exp.Literal,
+    exp.Null,
+    exp.Boolean,
+    exp.Paren,
+    exp.Var,
+    exp.WeekStart,
+    exp.DataType,
+    exp.DataTypeParam,
+    exp.Cast,  # TryCast (SAFE_CAST) is a subclass; the target type is checked separately
+    exp.If,
+    exp.Case,
+    exp.Coalesce,
+    exp.Nullif,
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.And,
+    exp.Or,
+    exp.Not,
+    exp.Is,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
+    exp.Add,
+    exp.Sub,
+    exp.Mul,
+    exp.Div,
+    exp.Mod,
+    exp.Neg,
+    exp.DPipe,
+    exp.Concat,
+    exp.Lower,
+    exp.Upper,
+    exp.Trim,
+    exp.Substring,
+    exp.Length,
+    exp.Abs,
+    exp.Round,
+    exp.Floor,
+    exp.Ceil,
+    exp.Date,
+    exp.DateTrunc,
+    exp.TimestampTrunc,
+    exp.Extract,
+    exp.UnixDate,
+)
+_NON_SCALAR_TYPES = {
+    exp.DataType.Type.ARRAY,
+    exp.DataType.Type.STRUCT,
+    exp.DataType.Type.JSON,
+    exp.DataType.Type.GEOGRAPHY,
+    exp.DataType.Type.MAP,
 }
 
 
@@ -85,7 +171,13 @@ def decompose(select_expression: str, prefix: str) -> Decomposition | NotDecompo
         ):
             return NotDecomposable(f"nested aggregate in {node.sql(dialect='bigquery')}")
         if isinstance(node, exp.Count) and isinstance(node.this, exp.Distinct):
-            return NotDecomposable("COUNT(DISTINCT ...) needs the raw rows")
+            arg = _distinct_argument(node.this)
+            if isinstance(arg, NotDecomposable):
+                return arg
+            leaf = Leaf(f"{prefix}_{len(leaves)}", f"ARRAY_AGG(DISTINCT {arg} IGNORE NULLS)")
+            leaves.append(leaf)
+            replacements[id(node)] = _COUNT_DISTINCT_ROLLUP.format(leaf.column)
+            continue
         if isinstance(node, exp.Avg):
             arg = node.this.sql(dialect="bigquery")
             s = Leaf(f"{prefix}_{len(leaves)}", f"SUM({arg})")
@@ -109,6 +201,28 @@ def decompose(select_expression: str, prefix: str) -> Decomposition | NotDecompo
 
     rolled = _transform(tree, replacements)
     return Decomposition(tuple(leaves), rolled.sql(dialect="bigquery"))
+
+
+def _distinct_argument(distinct: exp.Distinct) -> str | NotDecomposable:
+    """The BigQuery SQL of x in COUNT(DISTINCT x) when x is known to be a scalar (see the
+    module doc), else why the metric stays on the direct path."""
+    if len(distinct.expressions) != 1:
+        return NotDecomposable("COUNT(DISTINCT ...) of several expressions needs the raw rows")
+    arg = distinct.expressions[0]
+    for node in arg.walk():
+        if not isinstance(node, _SCALAR_NODES) or (
+            isinstance(node, exp.In) and node.args.get("query") is not None
+        ):
+            return NotDecomposable(
+                f"COUNT(DISTINCT ...) of {arg.sql(dialect='bigquery')} needs the raw rows: "
+                f"{type(node).__name__} may not give a scalar to collect per day"
+            )
+        if isinstance(node, exp.DataType) and node.this in _NON_SCALAR_TYPES:
+            return NotDecomposable(
+                f"COUNT(DISTINCT ...) of {arg.sql(dialect='bigquery')} needs the raw rows: "
+                f"values of type {node.sql(dialect='bigquery')} cannot be collected per day"
+            )
+    return arg.sql(dialect="bigquery")
 
 
 def _in_subquery(node: exp.Expr, root: exp.Expr) -> bool:

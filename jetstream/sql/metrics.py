@@ -10,7 +10,7 @@ builds one wide query (one column per metric, one row per client) from:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -24,11 +24,37 @@ from jetstream.config.model import (
     ExposureSignal,
     Metric,
 )
+from jetstream.periods import Period, window
 from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
 from jetstream.sql.enrollments import bounded, resolve_bound
 
-PRE_ENROLLMENT_DAYS = 28
+PRE_ENROLLMENT_DAYS = 28  # the longest pre-enrollment period (preenrollment_days28)
+
+
+def lead_days(periods: Iterable[Period]) -> int:
+    """How many days before a client's enrollment date the windows of `periods` start:
+    28 with preenrollment_days28, 7 with preenrollment_week, else 0 (every other window
+    starts on or after the enrollment or exposure date, which is never before it)."""
+    return max((-window(p, 0).start for p in periods if p.is_preenrollment), default=0)
+
+
+def source_lead_days(spec: AnalysisSpec, data_source: str) -> int:
+    """`lead_days` of the periods in which some metric of `data_source` is analysed: the
+    daily partials of that source start this many days before the experiment's start."""
+    return lead_days(
+        p
+        for p in spec.periods
+        if any(m.data_source is not None and m.data_source.name == data_source
+               for m in spec.metrics_for(p))
+    )  # fmt: skip
+
+
+def partials_first_day(spec: AnalysisSpec, data_source: str) -> dt.date:
+    """The first telemetry day the daily partials of `data_source` read."""
+    start = spec.experiment.start_date
+    assert start is not None, f"{spec.slug}: no start date"
+    return start - dt.timedelta(days=source_lead_days(spec, data_source))
 
 
 @attrs.frozen
@@ -79,7 +105,11 @@ def partials_sql(
     last_day: dt.date,
 ) -> str:
     """Per enrolled client and day in [first_day, last_day], every leaf of the source's
-    decomposable metrics. Each day of telemetry is read once per experiment."""
+    decomposable metrics. Each day of telemetry is read once per experiment; the caller
+    picks the days (from `partials_first_day`). A client's rows start PRE_ENROLLMENT_DAYS
+    before its enrollment whatever the source's lead, so the rows of a day never depend on
+    which periods use the source: when a pre-enrollment period is added later, only the
+    earlier days are missing and get computed (tasks.partials.ensure_days)."""
     leaves = [leaf for p in plans if p.decomposition for leaf in p.decomposition.leaves]
     date_col = f"ds.{ds.submission_date_column}"
     cols = ",\n       ".join(f"{leaf.sql} AS {leaf.column}" for leaf in leaves)
@@ -327,3 +357,15 @@ def delete_rows_sql(
         names = lit.strings(metric_names) or "''"
         where.append(f"metric_slug IN ({names})")
     return f"DELETE FROM {metrics_ref} WHERE " + " AND ".join(where)
+
+
+def population_sql(
+    spec: AnalysisSpec,
+    basis: AnalysisBasis,
+    window: WindowSpec,
+    enrollments_ref: str,
+    exposure_days_ref: str | None,
+) -> tuple[str, str]:
+    """The population of a basis for a window: (query with analysis_id, branch,
+    enrollment_date, anchor_date; the anchor column)."""
+    return _population(spec, basis, window, enrollments_ref, exposure_days_ref)

@@ -6,18 +6,20 @@ row; the others complete."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import attrs
 
 from jetstream import hashing, results
-from jetstream.config.model import AnalysisBasis, Metric
+from jetstream.config.model import AnalysisBasis, AnalysisSpec, Metric
 from jetstream.errors import TransientError
 from jetstream.graph import DERIVED_SOURCE, metrics_of_node, source_of
 from jetstream.periods import Period, Window, due_window
 from jetstream.sql import metrics as met_sql
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
 from jetstream.tasks.partials import ensure_days
+
+Wide = Callable[[list[met_sql.MetricPlan]], str]  # metric plans -> staging query
 
 
 @attrs.frozen
@@ -107,6 +109,7 @@ def _from_source(
                 build,
                 date,
                 definition=[ds, [(p.metric.name, p.decomposition) for p in decomposable]],
+                first_day=met_sql.partials_first_day(spec, data_source),
             )
         except TransientError:
             raise
@@ -127,28 +130,65 @@ def _from_source(
     exposure_ref = (
         ctx.ref(results.exposure_days_table(slug)) if spec.exposure_signal is not None else None
     )
-    written = failed = 0
-    for basis in bases_for(period, metrics):
-        chosen = [
-            p for p in unit_plans if basis in p.metric.analysis_bases or period.is_preenrollment
-        ]
-        if not chosen:
-            continue
-        w = met_sql.WindowSpec(window.start, window.end)
+    w = met_sql.WindowSpec(window.start, window.end)
 
-        def wide(
-            ps: list[met_sql.MetricPlan],
-            basis: AnalysisBasis = basis,
-            w: met_sql.WindowSpec = w,
-        ) -> str:
+    def wide_for(basis: AnalysisBasis) -> Wide:
+        def wide(ps: list[met_sql.MetricPlan]) -> str:
             return met_sql.wide_sql(
                 spec, ds, ps, basis, w, enr_ref, ctx.ref(partials), exposure_ref
             )
 
-        ok, bad = _write(ctx, period, window, data_source, basis, chosen, wide, errors)
+        return wide
+
+    targets = {
+        basis: tuple(
+            p.metric.name
+            for p in unit_plans
+            if basis in p.metric.analysis_bases or period.is_preenrollment
+        )
+        for basis in bases_for(period, metrics)
+    }
+    targets = {b: names for b, names in targets.items() if names}
+    if exposures_within_enrollments(spec, period) and len(targets) == 2:
+        # Windows count from enrollment and the signal only picks who is exposed: the
+        # exposures basis is the enrollments basis restricted to the exposed clients, so
+        # one roll-up serves both bases.
+        population, _ = met_sql.population_sql(
+            spec, AnalysisBasis.EXPOSURES, w, enr_ref, exposure_ref
+        )
+        groups: list[tuple[list[AnalysisBasis], Wide, str | None]] = [
+            (list(targets), wide_for(AnalysisBasis.ENROLLMENTS), population)
+        ]
+    else:
+        groups = [([b], wide_for(b), None) for b in targets]
+    written = failed = 0
+    for bases, wide, exposed in groups:
+        names = {n for b in bases for n in targets[b]}
+        chosen = [p for p in unit_plans if p.metric.name in names]
+        group = WriteGroup(data_source, {b: targets[b] for b in bases}, wide, exposed)
+        ok, bad = _write(ctx, period, window, group, chosen, errors)
         written += ok
         failed += bad
     return written, failed
+
+
+def exposures_within_enrollments(spec: AnalysisSpec, period: Period) -> bool:
+    """True when an exposures-basis value equals the enrollments-basis value of the same
+    client: a custom exposure signal (windows count from enrollment) and a period with an
+    exposures basis."""
+    return spec.exposure_signal is not None and not period.is_preenrollment
+
+
+@attrs.frozen
+class WriteGroup:
+    """What one staging query feeds: the metric names stored per basis; `exposed` (the
+    exposures population query) when the staging rows are the enrollments population and
+    the exposures rows are its exposed subset."""
+
+    data_source: str
+    targets: dict[AnalysisBasis, tuple[str, ...]]
+    wide: Wide
+    exposed: str | None = None
 
 
 def _derived(
@@ -177,7 +217,8 @@ def _derived(
                 [p.metric for p in ps], metrics_ref, basis, period.value, window.index
             )
 
-        ok, bad = _write(ctx, period, window, DERIVED_SOURCE, basis, chosen, wide, errors)
+        group = WriteGroup(DERIVED_SOURCE, {basis: tuple(p.metric.name for p in chosen)}, wide)
+        ok, bad = _write(ctx, period, window, group, chosen, errors)
         written += ok
         failed += bad
     return written, failed
@@ -187,81 +228,99 @@ def _write(
     ctx: TaskContext,
     period: Period,
     window: Window,
-    data_source: str,
-    basis: AnalysisBasis,
+    group: WriteGroup,
     plans: list[met_sql.MetricPlan],
-    wide,
     errors: ErrorCollector,
 ) -> tuple[int, int]:
     """Run the wide query for all metrics at once; on failure, one by one to isolate the
     broken metric(s). Returns (metrics written, metrics failed)."""
     try:
-        _write_group(ctx, period, window, data_source, basis, plans, wide)
+        _write_group(ctx, period, window, group, plans)
         return len(plans), 0
     except TransientError:
         raise
     except Exception as exc:
         if len(plans) == 1:
-            errors.add(str(exc), metric=plans[0].metric.name, exception=exc)
-            _delete_rows(ctx, period, window, data_source, basis, [plans[0].metric.name])
+            name = plans[0].metric.name
+            errors.add(str(exc), metric=name, exception=exc)
+            _delete_rows(ctx, period, window, group, [name])
             return 0, 1
         log.warning("metric group failed; isolating", error=str(exc)[:200])
     ok = bad = 0
     for p in plans:
-        a, b = _write(ctx, period, window, data_source, basis, [p], wide, errors)
+        a, b = _write(ctx, period, window, group, [p], errors)
         ok += a
         bad += b
     return ok, bad
 
 
-def _delete_rows(ctx, period, window, data_source, basis, names) -> None:
-    ctx.transaction(
-        [
-            met_sql.delete_rows_sql(
+def _delete_statements(
+    ctx: TaskContext, period: Period, window: Window, group: WriteGroup, names: Sequence[str]
+) -> list[tuple[AnalysisBasis, list[str], str]]:
+    """(basis, metric names, DELETE) for every basis of the group storing some of `names`."""
+    out = []
+    for basis, stored in group.targets.items():
+        chosen = [n for n in names if n in stored]
+        if chosen:
+            sql = met_sql.delete_rows_sql(
                 ctx.ref(results.metrics_table(ctx.spec.slug)),
                 period=period.value,
                 window_index=window.index,
-                data_source=data_source,
-                metric_names=names,
+                data_source=group.data_source,
+                metric_names=chosen,
                 basis=basis,
             )
-        ]
-    )
+            out.append((basis, chosen, sql))
+    return out
 
 
-def _write_group(ctx, period, window, data_source, basis, plans, wide) -> None:
+def _delete_rows(ctx, period, window, group: WriteGroup, names) -> None:
+    ctx.transaction([sql for _, _, sql in _delete_statements(ctx, period, window, group, names)])
+
+
+def _write_group(ctx, period, window, group: WriteGroup, plans) -> None:
+    """Stage the wide query, then replace the metrics' rows of every basis in one
+    transaction (the exposures rows from the exposed subset when `group.exposed`)."""
     slug = ctx.spec.slug
-    staging = results.staging_table(slug, period.value, str(window.index), data_source, basis.value)
+    first = next(iter(group.targets))
+    staging = results.staging_table(
+        slug, period.value, str(window.index), group.data_source, first.value
+    )
+    subset = results.staging_table(
+        slug, period.value, str(window.index), group.data_source, "exposed"
+    )
     names = [p.metric.name for p in plans]
-    ctx.create_table_as(staging, wide(plans))
+    ctx.create_table_as(staging, group.wide(plans))
     try:
+        source = {b: ctx.ref(staging) for b in group.targets}
+        if group.exposed is not None:
+            ctx.create_table_as(
+                subset,
+                f"SELECT s.* FROM {ctx.ref(staging)} s\n"
+                f"WHERE s.analysis_id IN (SELECT analysis_id FROM ({group.exposed}))",
+            )
+            source[AnalysisBasis.EXPOSURES] = ctx.ref(subset)
         types = ctx.warehouse.table_columns(staging)
         metrics_ref = ctx.ref(results.metrics_table(slug))
         hashes = {p.metric.name: hashing.metric_hash(ctx.spec, p.metric) for p in plans}
-        ctx.transaction(
-            [
-                met_sql.delete_rows_sql(
-                    metrics_ref,
-                    period=period.value,
-                    window_index=window.index,
-                    data_source=data_source,
-                    metric_names=names,
-                    basis=basis,
-                ),
-                met_sql.insert_rows_sql(
-                    metrics_ref,
-                    ctx.ref(staging),
-                    types,
-                    names,
-                    basis=basis,
-                    period=period.value,
-                    window_index=window.index,
-                    window_start=window.start,
-                    window_end=window.end,
-                    data_source=data_source,
-                    hashes=hashes,
-                ),
-            ]
-        )
+        statements = []
+        for basis, chosen, delete in _delete_statements(ctx, period, window, group, names):
+            insert = met_sql.insert_rows_sql(
+                metrics_ref,
+                source[basis],
+                types,
+                chosen,
+                basis=basis,
+                period=period.value,
+                window_index=window.index,
+                window_start=window.start,
+                window_end=window.end,
+                data_source=group.data_source,
+                hashes=hashes,
+            )
+            statements += [delete, insert]
+        ctx.transaction(statements)
     finally:
         ctx.warehouse.drop_table(staging)
+        if group.exposed is not None:
+            ctx.warehouse.drop_table(subset)

@@ -13,12 +13,29 @@ from jetstream.sql.metrics import PRE_ENROLLMENT_DAYS
 from jetstream.tasks.context import TaskContext, log
 
 
-def day_range(ctx: TaskContext, date: dt.date) -> tuple[dt.date, dt.date]:
+def day_range(
+    ctx: TaskContext, date: dt.date, first_day: dt.date | None = None
+) -> tuple[dt.date, dt.date]:
+    """The days a per-day table covers on `date`: from `first_day` (default: the longest
+    pre-enrollment period before the start; metric partials pass
+    `sql.metrics.partials_first_day`, the first day their metrics need) through `date`,
+    capped at the end date."""
     exp = ctx.spec.experiment
     assert exp.start_date is not None
-    first = exp.start_date - dt.timedelta(days=PRE_ENROLLMENT_DAYS)
+    first = first_day or exp.start_date - dt.timedelta(days=PRE_ENROLLMENT_DAYS)
     last = min(date, exp.end_date) if exp.end_date else date
     return first, last
+
+
+def runs(days: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    """Sorted days -> (first, last) of each run of consecutive days."""
+    out: list[tuple[dt.date, dt.date]] = []
+    for d in days:
+        if out and (d - out[-1][1]).days == 1:
+            out[-1] = (out[-1][0], d)
+        else:
+            out.append((d, d))
+    return out
 
 
 def ensure_days(
@@ -28,9 +45,14 @@ def ensure_days(
     build: Callable[[dt.date, dt.date], str],
     date: dt.date,
     definition: Any,
+    first_day: dt.date | None = None,
 ) -> None:
-    """Make `table` hold rows for every day from the pre-enrollment start through `date`,
-    computing only the days not yet recorded in partial_days (one query per missing run)."""
+    """Make `table` hold rows for every day of `day_range` through `date`, computing only
+    the days not yet recorded in partial_days under the current definition hash (one query
+    per run of consecutive missing days). `build`'s rows of a day must not depend on
+    `first_day`: then an earlier `first_day` (a pre-enrollment period added later) just
+    leaves earlier days missing, and they are computed; a change of `definition` rebuilds
+    the table."""
     slug = ctx.spec.slug
     days_ref = ctx.ref(results.partial_days_table(slug))
     def_hash = hashing.digest(hashing.enrollment_hash(ctx.spec), definition)
@@ -43,7 +65,7 @@ def ensure_days(
     exists = ctx.warehouse.table_exists(table)
     if stale or not exists:
         done = set()
-    first, last = day_range(ctx, date)
+    first, last = day_range(ctx, date, first_day)
     missing = [
         first + dt.timedelta(days=i)
         for i in range((last - first).days + 1)
@@ -65,12 +87,14 @@ def ensure_days(
         ctx.create_table_as(table, build(missing[0], missing[-1]))
         stmts = [delete_days]
     else:
-        lo, hi = missing[0], missing[-1]
-        stmts = [
-            f"DELETE FROM {ref} WHERE submission_date BETWEEN {lit.date(lo)} AND {lit.date(hi)}",
-            f"INSERT INTO {ref}\n{build(lo, hi)}",
-            delete_days + f" AND submission_date BETWEEN {lit.date(lo)} AND {lit.date(hi)}",
-        ]
+        stmts = []
+        for lo, hi in runs(missing):
+            between = f"submission_date BETWEEN {lit.date(lo)} AND {lit.date(hi)}"
+            stmts += [
+                f"DELETE FROM {ref} WHERE {between}",
+                f"INSERT INTO {ref}\n{build(lo, hi)}",
+                f"{delete_days} AND {between}",
+            ]
     values = " UNION ALL ".join(
         f"SELECT {lit.string(source)}, {lit.date(d)}, {lit.string(def_hash)}" for d in missing
     )
