@@ -201,3 +201,15 @@ def test_every_metric_hub_expression_translates(metric_hub, platform):
             one(f"SELECT * FROM {query} AS s")
             checked += 1
     assert checked > 10
+
+
+def test_count_distinct_over_unnest_becomes_list_unique_only_in_that_shape():
+    sql = "SELECT (SELECT COUNT(DISTINCT v) FROM UNNEST(a) AS v) AS n FROM t"
+    assert "LIST_UNIQUE(a), 0)" in one(sql)
+    for other in (
+        "SELECT (SELECT COUNT(DISTINCT v) FROM UNNEST(a) AS v WHERE v > 1) AS n FROM t",
+        "SELECT (SELECT COUNT(DISTINCT w) FROM UNNEST(a) AS v) AS n FROM t",
+        "SELECT (SELECT COUNT(v) FROM UNNEST(a) AS v) AS n FROM t",
+        "SELECT (SELECT COUNT(DISTINCT v) FROM UNNEST(a) AS v WITH OFFSET AS o) AS n FROM t",
+    ):
+        assert "LIST_UNIQUE" not in one(other), other

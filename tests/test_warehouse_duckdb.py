@@ -785,3 +785,21 @@ def test_lock_wait_times_out_with_transient_error(tmp_path):
         release.set()
         thread.join()
     assert waiter.table_exists("x") is False
+
+
+def test_count_distinct_rollup_rewrite_equals_the_subquery(mem):
+    """The LIST_UNIQUE rewrite (speed) gives what the decorrelated subquery gives: NULL
+    elements ignored, duplicates across rows counted once, 0 for a client without rows."""
+    mem.execute(
+        "CREATE TABLE t AS SELECT * FROM UNNEST(["
+        "STRUCT('a' AS k, ['x', 'y'] AS arr), STRUCT('a', ['y', CAST(NULL AS STRING)]),"
+        "STRUCT('b', CAST([] AS ARRAY<STRING>)), STRUCT('c', CAST(NULL AS ARRAY<STRING>)),"
+        "STRUCT('d', ['z', 'z'])])"
+    )
+    rewritten = "(SELECT COUNT(DISTINCT v) FROM UNNEST(ARRAY_CONCAT_AGG(arr)) AS v)"
+    plain = "(SELECT COUNT(DISTINCT v) FROM UNNEST(ARRAY_CONCAT_AGG(arr)) AS v WHERE TRUE)"
+    got = mem.query(
+        f"SELECT k, {rewritten} AS fast, {plain} AS slow FROM t GROUP BY k ORDER BY k"
+    ).to_pylist()
+    assert [(r["k"], r["fast"]) for r in got] == [("a", 2), ("b", 0), ("c", 0), ("d", 1)]
+    assert all(r["fast"] == r["slow"] for r in got), got

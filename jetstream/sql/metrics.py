@@ -178,16 +178,26 @@ def _population(
     return body, "enrollment_date"
 
 
-def bounded_source(spec: AnalysisSpec, ds: DataSource, window: WindowSpec) -> str:
-    """The data source limited to constant dates covering every client's window, so the
-    warehouse prunes partitions (BigQuery bills what it scans). Anchors (enrollment or
-    exposure dates) all fall between the start date and the last enrollment date."""
+def window_dates(spec: AnalysisSpec, window: WindowSpec) -> tuple[dt.date, dt.date] | None:
+    """Constant dates covering every client's window (None without enrollment dates).
+    Anchors (enrollment or exposure dates) all fall between the start date and the last
+    enrollment date."""
     exp = spec.experiment
     if exp.start_date is None or exp.last_enrollment_date is None:
+        return None
+    return (
+        exp.start_date + dt.timedelta(days=window.start),
+        exp.last_enrollment_date + dt.timedelta(days=window.end),
+    )
+
+
+def bounded_source(spec: AnalysisSpec, ds: DataSource, window: WindowSpec) -> str:
+    """The data source limited to `window_dates`, so the warehouse prunes partitions
+    (BigQuery bills what it scans)."""
+    dates = window_dates(spec, window)
+    if dates is None:
         return ds.from_expression
-    lo = exp.start_date + dt.timedelta(days=window.start)
-    hi = exp.last_enrollment_date + dt.timedelta(days=window.end)
-    return bounded(ds.from_expression, ds.submission_date_column, lo, hi)
+    return bounded(ds.from_expression, ds.submission_date_column, *dates)
 
 
 def wide_sql(
@@ -211,6 +221,14 @@ def wide_sql(
     direct = [pl for pl in plans if pl.decomposition is None]
     if rolled:
         assert partials_ref is not None
+        # constant bounds too: the warehouse skips the partials of other days
+        dates = window_dates(spec, window)
+        partials = partials_ref
+        if dates is not None:
+            partials = f"""(
+        SELECT * FROM {partials_ref}
+        WHERE submission_date BETWEEN {lit.date(dates[0])} AND {lit.date(dates[1])}
+    )"""
         cols = ",\n           ".join(
             f"{pl.decomposition.rollup_sql} AS {lit.ident(pl.metric.name)}"
             for pl in rolled
@@ -221,7 +239,7 @@ def wide_sql(
     SELECT p.analysis_id,
            {cols}
     FROM population p
-    LEFT JOIN {partials_ref} l
+    LEFT JOIN {partials} l
       ON l.analysis_id = p.analysis_id AND l.submission_date BETWEEN {lo} AND {hi}
     GROUP BY p.analysis_id
 )"""

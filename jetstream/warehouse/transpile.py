@@ -22,6 +22,12 @@ tests/test_warehouse_duckdb.py); re-run them on every upgrade of sqlglot or duck
 | `mozfun.*`, `udf.*` calls | no such functions | renamed to DuckDB macros (see `mozfun.py`); unknown ones raise MetricError |
 | `project.dataset.table` | no catalogs | see table names below |
 
+One rewrite is for speed, not correctness: `(SELECT COUNT(DISTINCT v) FROM UNNEST(a) AS v)`
+(how a COUNT(DISTINCT) metric is rolled up from daily partials) becomes
+`COALESCE(LIST_UNIQUE(a), 0)` (distinct non-NULL elements: the same count, 0 for a NULL
+array); DuckDB otherwise decorrelates the subquery into joins and group-bys, several times
+slower.
+
 Not fixed here but in the DuckDB warehouse, because they need the connection: integer `SUM`
 (HUGEINT on DuckDB) and INT32 results are cast to BIGINT (INT64) and FLOAT to DOUBLE on the way
 out (`query`, `create_table_as`); `FARM_FINGERPRINT` is a Python UDF; `SET TimeZone='UTC'`.
@@ -179,6 +185,42 @@ def _countif(node: exp.Expr) -> exp.Expr:
     if isinstance(node, exp.CountIf):
         return exp.Count(this=exp.Case(ifs=[exp.If(this=node.this, true=exp.Literal.number(1))]))
     return node
+
+
+def _count_distinct_unnest(node: exp.Expr) -> exp.Expr:
+    """`(SELECT COUNT(DISTINCT v) FROM UNNEST(a) AS v)` -> `COALESCE(LIST_UNIQUE(a), 0)`
+    (only that exact shape: one aggregate of the unnested alias, no other clause)."""
+    if not isinstance(node, exp.Subquery) or not isinstance(node.this, exp.Select):
+        return node
+    select = node.this
+    source = select.args.get("from_") or select.args.get("from")
+    if (
+        len(select.expressions) != 1
+        or source is None
+        or not isinstance(source.this, exp.Unnest)
+        or any(
+            select.args.get(k) for k in ("joins", "where", "group", "having", "qualify", "limit")
+        )
+    ):
+        return node
+    unnest = source.this
+    alias = unnest.args.get("alias")
+    columns = alias.columns if alias is not None else []
+    count = select.expressions[0]
+    if (
+        len(unnest.expressions) != 1
+        or unnest.args.get("offset")
+        or len(columns) != 1
+        or not isinstance(count, exp.Count)
+        or not isinstance(count.this, exp.Distinct)
+        or len(count.this.expressions) != 1
+    ):
+        return node
+    arg = count.this.expressions[0]
+    if not isinstance(arg, exp.Column) or arg.table or arg.name != columns[0].name:
+        return node
+    unique = exp.Anonymous(this="LIST_UNIQUE", expressions=[unnest.expressions[0].copy()])
+    return exp.Coalesce(this=unique, expressions=[exp.Literal.number(0)])  # NULL array: 0
 
 
 def _extract(node: exp.Expr) -> exp.Expr:
@@ -364,6 +406,7 @@ def transform_statement(statement: exp.Expr, udfs: frozenset[str]) -> exp.Expr:
         _rename_udfs(udfs),
         _drop_project,
         _countif,
+        _count_distinct_unnest,
         _extract,
         _date_arith,
         _numeric,
