@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from jetstream.statistics import (
+    BranchRows,
     StatisticError,
     StatisticRow,
     adjust_p_values,
@@ -20,12 +21,16 @@ from jetstream.statistics import (
     srm_check,
     summarise,
 )
+from jetstream.statistics import linear_models as lm
 from jetstream.statistics import rows as msgs
 from jetstream.statistics.pretreatments import apply_pre_treatment
 from jetstream.statistics.resampling import (
+    MIN_BINS,
+    adaptive_bins,
     bayesian_bootstrap_means,
     bootstrap_ratio_of_means,
     exact_bayesian_bootstrap_means,
+    gamma_weights,
 )
 
 
@@ -662,3 +667,142 @@ def test_clip_uncertainty_delta_widens_bootstrap_intervals_to_the_sampling_sd():
         assert w.upper - w.lower > r.upper - r.lower
     _, errors = summarise(t, "y", "bootstrap_mean", params={"clip_uncertainty": "bogus"})
     assert errors and "clip_uncertainty" in errors[0].message
+
+
+# ---------------------------------------------------------------- speed paths (same results)
+
+
+def _three_branch_table(n: int = 3000, seed: int = 4) -> dict:
+    rng = np.random.default_rng(seed)
+    code = rng.integers(0, 3, n)
+    pre = rng.lognormal(0, 1, n)
+    pre[rng.random(n) < 0.05] = np.nan
+    return {
+        "branch": np.array(["b", "a", "extra"], dtype=object)[code],
+        "y": rng.lognormal(0, 1, n) * (1 + 0.1 * code),
+        "pre": pre,
+        "conv": (rng.random(n) < 0.3).astype(float),
+        "num": rng.poisson(1.0, n).astype(float),
+        "den": rng.poisson(10.0, n).astype(float) + 1,
+    }
+
+
+@pytest.mark.parametrize("statistic", sorted(registry))
+def test_branch_codes_and_branch_rows_give_the_same_rows_as_the_branch_column(statistic):
+    t = _three_branch_table()
+    params = {"numerator": "num", "denominator": "den"} if statistic == "population_ratio" else {}
+    if "num_samples" in registry[statistic].defaults:
+        params["num_samples"] = 300
+    metric = "conv" if statistic == "binomial" else "y"
+    kw = dict(params=params, covariate="pre", branches=["a", "b", "ghost"], seed=3)
+    expected = summarise(t, metric, statistic, **kw)
+    names = ["extra", "b", "a", "unused"]
+    codes = np.array([names.index(b) for b in t.pop("branch")], dtype=np.int8)
+    assert summarise(t, metric, statistic, branch_codes=(codes, names), **kw) == expected
+    rows = BranchRows.from_codes(codes, names)
+    assert summarise(t, metric, statistic, branch_codes=rows, **kw) == expected
+
+
+def test_branch_rows_from_codes_and_labels():
+    labels = np.array(["t", "c", None, "t", "x", np.nan, "c"], dtype=object)
+    by_labels = BranchRows.from_labels(labels, expected=["c", "missing"])
+    assert by_labels.names == ("t", "c", "x")
+    assert [r.tolist() for r in by_labels.rows] == [[0, 3], [1, 6], [4]]
+    assert by_labels.of("missing") is None and by_labels.size == 7
+    by_codes = BranchRows.from_codes(np.array([2, 0, -1, 2, 1, -1, 0]), ["c", "x", "t"])
+    assert by_codes.names == by_labels.names
+    assert all(np.array_equal(a, b) for a, b in zip(by_codes.rows, by_labels.rows, strict=True))
+    with pytest.raises(ValueError, match="no name"):
+        BranchRows.from_codes(np.array([0, 3]), ["a", "b"])
+    with pytest.raises(ValueError, match="integer"):
+        BranchRows.from_codes(np.array([0.0, 1.0]), ["a", "b"])
+    with pytest.raises(ValueError, match="distinct"):
+        BranchRows.from_codes(np.array([0, 1]), ["a", "a"])
+
+
+def test_branch_codes_of_the_wrong_length_are_an_error():
+    t = _three_branch_table(100)
+    rows, errors = summarise(t, "y", "count", branch_codes=(np.zeros(99, dtype=int), ["a"]))
+    assert rows == [] and "99 rows" in errors[0].message
+    rows, errors = summarise(t, "y", "count", branch_codes=(np.full(100, 5), ["a"]))
+    assert rows == [] and errors[0].message.startswith("branch_codes:")
+
+
+@pytest.mark.parametrize(
+    "kind", ["lognormal", "integers", "ties", "mixed", "with_inf", "tiny", "constant"]
+)
+def test_repeated_clip_thresholds_equal_repeated_np_quantile_clipping(kind):
+    rng = np.random.default_rng(8)
+    x = {
+        "lognormal": rng.lognormal(0, 1, 5001),
+        "integers": rng.poisson(3.0, 4000).astype(float),
+        "ties": np.round(rng.exponential(2.0, 3000), 1),
+        "mixed": np.concatenate([rng.poisson(5.0, 2000).astype(float), [0.5, 7.25]]),
+        "with_inf": np.concatenate([rng.poisson(5.0, 300).astype(float), [np.inf, -np.inf]]),
+        "tiny": np.array([3.0]),
+        "constant": np.full(50, 2.0),
+    }[kind]
+    for drop in (0.005, 0.05, 0.3):
+        expected = []
+        parts = {"a": x[: x.size // 2], "b": x[x.size // 2 :]}
+        for _ in range(4):
+            pooled = np.concatenate(list(parts.values()))
+            t = float(np.quantile(pooled, 1.0 - drop))
+            if lm._is_integral(pooled):
+                t = float(np.ceil(t))
+            expected.append(t)
+            parts = lm.pooled_clip(parts, drop)
+        got = lm.repeated_clip_thresholds(x, drop, 4)
+        assert got == expected  # the same floats, not just close
+        assert lm.repeated_clip_thresholds(np.sort(x), drop, 4, is_sorted=True) == expected
+    assert lm.repeated_clip_thresholds(x, 0.0, 3) == []
+
+
+def test_clipped_grid_quantile_mean_reads_only_the_grid_order_statistics():
+    xs = np.sort(np.random.default_rng(2).lognormal(0, 1, 7777))
+    for t in (None, 3.0, 0.5):
+        clipped = xs if t is None else np.minimum(xs, t)
+        expected = float(lm.sorted_quantiles(clipped, lm._GRID).mean())
+        assert lm.clipped_sorted_quantiles_mean(xs, t) == expected
+
+
+def test_adaptive_bins_meet_their_bound_and_refine_only_the_tails():
+    rng = np.random.default_rng(6)
+    big = np.sort(rng.normal(10, 2, 200_000))
+    starts, counts, _, _ = adaptive_bins(big, 1000, 2.0, 6.0)
+    assert starts.size == MIN_BINS  # a large near-normal sample needs no refinement
+    small = np.sort(rng.pareto(1.5, 3000))
+    starts, counts, means, var = adaptive_bins(small, 1000, 2.0, 6.0)
+    assert MIN_BINS < starts.size <= 1000 and counts.sum() == small.size
+    assert counts[-1] < counts[counts.size // 2]  # the heavy tail is cut finer
+    # the bins' counts, means and variances are exact
+    edges = np.append(starts, small.size)
+    for i in (0, counts.size // 2, counts.size - 1):
+        part = small[edges[i] : edges[i + 1]]
+        assert counts[i] == part.size
+        assert means[i] == pytest.approx(part.mean()) and var[i] == pytest.approx(part.var())
+
+
+def test_gamma_weights_mix_exponential_wilson_hilferty_and_gamma_columns():
+    counts = np.array([1.0, 5.0, 150.0, 1.0, 2000.0])
+    g = gamma_weights(counts, 40000, np.random.default_rng(0))
+    assert g.shape == (40000, 5)
+    assert g.mean(axis=0) == pytest.approx(counts, rel=0.02)
+    assert g.var(axis=0) == pytest.approx(counts, rel=0.05)
+    again = gamma_weights(counts, 40000, np.random.default_rng(0))
+    assert np.array_equal(g, again)
+
+
+def test_heavy_tailed_small_sample_bootstrap_keeps_the_exact_skewness():
+    x = np.random.default_rng(9).pareto(1.5, 2000)
+    fast = bayesian_bootstrap_means(x, 20000, np.random.default_rng(1))
+    exact = exact_bayesian_bootstrap_means(x, 20000, np.random.default_rng(2))
+
+    def skew(d):
+        return float(((d - d.mean()) ** 3).mean() / d.std() ** 3)
+
+    assert skew(exact) > 0.5  # a case where a normal approximation would be visibly off
+    assert skew(fast) == pytest.approx(skew(exact), abs=0.15)
+    sd = exact.std()
+    for q in (0.005, 0.025, 0.975, 0.995):
+        assert np.quantile(fast, q) == pytest.approx(np.quantile(exact, q), abs=0.15 * sd)

@@ -15,6 +15,7 @@ import attrs
 import numpy as np
 
 from jetstream.statistics.base import StatisticInput
+from jetstream.statistics.branches import BranchRows
 from jetstream.statistics.multiple_testing import adjust_p_values
 from jetstream.statistics.pretreatments import PRE_TREATMENTS, apply_pre_treatment
 from jetstream.statistics.registry import registry
@@ -37,6 +38,7 @@ from jetstream.statistics.seeds import derive_seed
 from jetstream.statistics.srm import srm, srm_check
 
 __all__ = [
+    "BranchRows",
     "StatisticError",
     "StatisticRow",
     "adjust_p_values",
@@ -46,23 +48,6 @@ __all__ = [
     "srm_check",
     "summarise",
 ]
-
-
-def _branch_masks(
-    branch: np.ndarray, branches: Sequence[str] | None
-) -> tuple[list[str], dict[str, np.ndarray]]:
-    """All branch names (the configured order first, then any others in order of first
-    appearance, as the reference orders them) and their row masks. One vectorised
-    comparison per branch: no sort of the (object) branch column."""
-    names = list(dict.fromkeys(branches or []))
-    masks = {b: branch == b for b in names}
-    seen = np.logical_or.reduce(list(masks.values())) if names else np.zeros(branch.size, bool)
-    while not seen.all():
-        b = branch[int(np.argmin(seen))]
-        masks[str(b)] = branch == b
-        names.append(str(b))
-        seen |= masks[str(b)]
-    return names, masks
 
 
 def summarise(
@@ -76,6 +61,7 @@ def summarise(
     branches: Sequence[str] | None = None,
     seed: int = 0,
     analysis_period_days: int = 1,
+    branch_codes: BranchRows | tuple[np.ndarray, Sequence[str]] | None = None,
 ) -> tuple[list[StatisticRow], list[StatisticError]]:
     """Compute one statistic of one metric for every branch and comparison.
 
@@ -85,6 +71,11 @@ def summarise(
     `reference_branch` None every branch is the reference in turn (every pair both ways).
     `branches` lists the experiment's branches so that empty ones are reported. Rows
     come back with segment, analysis_basis and window_index None.
+
+    `branch_codes` replaces the "branch" column: either `(codes, names)` (row i is in
+    branch `names[codes[i]]`, negative = none; e.g. a pyarrow `dictionary_encode()` of
+    the column) or a `BranchRows` built once and passed to every call over the same rows
+    (the fastest: no per-call work on the branch column at all).
     """
     errors: list[StatisticError] = []
 
@@ -99,10 +90,18 @@ def summarise(
         resolved = spec.resolve_params(params)
     except (ValueError, TypeError) as exc:
         return fail(MSG_BAD_PARAMS.format(statistic=statistic, problem=exc))
-    if "branch" not in table:
-        return fail(MSG_NO_BRANCH_COLUMN)
-    branch = np.asarray(table["branch"])
-    n = branch.shape[0]
+    if branch_codes is None:
+        if "branch" not in table:
+            return fail(MSG_NO_BRANCH_COLUMN)
+        groups = BranchRows.from_labels(np.asarray(table["branch"]), branches or ())
+    elif isinstance(branch_codes, BranchRows):
+        groups = branch_codes
+    else:
+        try:
+            groups = BranchRows.from_codes(*branch_codes)
+        except ValueError as exc:
+            return fail(f"branch_codes: {exc}")
+    n = groups.size
 
     if metric in table:
         values = np.asarray(table[metric], dtype=np.float64)
@@ -110,6 +109,8 @@ def summarise(
         return fail(MSG_MISSING_COLUMN.format(column=metric))
     else:
         values = np.zeros(n)
+    if values.shape != (n,):
+        return fail(f"column {metric!r} has shape {values.shape}; the branch column has {n} rows")
     keep = np.ones(n, dtype=bool)
     for name, args in pre_treatments:
         if name not in PRE_TREATMENTS:
@@ -145,14 +146,17 @@ def summarise(
                 )
             )
 
-    names, masks = _branch_masks(branch, branches)
+    names = list(dict.fromkeys([*(branches or ()), *groups.names]))
+    keep_all = bool(keep.all())
     data: dict[str, np.ndarray] = {}
     covs: dict[str, np.ndarray] = {}
     cols: dict[str, dict[str, np.ndarray]] = {}
     empty: list[StatisticError] = []
     for b in names:
-        sel = masks[b] & keep
-        if not sel.any():
+        rows = groups.of(b)
+        if rows is not None and not keep_all:
+            rows = rows[keep[rows]]
+        if rows is None or rows.size == 0:
             if b == reference_branch:
                 continue
             empty.append(
@@ -164,10 +168,10 @@ def summarise(
                 )
             )
             continue
-        data[b] = values[sel]
+        data[b] = values[rows]
         if cov is not None:
-            covs[b] = cov[sel]
-        cols[b] = {c: v[sel] for c, v in extra.items()}
+            covs[b] = cov[rows]
+        cols[b] = {c: v[rows] for c, v in extra.items()}
     if not data:
         return fail(MSG_ALL_NULL.format(metric=metric))
     errors.extend(empty)

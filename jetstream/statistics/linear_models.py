@@ -11,6 +11,8 @@ prediction grid), with a delta-method normal interval on log(T / C).
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import numpy as np
 from scipy import stats
@@ -62,6 +64,75 @@ def pooled_clip(parts: dict[str, Array], drop_highest: float) -> dict[str, Array
     return {b: np.minimum(v, threshold) for b, v in parts.items()}
 
 
+def _lerp(a: float, b: float, t: float) -> float:
+    """numpy's linear interpolation, operation for operation (np.quantile's `_lerp`)."""
+    d = b - a
+    return b - d * (1.0 - t) if t >= 0.5 else a + d * t
+
+
+def repeated_clip_thresholds(
+    finite: Array, drop_highest: float, times: int, is_sorted: bool = False
+) -> list[float]:
+    """The thresholds of `times` successive `pooled_clip` passes over the (non-NaN) values
+    `finite`, without re-reading the data after the first.
+
+    Clipping at t does not move the order statistics below t, so the quantile of the
+    clipped data is the same interpolation between min(a, t) and min(b, t), a and b the
+    two order statistics of the original data that np.quantile interpolates between; and
+    whether the clipped data are integers (the ceil rule) follows from t and the smallest
+    non-integer value. The arithmetic repeats np.quantile's (method "linear") operation for
+    operation, so the thresholds are the same floats."""
+    n = int(finite.size)
+    if drop_highest <= 0 or n == 0 or times <= 0:
+        return []
+    level = 1.0 - drop_highest
+    virtual = (n - 1) * level
+    if virtual >= n - 1:
+        lo = hi = n - 1
+        gamma = 0.0
+    else:
+        lo = math.floor(virtual)
+        hi = lo + 1
+        gamma = virtual - lo
+    if is_sorted:
+        a, b = float(finite[lo]), float(finite[hi])
+    else:
+        part = np.partition(finite, [lo, hi] if hi != lo else [lo])
+        a, b = float(part[lo]), float(part[hi])
+    # Non-integers, and -inf (which no clip makes finite), bar the clipped data from
+    # being integral while they lie below the threshold. +inf is clipped to it.
+    bad = finite != np.floor(finite)
+    bad |= finite == -np.inf
+    integral = not bad.any() and bool(np.isfinite(finite).all())
+    bad_min = float(finite[bad].min()) if times > 1 and bad.any() else math.inf
+    out: list[float] = []
+    for _ in range(times):
+        if out:
+            t_prev = out[-1]
+            a, b = min(a, t_prev), min(b, t_prev)
+            integral = bool(math.isfinite(t_prev) and t_prev == math.floor(t_prev)) and (
+                bad_min >= t_prev
+            )
+        t = _lerp(a, b, gamma)
+        if integral:
+            t = float(np.ceil(t))
+        out.append(t)
+    return out
+
+
+def clipped_sorted_quantiles_mean(xs: Array, threshold: float | None) -> float:
+    """mean(sorted_quantiles(min(xs, threshold), grid)) for sorted xs, reading only the
+    order statistics the grid needs (sort(min(x, t)) = min(sort(x), t) elementwise)."""
+    pos = _GRID * (xs.size - 1)
+    lo = np.floor(pos).astype(np.int64)
+    hi = np.minimum(lo + 1, xs.size - 1)
+    frac = pos - lo
+    a, b = xs[lo], xs[hi]
+    if threshold is not None:
+        a, b = np.minimum(a, threshold), np.minimum(b, threshold)
+    return float((a + frac * (b - a)).mean())
+
+
 @attrs.frozen
 class Fit:
     n: dict[str, int]
@@ -75,7 +146,9 @@ class Fit:
     adjusted: bool
 
 
-def fit(y: dict[str, Array], x: dict[str, Array] | None) -> Fit:
+def fit(y: dict[str, Array], x: dict[str, Array] | None, qbar: float | None = None) -> Fit:
+    """The OLS fit from per-branch sums. `qbar` (the covariate's mean grid quantile) is
+    computed from the pooled covariate unless given."""
     branches = list(y)
     n = {b: int(y[b].size) for b in branches}
     ybar = {b: float(y[b].mean()) for b in branches}
@@ -92,8 +165,9 @@ def fit(y: dict[str, Array], x: dict[str, Array] | None) -> Fit:
     gamma = sxy / sxx
     rss = syy - gamma * sxy
     df = ntot - k - 1
-    pooled_x = np.sort(np.concatenate([x[b] for b in branches]))
-    qbar = float(sorted_quantiles(pooled_x, _GRID).mean())
+    if qbar is None:
+        pooled_x = np.sort(np.concatenate([x[b] for b in branches]))
+        qbar = float(sorted_quantiles(pooled_x, _GRID).mean())
     return Fit(n, ybar, xbar, gamma, sxx, rss / df, df, qbar, True)
 
 
@@ -172,23 +246,53 @@ def _prepare(
     return y, x, errors
 
 
-def _clipped(
-    y: dict[str, Array], x: dict[str, Array] | None, drop_highest: float, times: int
-) -> tuple[dict[str, Array], dict[str, Array] | None]:
-    """Clip `times` times (pooled), then drop rows with a null covariate and branches left
-    without rows."""
-    for _ in range(times if drop_highest > 0 else 0):
-        y = pooled_clip(y, drop_highest)
+class _ClipPasses:
+    """The model's data after k pooled clipping passes of metric and covariate (the
+    reference clips its frame in place once per pass), then without rows whose covariate
+    is null and without branches left empty. The thresholds of every pass come from one
+    partition of the metric and one sort of the covariate; the sort also gives the
+    covariate's grid quantiles for every pass."""
+
+    def __init__(
+        self, y0: dict[str, Array], x0: dict[str, Array] | None, drop: float, times: int
+    ) -> None:
+        self.y0, self.x0 = y0, x0
+        pooled_y = np.concatenate(list(y0.values()))
+        nan_y = np.isnan(pooled_y)
+        self.ty = repeated_clip_thresholds(
+            pooled_y[~nan_y] if nan_y.any() else pooled_y, drop, times
+        )
+        self.keep: dict[str, Array] | None = None
+        self.tx: list[float] = []
+        self.xs = np.empty(0)
+        if x0 is not None:
+            keep = {b: ~np.isnan(v) for b, v in x0.items()}
+            self.keep = None if all(k.all() for k in keep.values()) else keep
+            self.xs = np.sort(np.concatenate([x0[b][keep[b]] for b in x0]))
+            self.tx = repeated_clip_thresholds(self.xs, drop, times, is_sorted=True)
+
+    def data(self, k: int) -> tuple[dict[str, Array], dict[str, Array] | None]:
+        y = self.y0
+        if k and self.ty:
+            y = {b: np.minimum(v, self.ty[k - 1]) for b, v in y.items()}
+        x = self.x0
         if x is not None:
-            x = pooled_clip(x, drop_highest)
-    if x is not None:
-        keep = {b: ~np.isnan(x[b]) for b in y}
-        y = {b: y[b][keep[b]] for b in y}
-        x = {b: x[b][keep[b]] for b in y}
-    y = {b: v for b, v in y.items() if v.size}
-    if x is not None:
-        x = {b: x[b] for b in y}
-    return y, x
+            if k and self.tx:
+                x = {b: np.minimum(v, self.tx[k - 1]) for b, v in x.items()}
+            keep = self.keep
+            if keep is not None:
+                y = {b: v[keep[b]] for b, v in y.items()}
+                x = {b: v[keep[b]] for b, v in x.items()}
+        y = {b: v for b, v in y.items() if v.size}
+        if x is not None:
+            x = {b: x[b] for b in y}
+        return y, x
+
+    def qbar(self, k: int) -> float | None:
+        """The covariate's mean grid quantile after k passes (None without covariate)."""
+        if self.x0 is None or self.xs.size == 0:
+            return None
+        return clipped_sorted_quantiles_mean(self.xs, self.tx[k - 1] if k and self.tx else None)
 
 
 def _model_rows(
@@ -218,8 +322,9 @@ def _model_rows(
         return out
     lo_q, hi_q = bounds_quantiles(ci)
     passes = max(1, len(inp.references)) if repeat else 1
+    clip = _ClipPasses(y0, x0, drop_highest, passes)
     if branch_rows:
-        y, _ = _clipped(y0, x0, drop_highest, passes)
+        y, _ = clip.data(passes)
         for b in inp.branches:
             if b not in y:
                 continue
@@ -241,7 +346,8 @@ def _model_rows(
                 )
             )
     for k, r in enumerate(inp.references, start=1):
-        y, x = _clipped(y0, x0, drop_highest, k if repeat else 1)
+        passes_k = k if repeat else 1
+        y, x = clip.data(passes_k)
         if r not in y or len(y) < 2:
             continue
         if sum(v.size for v in y.values()) <= len(y) + (x is not None):
@@ -255,7 +361,7 @@ def _model_rows(
                 )
             )
             break
-        f = fit(y, x)
+        f = fit(y, x, clip.qbar(passes_k) if x is not None else None)
         total = float(sum(f.n.values()))
         for b in inp.branches:
             if b == r or b not in y:

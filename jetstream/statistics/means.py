@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from jetstream.statistics.base import Outcome, StatisticInput, rows_from_draws
@@ -22,27 +25,78 @@ def clip_at_quantile(x: Array, drop_highest: float) -> Array:
     return np.minimum(x, np.quantile(x, 1.0 - drop_highest))
 
 
-def clip_variance_factor(x: Array, drop_highest: float) -> float:
-    """How much wider the sampling distribution of the clipped mean is than the bootstrap
-    of the already-clipped values says: sqrt(var(u) / var(c)), with c = min(x, q) and
-    u = c + (p / f(q)) 1{x > q} the influence function of mean(min(X, q(F))) including the
-    variability of the estimated clip point q = Q(1 - p) (p = drop_highest). f(q) is a
-    Siddiqui difference-quotient estimate over Q(1 - p -/+ p/2). 1 when the clip point is
-    stable (ties, no spread) or nothing is clipped."""
+def clip_influence(x: Array, drop_highest: float) -> tuple[Array, Array]:
+    """(c, u) with c = min(x, q) the clipped values and u = c + (p / f(q)) 1{x > q}, which
+    equals, up to a constant, the influence function of the clipped mean
+    T(F) = E[min(X, Q(1 - p))] *including* the variability of the estimated clip point
+    q = Q(1 - p), p = drop_highest:
+
+        IF(x) = min(x, q) - T + (dT/dq) IF_q(x),  dT/dq = P(X > q) = p,
+        IF_q(x) = (1{x > q} - p) / f(q)  (influence function of the (1 - p) quantile).
+
+    f(q) is a Siddiqui difference-quotient estimate over Q(1 - p -/+ p/2). When the clip
+    point is stable (no spread between those quantiles, e.g. ties) or nothing is clipped,
+    u = c: the clip point then contributes no first-order variance."""
     if drop_highest <= 0 or x.size < 3:
-        return 1.0
+        return x, x
     level = 1.0 - drop_highest
     h = min(drop_highest, level) / 2.0
     q, lo, hi = np.quantile(x, [level, level - h, min(1.0, level + h)])
-    if not hi > lo:
-        return 1.0
-    density = (min(1.0, level + h) - (level - h)) / (hi - lo)
     c = np.minimum(x, q)
+    if not hi > lo:
+        return c, c
+    density = (min(1.0, level + h) - (level - h)) / (hi - lo)
+    return c, c + (drop_highest / density) * (x > q)
+
+
+def clip_variance_factor(x: Array, drop_highest: float) -> float:
+    """How much wider the sampling distribution of the clipped mean is than the bootstrap
+    of the already-clipped values says: sqrt(var(u) / var(c)) with (c, u) from
+    `clip_influence`. 1 when the clip point is stable or nothing is clipped."""
+    c, u = clip_influence(x, drop_highest)
     var_c = float(c.var())
+    if u is c or var_c <= 0:
+        return 1.0
+    return float(np.sqrt(u.var() / var_c))
+
+
+def ratio_clip_variance_factor(num: Array, den: Array, drop_highest: float) -> float:
+    """The same widening for the ratio of clipped means R = mean(c_N) / mean(c_D), numerator
+    and denominator clipped at their own estimated (1 - p) quantiles. By the delta method
+    the influence function of R is (IF_N - R IF_D) / mean(c_D), where IF_N and IF_D are
+    the clipped means' influence functions including their clip points (`clip_influence`);
+    the bootstrap of the already-clipped pairs sees only (c_N - R c_D) / mean(c_D). So
+
+        factor = sqrt(var(u_N - R u_D) / var(c_N - R c_D)).
+
+    1 when neither clip point moves or the linearised ratio has no variance."""
+    cn, un = clip_influence(num, drop_highest)
+    cd, ud = clip_influence(den, drop_highest)
+    if un is cn and ud is cd:
+        return 1.0
+    total = float(cd.sum())
+    if total == 0:
+        return 1.0
+    r = float(cn.sum()) / total
+    var_c = float((cn - r * cd).var())
     if var_c <= 0:
         return 1.0
-    u = c + (drop_highest / density) * (x > q)
-    return float(np.sqrt(u.var() / var_c))
+    return float(np.sqrt((un - r * ud).var() / var_c))
+
+
+def _clip_mode(params: Mapping[str, Any]) -> str:
+    mode = str(params.get("clip_uncertainty", "ignore"))
+    if mode not in ("ignore", "delta"):
+        raise ValueError(f"clip_uncertainty must be 'ignore' or 'delta', not {mode!r}")
+    return mode
+
+
+def _widen(draws: Array, factor: float) -> Array:
+    """Scale draws around their mean (the point estimate) by `factor`."""
+    if factor == 1.0:
+        return draws
+    centre = draws.mean()
+    return centre + factor * (draws - centre)
 
 
 def bootstrap_mean(inp: StatisticInput) -> Outcome:
@@ -57,9 +111,7 @@ def bootstrap_mean(inp: StatisticInput) -> Outcome:
     p = inp.params
     num_samples = int(p["num_samples"])
     drop = float(p["drop_highest"])
-    mode = str(p.get("clip_uncertainty", "ignore"))
-    if mode not in ("ignore", "delta"):
-        raise ValueError(f"clip_uncertainty must be 'ignore' or 'delta', not {mode!r}")
+    mode = _clip_mode(p)
     draws = {}
     for b in inp.branches:
         d = bayesian_bootstrap_means(
@@ -69,23 +121,33 @@ def bootstrap_mean(inp: StatisticInput) -> Outcome:
             bins=int(p.get("bins", DEFAULT_BINS)),
         )
         if mode == "delta":
-            centre = d.mean()
-            d = centre + clip_variance_factor(inp.values[b], drop) * (d - centre)
+            d = _widen(d, clip_variance_factor(inp.values[b], drop))
         draws[b] = d
     return rows_from_draws(inp, "mean", draws, float(p["confidence_interval"]))
 
 
 def population_ratio(inp: StatisticInput) -> Outcome:
     """Ordinary bootstrap of clients of mean(numerator) / mean(denominator), numerator and
-    denominator clipped separately per branch at their `1 - drop_highest` quantiles."""
+    denominator clipped separately per branch at their `1 - drop_highest` quantiles.
+    Label `population_ratio`.
+
+    Like the reference, the default (`clip_uncertainty = "ignore"`) treats both clip
+    points as fixed, which understates the interval width when they are estimated from a
+    heavy tail. `clip_uncertainty = "delta"` widens each branch's draws around their mean
+    by `ratio_clip_variance_factor`: the delta method for R = mean(c_N) / mean(c_D),
+    IF_R = (IF_N - R IF_D) / mean(c_D), with each clipped mean's influence function
+    including its estimated clip point (see `clip_influence`)."""
     p = inp.params
     numerator, denominator = str(p["numerator"]), str(p["denominator"])
     drop = float(p["drop_highest"])
+    mode = _clip_mode(p)
     out = Outcome()
     draws = {}
     for b in inp.branches:
-        num = clip_at_quantile(inp.columns[b][numerator], drop)
-        den = clip_at_quantile(inp.columns[b][denominator], drop)
+        raw_num = inp.columns[b][numerator]
+        raw_den = inp.columns[b][denominator]
+        num = clip_at_quantile(raw_num, drop)
+        den = clip_at_quantile(raw_den, drop)
         if den.sum() == 0:
             out.errors.append(
                 StatisticError(
@@ -95,12 +157,15 @@ def population_ratio(inp: StatisticInput) -> Outcome:
                 )
             )
             continue
-        draws[b] = bootstrap_ratio_of_means(
+        d = bootstrap_ratio_of_means(
             num,
             den,
             int(p["num_samples"]),
             inp.rng("population_ratio", b),
             bins=int(p.get("bins", DEFAULT_BINS)),
         )
+        if mode == "delta":
+            d = _widen(d, ratio_clip_variance_factor(raw_num, raw_den, drop))
+        draws[b] = d
     res = rows_from_draws(inp, "population_ratio", draws, float(p["confidence_interval"]))
     return Outcome(res.rows, out.errors + res.errors)

@@ -99,6 +99,7 @@ registry: dict[str, StatisticSpec] = {
                 "drop_highest": 0.005,
                 **_CI,
                 "bins": 1000,
+                "clip_uncertainty": "ignore",
             },
             "population_ratio",
             reads_metric_column=False,

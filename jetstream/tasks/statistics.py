@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jetstream import hashing, results
 from jetstream.config.model import AnalysisBasis, Metric, Summary
@@ -169,14 +170,21 @@ def run_statistics(
         if data.num_rows == 0:
             errors.add(f"no clients in the {basis.value} basis", level="warning")
             continue
-        branch_all = np.asarray(data.column("branch").to_pylist(), dtype=object).astype(str)
+        # branch codes once per basis, branch rows once per segment: no string
+        # comparisons in the hundreds of statistic calls that follow
+        encoded = pc.dictionary_encode(data.column("branch").combine_chunks())
+        codes_all = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        branch_names = [str(v) for v in encoded.dictionary.to_pylist()]
         values = {alias: _float(data.column(alias)) for alias in cols.metrics.values()}
         covs = {alias: _float(data.column(alias)) for alias in cols.covariates.values()}
         masks = _segment_masks(ctx, period, data)
         ratios = {b.slug: b.ratio for b in exp.branches}
         for segment, mask in masks.items():
-            branch = branch_all[mask]
-            counts = {b: int(np.sum(branch == b)) for b in exp.branch_slugs}
+            branch = stats.BranchRows.from_codes(codes_all[mask], branch_names)
+            counts = {}
+            for b in exp.branch_slugs:
+                found = branch.of(b)
+                counts[b] = 0 if found is None else int(found.size)
             for b, n in counts.items():
                 rows.append(
                     stats.StatisticRow(
@@ -234,9 +242,13 @@ def _one_summary(
 ):
     spec = ctx.spec
     st = s.statistic
-    table: dict[str, np.ndarray] = {"branch": branch}
-    for name, alias in cols.metrics.items():
-        table[name] = values[alias][mask]
+    # only the columns this statistic reads (its metric, a ratio's components)
+    needed = {s.metric.name} | {
+        v for k in ("numerator", "denominator") if isinstance(v := st.params.get(k), str)
+    }
+    table: dict[str, np.ndarray] = {
+        name: values[alias][mask] for name, alias in cols.metrics.items() if name in needed
+    }
     if not s.metric.select_expression.strip() and st.name != "population_ratio":
         errors.add(
             f"{s.metric.name} has no select_expression; only population_ratio can summarise it",
@@ -276,6 +288,7 @@ def _one_summary(
             branches=list(spec.experiment.branch_slugs),
             seed=seed,
             analysis_period_days=window.length,
+            branch_codes=branch,
         )
     except TransientError:
         raise
