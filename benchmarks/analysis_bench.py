@@ -285,8 +285,10 @@ def run_graph(uri: str, out: Path, graph: Any, parallelism: int) -> tuple[float,
 
 def rewind_day(uri: str, spec: Any, date: dt.date) -> dict[str, int]:
     """Undo what the run of `date` added that a daily run computes fresh: that day's rows
-    of every per-day table (partials, exposure days, their bookkeeping) and the segment
-    rows of the windows closing that day. Returns rows deleted per table."""
+    of every per-day table (partials, exposure days, their bookkeeping), and the segment,
+    metric and statistic rows of the windows closing that day (a daily run writes them
+    for the first time; deleting stored rows is a rerun's cost, not a daily run's).
+    Returns rows deleted per table."""
     from jetstream import results
     from jetstream.periods import due_window
     from jetstream.sql import literals as lit
@@ -297,28 +299,34 @@ def rewind_day(uri: str, spec: Any, date: dt.date) -> dict[str, int]:
     day = lit.date(date)
     wh = open_warehouse(uri)
     deleted: dict[str, int] = {}
+
+    def delete(table: str, label: str, where: str) -> None:
+        ref = wh.table_ref(table)
+        n = wh.query(f"SELECT COUNT(*) AS n FROM {ref} WHERE {where}")
+        deleted[label] = int(n.column(0)[0].as_py())
+        wh.execute(f"DELETE FROM {ref} WHERE {where}")
+
     try:
         with wh.session():  # type: ignore[attr-defined]
             per_day = [t for t in wh.list_tables(f"partials_{results.safe(slug)}_")]
             per_day += [results.exposure_days_table(slug), results.partial_days_table(slug)]
             for table in per_day:
+                if wh.table_exists(table):
+                    delete(table, table, f"submission_date = {day}")
+            per_window = [
+                results.segments_table(slug),
+                results.metrics_table(slug),
+                results.statistics_table(slug),
+            ]
+            for table in per_window:
                 if not wh.table_exists(table):
                     continue
-                ref = wh.table_ref(table)
-                n = wh.query(f"SELECT COUNT(*) AS n FROM {ref} WHERE submission_date = {day}")
-                deleted[table] = int(n.column(0)[0].as_py())
-                wh.execute(f"DELETE FROM {ref} WHERE submission_date = {day}")
-            segments = results.segments_table(slug)
-            if wh.table_exists(segments):
-                ref = wh.table_ref(segments)
                 for period in spec.periods:
                     w = due_window(period, date, exp.last_enrollment_date, exp.end_date)
                     if w is None or period.is_preenrollment:
                         continue
                     where = f"period = {lit.string(period.value)} AND window_index = {w.index}"
-                    n = wh.query(f"SELECT COUNT(*) AS n FROM {ref} WHERE {where}")
-                    deleted[f"{segments}[{period.value}/{w.index}]"] = int(n.column(0)[0].as_py())
-                    wh.execute(f"DELETE FROM {ref} WHERE {where}")
+                    delete(table, f"{table}[{period.value}/{w.index}]", where)
     finally:
         wh.close()
     return deleted

@@ -392,3 +392,32 @@ def test_removed_metric_loses_its_rows_on_rerun(demo: e2e.Computed, tmp_path: Pa
     assert {p: n for p, n in before.items() if p != "week"} == after
     assert {p: n for p, n in before_stats.items() if p != "week"} == after_stats
     assert others() == others_before
+
+
+# ------------------------------------------------- exposures basis from the enrollments one
+
+
+def test_exposures_shortcuts_equal_the_general_path(
+    demo: e2e.Computed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a custom exposure signal the engine computes one roll-up and one statistics
+    read for both bases (the exposures basis is the exposed subset). Recomputing week 0
+    with one query per basis, the general path, stores identical metric and statistic
+    rows."""
+    exp = demo.spec.experiment
+    assert demo.spec.exposure_signal is not None and exp.last_enrollment_date is not None
+    date = exp.last_enrollment_date + dt.timedelta(days=6)
+    path = e2e.copy_warehouse(demo, tmp_path)
+    tables = [f"metrics_{DEMO.replace('-', '_')}", f"statistics_{DEMO.replace('-', '_')}"]
+    before = {t: e2e.table_contents(path, t) for t in tables}
+    bases = {r[2] for r in before[tables[0]]}
+    assert bases == {"enrollments", "exposures"}
+    from jetstream.tasks import metrics as task_metrics
+    from jetstream.tasks import statistics as task_statistics
+
+    for module in (task_metrics, task_statistics):
+        monkeypatch.setattr(module, "exposures_within_enrollments", lambda spec, period: False)
+    e2e.run_graph(demo.spec, [date], e2e.DEMO_REPO, path, tmp_path / "out", [Period.WEEK])
+    after = {t: e2e.table_contents(path, t) for t in tables}
+    for t in tables:
+        assert after[t] == before[t], f"{t} differs between the shortcut and the general path"

@@ -18,7 +18,7 @@ from jetstream.errors import TransientError
 from jetstream.periods import Period, Window
 from jetstream.sql import literals as lit
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
-from jetstream.tasks.metrics import bases_for
+from jetstream.tasks.metrics import bases_for, exposures_within_enrollments
 
 ALL_SEGMENT = "all"
 IDENTITY = "identity"
@@ -55,21 +55,43 @@ def _columns(summaries: Sequence[Summary], metrics: Sequence[Metric]) -> Columns
 
 
 def read_sql(
-    ctx: TaskContext, period: Period, window: Window, basis: AnalysisBasis, cols: Columns
+    ctx: TaskContext,
+    period: Period,
+    window: Window,
+    basis: AnalysisBasis | Sequence[AnalysisBasis],
+    cols: Columns,
+    metrics: Sequence[Metric] = (),
 ) -> str:
+    """Per-client values of a unit's metrics (with covariates and segment membership) for
+    one basis, or for both at once when the exposures basis is the exposed subset of the
+    enrollments basis (`tasks.metrics.exposures_within_enrollments`): then each metric's
+    column holds its enrollments value when it has one (else its exposures value), and
+    the column `exposed` says which clients have exposures rows."""
     slug = ctx.spec.slug
     m_ref = ctx.ref(results.metrics_table(slug))
+    bases = [basis] if isinstance(basis, AnalysisBasis) else list(basis)
+    own = {m.name: m.analysis_bases for m in metrics}
+
+    def chosen(name: str) -> str:
+        if len(bases) == 1:
+            return ""
+        pick = next((b for b in bases if b in own.get(name, bases)), bases[0])
+        return f" AND analysis_basis = {lit.string(pick.value)}"
+
     pivot = ",\n           ".join(
-        f"MAX(IF(metric_slug = {lit.string(name)}, metric_value, NULL)) AS {alias}"
+        f"MAX(IF(metric_slug = {lit.string(name)}{chosen(name)}, metric_value, NULL)) AS {alias}"
         for name, alias in cols.metrics.items()
     )
+    if len(bases) > 1:
+        pivot += f""",
+           COUNTIF(analysis_basis = {lit.string(AnalysisBasis.EXPOSURES.value)}) > 0 AS exposed"""
     ctes = [
         f"""cur AS (
     SELECT analysis_id, branch,
            {pivot}
     FROM {m_ref}
     WHERE period = {lit.string(period.value)} AND window_index = {window.index}
-      AND analysis_basis = {lit.string(basis.value)}
+      AND analysis_basis IN ({lit.strings([b.value for b in bases])})
       AND metric_slug IN ({lit.strings(cols.metrics)})
     GROUP BY analysis_id, branch
 )"""
@@ -82,12 +104,14 @@ def read_sql(
             for (p, m), alias in cols.covariates.items()
         )
         periods = lit.strings(sorted({p for p, _ in cols.covariates}))
+        slugs = lit.strings(sorted({m for _, m in cols.covariates}))
         ctes.append(
             f"""pre AS (
     SELECT analysis_id,
            {cpivot}
     FROM {m_ref}
     WHERE analysis_basis = 'enrollments' AND period IN ({periods}) AND window_index = 0
+      AND metric_slug IN ({slugs})
     GROUP BY analysis_id
 )"""
         )
@@ -162,83 +186,131 @@ def run_statistics(
     cols = _columns(summaries, metrics)
     if not cols.metrics:
         return 0
-    exp = spec.experiment
+    # once per summary, not per segment and basis
+    hashes = [hashing.statistic_hash(spec, s.metric, s.statistic) for s in summaries]
     rows: list[Any] = []
-    for basis in bases_for(period, metrics):
+    bases = bases_for(period, metrics)
+    if exposures_within_enrollments(spec, period) and len(bases) == 2:
+        reads = [(bases, read_sql(ctx, period, window, bases, cols, metrics))]
+    else:
+        reads = [([b], read_sql(ctx, period, window, b, cols)) for b in bases]
+    for read_bases, sql in reads:
         with ctx.session():
-            data = ctx.query(read_sql(ctx, period, window, basis, cols))
-        if data.num_rows == 0:
-            errors.add(f"no clients in the {basis.value} basis", level="warning")
-            continue
-        # branch codes once per basis, branch rows once per segment: no string
-        # comparisons in the hundreds of statistic calls that follow
-        encoded = pc.dictionary_encode(data.column("branch").combine_chunks())
-        codes_all = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        branch_names = [str(v) for v in encoded.dictionary.to_pylist()]
-        values = {alias: _float(data.column(alias)) for alias in cols.metrics.values()}
-        covs = {alias: _float(data.column(alias)) for alias in cols.covariates.values()}
-        masks = _segment_masks(ctx, period, data)
-        ratios = {b.slug: b.ratio for b in exp.branches}
-        for segment, mask in masks.items():
-            branch = stats.BranchRows.from_codes(codes_all[mask], branch_names)
-            counts = {}
-            for b in exp.branch_slugs:
-                found = branch.of(b)
-                counts[b] = 0 if found is None else int(found.size)
-            for b, n in counts.items():
-                rows.append(
-                    stats.StatisticRow(
-                        metric=IDENTITY,
-                        statistic="count",
-                        branch=b,
-                        point=float(n),
-                        segment=segment,
-                        analysis_basis=basis.value,
-                    )
-                )
-            srm_rows, srm_problems = stats.srm_check(counts, ratios, metric=IDENTITY)
-            for r in srm_rows:
-                rows.append(
-                    attrs.evolve(r, metric=IDENTITY, segment=segment, analysis_basis=basis.value)
-                )
-            for problem in srm_problems:
-                note = (
-                    " (exposure-based populations may be legitimately imbalanced)"
-                    if basis is AnalysisBasis.EXPOSURES
-                    else ""
-                )
-                errors.add(
-                    f"{problem.message} [segment {segment}, {basis.value} basis]{note}",
-                    level=problem.level,
-                    metric=IDENTITY,
-                    statistic="srm",
-                    exception_type="SampleRatioMismatch",
-                )
-            for s in summaries:
-                if basis not in s.metric.analysis_bases and not period.is_preenrollment:
-                    continue
-                rows += _one_summary(
-                    ctx,
-                    stats,
-                    s,
-                    period,
-                    window,
-                    basis,
-                    segment,
-                    branch,
-                    mask,
-                    values,
-                    covs,
-                    cols,
-                    errors,
-                )
+            data = ctx.query(sql)
+        for basis in read_bases:
+            rows += _basis_statistics(
+                ctx, stats, period, window, basis, data, summaries, cols, hashes, errors
+            )
     n = _store(ctx, period, window, metrics, rows)
     log.info("statistics stored", period=period.value, window=window.published_index, rows=n)
     return n
 
 
+def _basis_statistics(
+    ctx: TaskContext,
+    stats: Any,
+    period: Period,
+    window: Window,
+    basis: AnalysisBasis,
+    data: pa.Table,
+    summaries: Sequence[Summary],
+    cols: Columns,
+    hashes: Sequence[str],
+    errors: ErrorCollector,
+) -> list[Any]:
+    """Identity counts, SRM checks and every summary of one basis, for every segment."""
+    exp = ctx.spec.experiment
+    rows: list[Any] = []
+    in_basis = np.ones(data.num_rows, dtype=bool)
+    if "exposed" in data.column_names and basis is AnalysisBasis.EXPOSURES:
+        in_basis = _bool(data.column("exposed"))
+    if not in_basis.any():
+        errors.add(f"no clients in the {basis.value} basis", level="warning")
+        return rows
+    # branch codes once per read, branch rows once per segment: no string
+    # comparisons in the hundreds of statistic calls that follow
+    encoded = pc.dictionary_encode(data.column("branch").combine_chunks())
+    indices = encoded.indices
+    if indices.null_count:
+        indices = indices.fill_null(-1)
+    codes_all = indices.to_numpy(zero_copy_only=False)
+    branch_names = [str(v) for v in encoded.dictionary.to_pylist()]
+    values = {alias: _float(data.column(alias)) for alias in cols.metrics.values()}
+    covs = {alias: _float(data.column(alias)) for alias in cols.covariates.values()}
+    masks = {k: m & in_basis for k, m in _segment_masks(ctx, period, data).items()}
+    ratios = {b.slug: b.ratio for b in exp.branches}
+    for segment, mask in masks.items():
+        branch = stats.BranchRows.from_codes(codes_all[mask], branch_names)
+        counts = {}
+        for b in exp.branch_slugs:
+            found = branch.of(b)
+            counts[b] = 0 if found is None else int(found.size)
+        for b, n in counts.items():
+            rows.append(
+                stats.StatisticRow(
+                    metric=IDENTITY,
+                    statistic="count",
+                    branch=b,
+                    point=float(n),
+                    segment=segment,
+                    analysis_basis=basis.value,
+                )
+            )
+        srm_rows, srm_problems = stats.srm_check(counts, ratios, metric=IDENTITY)
+        for r in srm_rows:
+            rows.append(
+                attrs.evolve(r, metric=IDENTITY, segment=segment, analysis_basis=basis.value)
+            )
+        for problem in srm_problems:
+            note = (
+                " (exposure-based populations may be legitimately imbalanced)"
+                if basis is AnalysisBasis.EXPOSURES
+                else ""
+            )
+            errors.add(
+                f"{problem.message} [segment {segment}, {basis.value} basis]{note}",
+                level=problem.level,
+                metric=IDENTITY,
+                statistic="srm",
+                exception_type="SampleRatioMismatch",
+            )
+        for i, s in enumerate(summaries):
+            if basis not in s.metric.analysis_bases and not period.is_preenrollment:
+                continue
+            rows += _one_summary(
+                ctx,
+                stats,
+                s,
+                period,
+                window,
+                basis,
+                segment,
+                branch,
+                mask,
+                values,
+                covs,
+                cols,
+                errors,
+                hashes[i],
+            )
+    return rows
+
+
 def _one_summary(
-    ctx, stats, s, period, window, basis, segment, branch, mask, values, covs, cols, errors
+    ctx,
+    stats,
+    s,
+    period,
+    window,
+    basis,
+    segment,
+    branch,
+    mask,
+    values,
+    covs,
+    cols,
+    errors,
+    definition_hash: str,
 ):
     spec = ctx.spec
     st = s.statistic
@@ -304,8 +376,9 @@ def _one_summary(
             statistic=st.name,
             exception_type="StatisticError",
         )
-    h = hashing.statistic_hash(spec, s.metric, st)
-    return [(attrs.evolve(r, segment=segment, analysis_basis=basis.value), h) for r in out]
+    return [
+        (attrs.evolve(r, segment=segment, analysis_basis=basis.value), definition_hash) for r in out
+    ]
 
 
 def _store(ctx: TaskContext, period: Period, window: Window, metrics, rows) -> int:
