@@ -29,6 +29,7 @@ from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
 from jetstream.sql.enrollments import bounded, resolve_bound
 
+EXPOSED_COLUMN = "_jetstream_exposed"  # see wide_sql(flag_exposed=...)
 PRE_ENROLLMENT_DAYS = 28  # the longest pre-enrollment period (preenrollment_days28)
 
 
@@ -209,8 +210,11 @@ def wide_sql(
     enrollments_ref: str,
     partials_ref: str | None,
     exposure_days_ref: str | None = None,
+    flag_exposed: str | None = None,
 ) -> str:
-    """One row per client of the basis population, one column per metric."""
+    """One row per client of the basis population, one column per metric; with
+    `flag_exposed` (a population query) also the BOOL column EXPOSED_COLUMN: whether the
+    client is in that population."""
     population, _ = _population(spec, basis, window, enrollments_ref, exposure_days_ref)
     lo = lit.add_days("p.anchor_date", window.start)
     hi = lit.add_days("p.anchor_date", window.end)
@@ -266,6 +270,10 @@ def wide_sql(
         )
         joins.append("LEFT JOIN direct d ON d.analysis_id = p.analysis_id")
         selects += [f"d.{lit.ident(pl.metric.name)}" for pl in direct]
+    if flag_exposed is not None:
+        ctes.append(f"exposed AS (SELECT analysis_id FROM ({flag_exposed}))")
+        joins.append("LEFT JOIN exposed x ON x.analysis_id = p.analysis_id")
+        selects.append(f"x.analysis_id IS NOT NULL AS {EXPOSED_COLUMN}")
     with_sql = ",\n".join(ctes)
     sel = ",\n       ".join(selects)
     join_sql = "\n".join(joins)

@@ -132,10 +132,10 @@ def _from_source(
     )
     w = met_sql.WindowSpec(window.start, window.end)
 
-    def wide_for(basis: AnalysisBasis) -> Wide:
+    def wide_for(basis: AnalysisBasis, flag_exposed: str | None = None) -> Wide:
         def wide(ps: list[met_sql.MetricPlan]) -> str:
             return met_sql.wide_sql(
-                spec, ds, ps, basis, w, enr_ref, ctx.ref(partials), exposure_ref
+                spec, ds, ps, basis, w, enr_ref, ctx.ref(partials), exposure_ref, flag_exposed
             )
 
         return wide
@@ -157,7 +157,7 @@ def _from_source(
             spec, AnalysisBasis.EXPOSURES, w, enr_ref, exposure_ref
         )
         groups: list[tuple[list[AnalysisBasis], Wide, str | None]] = [
-            (list(targets), wide_for(AnalysisBasis.ENROLLMENTS), population)
+            (list(targets), wide_for(AnalysisBasis.ENROLLMENTS, population), population)
         ]
     else:
         groups = [([b], wide_for(b), None) for b in targets]
@@ -280,26 +280,21 @@ def _delete_rows(ctx, period, window, group: WriteGroup, names) -> None:
 
 def _write_group(ctx, period, window, group: WriteGroup, plans) -> None:
     """Stage the wide query, then replace the metrics' rows of every basis in one
-    transaction (the exposures rows from the exposed subset when `group.exposed`)."""
+    transaction (the exposures rows from the exposed clients' rows when `group.exposed`)."""
     slug = ctx.spec.slug
     first = next(iter(group.targets))
     staging = results.staging_table(
         slug, period.value, str(window.index), group.data_source, first.value
-    )
-    subset = results.staging_table(
-        slug, period.value, str(window.index), group.data_source, "exposed"
     )
     names = [p.metric.name for p in plans]
     ctx.create_table_as(staging, group.wide(plans))
     try:
         source = {b: ctx.ref(staging) for b in group.targets}
         if group.exposed is not None:
-            ctx.create_table_as(
-                subset,
-                f"SELECT s.* FROM {ctx.ref(staging)} s\n"
-                f"WHERE s.analysis_id IN (SELECT analysis_id FROM ({group.exposed}))",
+            # the staging rows flag the exposed clients (wide_sql's flag_exposed)
+            source[AnalysisBasis.EXPOSURES] = (
+                f"(SELECT * FROM {ctx.ref(staging)} WHERE {met_sql.EXPOSED_COLUMN})"
             )
-            source[AnalysisBasis.EXPOSURES] = ctx.ref(subset)
         types = ctx.warehouse.table_columns(staging)
         metrics_ref = ctx.ref(results.metrics_table(slug))
         hashes = {p.metric.name: hashing.metric_hash(ctx.spec, p.metric) for p in plans}
@@ -322,5 +317,3 @@ def _write_group(ctx, period, window, group: WriteGroup, plans) -> None:
         ctx.transaction(statements)
     finally:
         ctx.warehouse.drop_table(staging)
-        if group.exposed is not None:
-            ctx.warehouse.drop_table(subset)
