@@ -146,14 +146,15 @@ class WindowSpec:
     end: int
 
 
-def _population(
+def population_sql(
     spec: AnalysisSpec,
     basis: AnalysisBasis,
     window: WindowSpec,
     enrollments_ref: str,
     exposure_days_ref: str | None,
 ) -> tuple[str, str]:
-    """(population CTE body with analysis_id, branch, anchor_date, enrollment_date; anchor)."""
+    """The population of a basis for a window: (query with analysis_id, branch,
+    enrollment_date, anchor_date; the anchor column)."""
     base = f"SELECT analysis_id, branch, enrollment_date, {{anchor}} AS anchor_date FROM {enrollments_ref}"
     if basis is AnalysisBasis.ENROLLMENTS:
         return base.format(anchor="enrollment_date"), "enrollment_date"
@@ -215,7 +216,7 @@ def wide_sql(
     """One row per client of the basis population, one column per metric; with
     `flag_exposed` (a population query) also the BOOL column EXPOSED_COLUMN: whether the
     client is in that population."""
-    population, _ = _population(spec, basis, window, enrollments_ref, exposure_days_ref)
+    population, _ = population_sql(spec, basis, window, enrollments_ref, exposure_days_ref)
     lo = lit.add_days("p.anchor_date", window.start)
     hi = lit.add_days("p.anchor_date", window.end)
     ctes = [f"population AS ({population})"]
@@ -383,15 +384,3 @@ def delete_rows_sql(
         names = lit.strings(metric_names) or "''"
         where.append(f"metric_slug IN ({names})")
     return f"DELETE FROM {metrics_ref} WHERE " + " AND ".join(where)
-
-
-def population_sql(
-    spec: AnalysisSpec,
-    basis: AnalysisBasis,
-    window: WindowSpec,
-    enrollments_ref: str,
-    exposure_days_ref: str | None,
-) -> tuple[str, str]:
-    """The population of a basis for a window: (query with analysis_id, branch,
-    enrollment_date, anchor_date; the anchor column)."""
-    return _population(spec, basis, window, enrollments_ref, exposure_days_ref)
