@@ -8,9 +8,9 @@
    same). A working copy is analysed for demo-sidebar-redesign on DATA_DATE, the day on
    which its day, week and days28 windows close, with both analysis bases and its segments.
    A warm-up run of that graph computes the daily partials of every earlier day; the
-   benchmark then removes what the new day added (its partials, exposure days and the
-   segments of the windows closing that day) and times the same graph again: a daily run
-   that reads only the new day's telemetry. Peak memory is the resident set of the whole
+   benchmark then removes what the new day added (its partials, exposure days, and the
+   segment, metric and statistic rows of the windows closing that day) and times the same
+   graph again: a daily run that reads only the new day's telemetry. Peak memory is the resident set of the whole
    process tree (runner, workers, task processes) sampled from /proc.
 2. Rows scanned over the whole experiment (7-day enrollment, 28-day observation, every
    window of every period, both bases): the daily-partials design (each telemetry day
