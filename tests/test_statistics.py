@@ -806,3 +806,38 @@ def test_heavy_tailed_small_sample_bootstrap_keeps_the_exact_skewness():
     sd = exact.std()
     for q in (0.005, 0.025, 0.975, 0.995):
         assert np.quantile(fast, q) == pytest.approx(np.quantile(exact, q), abs=0.15 * sd)
+
+
+@pytest.mark.parametrize("with_covariate", [False, True])
+def test_linear_model_robust_variance_matches_statsmodels_hc1(with_covariate):
+    """variance="robust": the difference's standard error is statsmodels' HC1 one for
+    the model y ~ branch (+ x); the point is the OLS one either way."""
+    import statsmodels.api as sm
+
+    from jetstream.statistics import linear_models as lm
+
+    rng = np.random.default_rng(7)
+    sizes = {"a": 400, "b": 500, "c": 300}
+    scale = {"a": 1.0, "b": 2.5, "c": 0.5}  # unequal variances: HC1 differs from pooled
+    y = {k: rng.normal(1.0, scale[k], n) for k, n in sizes.items()}
+    x = {k: y[k] * 0.5 + rng.normal(0, 1, n) for k, n in sizes.items()} if with_covariate else None
+    f = lm.fit(y, x, qbar=0.0, variance="robust")
+    names = list(sizes)
+    dummies = np.concatenate([np.eye(3)[[i] * sizes[k]] for i, k in enumerate(names)])
+    design = np.column_stack([dummies, np.concatenate(list(x.values()))]) if x else dummies
+    res = sm.OLS(np.concatenate(list(y.values())), design).fit(cov_type="HC1")
+    contrast = np.zeros(design.shape[1])
+    contrast[1], contrast[0] = 1.0, -1.0  # b - a
+    ours = lm.compare(f, "b", "a", 0.95)["difference"]
+    se = float(np.sqrt(contrast @ res.cov_params() @ contrast))
+    assert ours[0] == pytest.approx(float(contrast @ res.params), rel=1e-10)
+    half = (ours[2] - ours[1]) / 2
+    assert half == pytest.approx(se * stats.t.ppf(0.975, f.df), rel=1e-9)
+    pooled = lm.compare(lm.fit(y, x, qbar=0.0), "b", "a", 0.95)["difference"]
+    assert abs((pooled[2] - pooled[1]) / 2 - half) > 1e-3 * half  # the option does change it
+
+
+def test_linear_model_unknown_variance_is_an_error_row():
+    table = {"branch": np.array(["a"] * 50 + ["b"] * 50), "m": np.arange(100.0)}
+    rows, errors = summarise(table, "m", "linear_model_mean", params={"variance": "weird"})
+    assert not rows and any("variance must be one of" in e.message for e in errors)

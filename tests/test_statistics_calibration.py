@@ -70,7 +70,7 @@ def test_design_effect_is_one_for_single_trials_and_the_cluster_size_for_copies(
 
 
 def test_run_chunk_counts_every_check_and_the_cache_skips_stale_records(tmp_path):
-    rec = run_chunk("linear_model_mean drop_highest=0", 0)
+    rec = run_chunk("linear_model_mean drop_highest=0 variance=robust", 0)
     counts = rec["counts"]
     assert counts["coverage: branch"][1] == 4 * 50
     for kind in ("coverage: difference t vs a1", "false positives: a1-a2"):
@@ -79,7 +79,7 @@ def test_run_chunk_counts_every_check_and_the_cache_skips_stale_records(tmp_path
     cache = tmp_path / "c.jsonl"
     stale = {**rec, "chunk": 1, "fingerprint": "other"}
     cache.write_text(json.dumps(rec) + "\n" + json.dumps(stale) + "\n" + '{"row": "lin')
-    assert list(_load_cache(cache)) == [("linear_model_mean drop_highest=0", 0)]
+    assert list(_load_cache(cache)) == [("linear_model_mean drop_highest=0 variance=robust", 0)]
 
 
 def test_decile_rank_coverage_is_nominal_with_exact_rank_quantiles():

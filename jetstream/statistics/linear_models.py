@@ -144,11 +144,60 @@ class Fit:
     df: int
     qbar: float
     adjusted: bool
+    # variance = "robust": the HC1 (sandwich) covariance of (alpha per branch in `n`'s
+    # order, then gamma when adjusted); None: the classic pooled-variance one
+    robust: Array | None = None
 
 
-def fit(y: dict[str, Array], x: dict[str, Array] | None, qbar: float | None = None) -> Fit:
+VARIANCES = ("pooled", "robust")
+
+
+def fit(
+    y: dict[str, Array],
+    x: dict[str, Array] | None,
+    qbar: float | None = None,
+    variance: str = "pooled",
+) -> Fit:
     """The OLS fit from per-branch sums. `qbar` (the covariate's mean grid quantile) is
-    computed from the pooled covariate unless given."""
+    computed from the pooled covariate unless given. `variance = "pooled"` (the reference)
+    uses one residual variance for every branch; "robust" the HC1 sandwich, i.e. each
+    client's own squared residual, so branches with different variances (a treatment
+    that scales the metric) do not distort the tests of the others."""
+    f = _fit(y, x, qbar)
+    if variance == "robust":
+        f = attrs.evolve(f, robust=_hc1(f, y, x))
+    elif variance != "pooled":
+        raise ValueError(f"variance must be one of {VARIANCES}, not {variance!r}")
+    return f
+
+
+def _hc1(f: Fit, y: dict[str, Array], x: dict[str, Array] | None) -> Array:
+    """(X'X)^-1 X' diag(e^2) X (X'X)^-1 * N / (N - p) for X = branch dummies (+ x)."""
+    branches = list(f.n)
+    k = len(branches)
+    p = k + (1 if f.adjusted else 0)
+    xtx = np.zeros((p, p))
+    meat = np.zeros((p, p))
+    for i, b in enumerate(branches):
+        e = y[b] - f.ybar[b]
+        if f.adjusted and x is not None:
+            e = e - f.gamma * (x[b] - f.xbar[b])
+        e2 = e * e
+        xtx[i, i] = f.n[b]
+        meat[i, i] = float(e2.sum())
+        if f.adjusted and x is not None:
+            sx = float(x[b].sum())
+            xtx[i, k] = xtx[k, i] = sx
+            xtx[k, k] += float(np.dot(x[b], x[b]))
+            cross = float(np.dot(e2, x[b]))
+            meat[i, k] = meat[k, i] = cross
+            meat[k, k] += float(np.dot(e2, x[b] * x[b]))
+    inv = np.linalg.inv(xtx)
+    ntot = sum(f.n.values())
+    return inv @ meat @ inv * (ntot / (ntot - p))
+
+
+def _fit(y: dict[str, Array], x: dict[str, Array] | None, qbar: float | None = None) -> Fit:
     branches = list(y)
     n = {b: int(y[b].size) for b in branches}
     ybar = {b: float(y[b].mean()) for b in branches}
@@ -175,7 +224,13 @@ def _alpha(f: Fit, b: str) -> float:
     return f.ybar[b] - f.gamma * f.xbar[b]
 
 
+def _index(f: Fit, b: str) -> int:
+    return list(f.n).index(b)
+
+
 def _cov_alpha(f: Fit, b: str, c: str) -> float:
+    if f.robust is not None:
+        return float(f.robust[_index(f, b), _index(f, c)])
     extra = f.xbar[b] * f.xbar[c] / f.sxx if f.adjusted else 0.0
     return f.sigma2 * ((1.0 / f.n[b] if b == c else 0.0) + extra)
 
@@ -201,9 +256,15 @@ def compare(f: Fit, b: str, r: str, ci: float) -> dict[str, tuple[float, float, 
         )
         if f.adjusted:
             grad_g = f.qbar / t_mean - f.qbar / c_mean
-            var_g = f.sigma2 / f.sxx
-            cov_bg = -f.xbar[b] * f.sigma2 / f.sxx
-            cov_rg = -f.xbar[r] * f.sigma2 / f.sxx
+            if f.robust is not None:
+                g = len(f.n)
+                var_g = float(f.robust[g, g])
+                cov_bg = float(f.robust[_index(f, b), g])
+                cov_rg = float(f.robust[_index(f, r), g])
+            else:
+                var_g = f.sigma2 / f.sxx
+                cov_bg = -f.xbar[b] * f.sigma2 / f.sxx
+                cov_rg = -f.xbar[r] * f.sigma2 / f.sxx
             var += grad_g**2 * var_g + 2 * grad_g * (grad_b * cov_bg + grad_r * cov_rg)
         log_ratio = float(np.log(t_mean / c_mean))
         se_l = float(np.sqrt(var))
@@ -305,11 +366,22 @@ def _model_rows(
     """Rows of the linear model. With `repeat_clipping` (default, as the reference) the
     k-th reference's model sees data clipped k times (the reference clips its frame in
     place on every pass) and per-branch rows come from the last pass; with
-    `repeat_clipping = False` every pass uses data clipped once."""
+    `repeat_clipping = False` every pass uses data clipped once. `variance` (comparisons
+    only): "pooled" (default, as the reference) or "robust" (HC1; see `fit`)."""
     ci = float(inp.params["confidence_interval"])
     repeat = bool(inp.params.get("repeat_clipping", True))
+    variance = str(inp.params.get("variance", "pooled"))
     y0, x0, errors = _prepare(inp, label)
     out = Outcome(errors=errors)
+    if variance not in VARIANCES:
+        out.errors.append(
+            StatisticError(
+                metric=inp.metric,
+                statistic=label,
+                message=f"variance must be one of {', '.join(VARIANCES)}, not {variance!r}",
+            )
+        )
+        return out
     pooled = np.concatenate(list(y0.values()))
     if pooled.size < 2 or np.isclose(np.std(pooled, ddof=1), 0.0):
         out.errors.append(
@@ -361,7 +433,7 @@ def _model_rows(
                 )
             )
             break
-        f = fit(y, x, clip.qbar(passes_k) if x is not None else None)
+        f = fit(y, x, clip.qbar(passes_k) if x is not None else None, variance)
         total = float(sum(f.n.values()))
         for b in inp.branches:
             if b == r or b not in y:

@@ -56,7 +56,7 @@ class StatisticSpec:
 
 
 _CI = {"confidence_interval": 0.95}
-_MODEL = {**_CI, "covariate_adjustment": None}
+_MODEL = {**_CI, "covariate_adjustment": None, "variance": "pooled"}
 
 registry: dict[str, StatisticSpec] = {
     spec.name: spec
