@@ -238,6 +238,7 @@ def _basis_statistics(
     values = {alias: _float(data.column(alias)) for alias in cols.metrics.values()}
     covs = {alias: _float(data.column(alias)) for alias in cols.covariates.values()}
     masks = {k: m & in_basis for k, m in _segment_masks(ctx, period, data).items()}
+    arrays = Arrays(values, covs, cols)
     ratios = {b.slug: b.ratio for b in exp.branches}
     for segment, mask in masks.items():
         branch = stats.BranchRows.from_codes(codes_all[mask], branch_names)
@@ -277,42 +278,45 @@ def _basis_statistics(
         for i, s in enumerate(summaries):
             if basis not in s.metric.analysis_bases and not period.is_preenrollment:
                 continue
-            rows += _one_summary(
-                ctx,
-                stats,
-                s,
-                period,
-                window,
-                basis,
-                segment,
-                branch,
-                mask,
-                values,
-                covs,
-                cols,
-                errors,
-                hashes[i],
-            )
+            part = Slice(basis, segment, mask, branch)
+            rows += _one_summary(ctx, stats, s, period, window, part, arrays, errors, hashes[i])
     return rows
 
 
+@attrs.frozen
+class Arrays:
+    """One read's per-client columns: metric values and covariates by SQL alias."""
+
+    values: dict[str, np.ndarray]
+    covs: dict[str, np.ndarray]
+    cols: Columns
+
+
+@attrs.frozen(eq=False)
+class Slice:
+    """The rows one set of statistics sees: a basis and segment, their row mask and
+    branch rows."""
+
+    basis: AnalysisBasis
+    segment: str
+    mask: np.ndarray
+    branch: Any  # statistics.BranchRows
+
+
 def _one_summary(
-    ctx,
-    stats,
-    s,
-    period,
-    window,
-    basis,
-    segment,
-    branch,
-    mask,
-    values,
-    covs,
-    cols,
-    errors,
+    ctx: TaskContext,
+    stats: Any,
+    s: Summary,
+    period: Period,
+    window: Window,
+    part: Slice,
+    arrays: Arrays,
+    errors: ErrorCollector,
     definition_hash: str,
-):
+) -> list[Any]:
     spec = ctx.spec
+    basis, segment, mask, branch = part.basis, part.segment, part.mask, part.branch
+    values, covs, cols = arrays.values, arrays.covs, arrays.cols
     st = s.statistic
     # only the columns this statistic reads (its metric, a ratio's components)
     needed = {s.metric.name} | {
