@@ -416,7 +416,9 @@ def test_exposures_shortcuts_equal_the_general_path(
     from jetstream.tasks import statistics as task_statistics
 
     for module in (task_metrics, task_statistics):
-        monkeypatch.setattr(module, "exposures_within_enrollments", lambda spec, period: False)
+        monkeypatch.setattr(
+            module, "exposures_within_enrollments", lambda spec, period, bases: False
+        )
     e2e.run_graph(demo.spec, [date], e2e.DEMO_REPO, path, tmp_path / "out", [Period.WEEK])
     after = {t: e2e.table_contents(path, t) for t in tables}
     for t in tables:

@@ -149,18 +149,16 @@ def _from_source(
         for basis in bases_for(period, metrics)
     }
     targets = {b: names for b, names in targets.items() if names}
-    if exposures_within_enrollments(spec, period) and len(targets) == 2:
+    if exposures_within_enrollments(spec, period, list(targets)):
         # Windows count from enrollment and the signal only picks who is exposed: the
         # exposures basis is the enrollments basis restricted to the exposed clients, so
-        # one roll-up serves both bases.
+        # one roll-up, flagging the exposed clients, serves both bases.
         population, _ = met_sql.population_sql(
             spec, AnalysisBasis.EXPOSURES, w, enr_ref, exposure_ref
         )
-        groups: list[tuple[list[AnalysisBasis], Wide, str | None]] = [
-            (list(targets), wide_for(AnalysisBasis.ENROLLMENTS, population), population)
-        ]
+        groups = [(list(targets), wide_for(AnalysisBasis.ENROLLMENTS, population), True)]
     else:
-        groups = [([b], wide_for(b), None) for b in targets]
+        groups = [([b], wide_for(b), False) for b in targets]
     written = failed = 0
     for bases, wide, exposed in groups:
         names = {n for b in bases for n in targets[b]}
@@ -172,23 +170,29 @@ def _from_source(
     return written, failed
 
 
-def exposures_within_enrollments(spec: AnalysisSpec, period: Period) -> bool:
-    """True when an exposures-basis value equals the enrollments-basis value of the same
-    client: a custom exposure signal (windows count from enrollment) and a period with an
-    exposures basis."""
-    return spec.exposure_signal is not None and not period.is_preenrollment
+def exposures_within_enrollments(
+    spec: AnalysisSpec, period: Period, bases: Sequence[AnalysisBasis]
+) -> bool:
+    """True when one query can serve both `bases`: an exposures-basis value then equals
+    the enrollments-basis value of the same client (a custom exposure signal, so windows
+    count from enrollment, and a period with an exposures basis)."""
+    return (
+        spec.exposure_signal is not None
+        and not period.is_preenrollment
+        and set(bases) == {AnalysisBasis.ENROLLMENTS, AnalysisBasis.EXPOSURES}
+    )
 
 
 @attrs.frozen
 class WriteGroup:
-    """What one staging query feeds: the metric names stored per basis; `exposed` (the
-    exposures population query) when the staging rows are the enrollments population and
-    the exposures rows are its exposed subset."""
+    """What one staging query feeds: the metric names stored per basis; `exposed` when the
+    staging rows are the enrollments population with wide_sql's exposed flag and the
+    exposures rows are the flagged subset."""
 
     data_source: str
     targets: dict[AnalysisBasis, tuple[str, ...]]
     wide: Wide
-    exposed: str | None = None
+    exposed: bool = False
 
 
 def _derived(
@@ -290,7 +294,7 @@ def _write_group(ctx, period, window, group: WriteGroup, plans) -> None:
     ctx.create_table_as(staging, group.wide(plans))
     try:
         source = {b: ctx.ref(staging) for b in group.targets}
-        if group.exposed is not None:
+        if group.exposed:
             # the staging rows flag the exposed clients (wide_sql's flag_exposed)
             source[AnalysisBasis.EXPOSURES] = (
                 f"(SELECT * FROM {ctx.ref(staging)} WHERE {met_sql.EXPOSED_COLUMN})"

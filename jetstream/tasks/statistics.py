@@ -5,7 +5,7 @@ statistic per segment in numpy, store rows with delete + insert in one transacti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -19,6 +19,9 @@ from jetstream.periods import Period, Window
 from jetstream.sql import literals as lit
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
 from jetstream.tasks.metrics import bases_for, exposures_within_enrollments
+
+if TYPE_CHECKING:  # the statistics package imports scipy: loaded when first needed
+    from jetstream.statistics import BranchRows
 
 ALL_SEGMENT = "all"
 IDENTITY = "identity"
@@ -190,7 +193,7 @@ def run_statistics(
     hashes = [hashing.statistic_hash(spec, s.metric, s.statistic) for s in summaries]
     rows: list[Any] = []
     bases = bases_for(period, metrics)
-    if exposures_within_enrollments(spec, period) and len(bases) == 2:
+    if exposures_within_enrollments(spec, period, bases):
         reads = [(bases, read_sql(ctx, period, window, bases, cols, metrics))]
     else:
         reads = [([b], read_sql(ctx, period, window, b, cols)) for b in bases]
@@ -300,7 +303,7 @@ class Slice:
     basis: AnalysisBasis
     segment: str
     mask: np.ndarray
-    branch: Any  # statistics.BranchRows
+    branch: BranchRows
 
 
 def _one_summary(
