@@ -92,6 +92,10 @@ def segments_table(slug: str) -> str:
     return f"segments_{safe(slug)}"
 
 
+def segment_days_table(slug: str, segment: str) -> str:
+    return f"segment_days_{safe(slug)}_{safe(segment)}"
+
+
 def partials_table(slug: str, data_source: str) -> str:
     return f"partials_{safe(slug)}_{safe(data_source)}"
 

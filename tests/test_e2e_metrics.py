@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from collections import defaultdict
+from pathlib import Path
 
+import attrs
 import pytest
 
 from jetstream import results
 from jetstream.config.model import AnalysisBasis
 from jetstream.periods import Period, due_window, window, windows_through
+from jetstream.sql import enrollments as enr_sql
 from jetstream.sql import metrics as met_sql
+from jetstream.sql import segments as seg_sql
+from jetstream.warehouse import open_warehouse
 from tests import e2e_support as e2e
 from tests.independent import BOOLEAN_METRICS, FLOAT_METRICS, INTEGER_METRICS, Demo
 
@@ -272,3 +278,55 @@ def test_demo_partials_start_where_their_metrics_need(demo: e2e.Computed) -> Non
         )[0]["d"]
         # the first stored day has rows (telemetry exists that day) and none before
         assert first == start - dt.timedelta(days=lead), source
+
+
+SEGMENT_VARIANTS = {
+    "demo": None,
+    # zero-row windows: neither path evaluates the expression for a client without rows
+    "no_opens": "COUNTIF(event_name = 'sidebar_opened') = 0",
+    "mixed": "SUM(event_count) >= 2 AND MAX(event_name) > 'sidebar_c' OR LOGICAL_OR(feature = 'history')",
+    "distinct": "COUNT(DISTINCT feature) >= 2",
+    "fixed_start": "SUM(event_count) > 4",  # with window_start = -2
+}
+
+
+@pytest.mark.parametrize("variant", sorted(SEGMENT_VARIANTS))
+def test_window_segment_rollup_equals_telemetry_for_every_window(
+    demo: e2e.Computed, variant: str, tmp_path: Path
+) -> None:
+    """sql.segments (daily leaves rolled up) == sql.enrollments.window_segment_sql."""
+    regulars = next(s for s in demo.spec.segments if s.name == "sidebar_regulars")
+    expression = SEGMENT_VARIANTS[variant] or regulars.select_expression
+    seg = attrs.evolve(regulars, name=f"seg_{variant}", select_expression=expression)
+    if variant == "fixed_start":
+        seg = attrs.evolve(seg, window_start=-2)
+    d = seg_sql.segment_decomposition(seg)
+    assert d is not None, expression
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(demo.path, path)
+    spec, exp = demo.spec, demo.spec.experiment
+    last_date = max(demo.dates)
+    wh = open_warehouse(f"duckdb:{path}")
+    try:
+        clients = wh.table_ref(results.enrollment_staging_table(SLUG))
+        enrollments = wh.table_ref(results.enrollments_table(SLUG))
+        first = seg_sql.segment_days_first_day(spec, seg)
+        wh.create_table_as("seg_days", seg_sql.segment_days_sql(seg, d, clients, first, last_date))
+        days = wh.table_ref("seg_days")
+        checked = 0
+        for period in (Period.DAY, Period.WEEK, Period.DAYS28, Period.OVERALL):
+            for w in windows_through(period, last_date, exp.last_enrollment_date, exp.end_date):
+                order = " ORDER BY analysis_id"
+                direct = enr_sql.window_segment_sql(spec, seg, enrollments, w.start, w.end)
+                rolled = seg_sql.window_segment_rollup_sql(
+                    spec, seg, d, enrollments, days, w.start, w.end
+                )
+                want = wh.query(f"SELECT * FROM ({direct}){order}").to_pylist()
+                got = wh.query(f"SELECT * FROM ({rolled}){order}").to_pylist()
+                assert got == want, f"{variant} {period.value} window {w.index}"
+                checked += 1
+                members = sum(r["in_segment"] for r in want)
+                assert 0 < members < len(want) or variant == "no_opens"
+        assert checked > 5
+    finally:
+        wh.close()

@@ -13,6 +13,7 @@ PER_CLIENT_PREFIXES = (
     "enrollment_clients_",
     "exposure_days_",
     "segments_",
+    "segment_days_",
     "partials_",
     "metrics_",
 )

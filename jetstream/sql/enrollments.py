@@ -32,7 +32,7 @@ class UnsupportedEnrollment(ValueError):
     pass
 
 
-def _dates(exp: ExperimentSettings) -> tuple[dt.date, dt.date]:
+def enrollment_dates(exp: ExperimentSettings) -> tuple[dt.date, dt.date]:
     if exp.start_date is None or exp.last_enrollment_date is None:
         raise UnsupportedEnrollment(f"experiment {exp.slug} has no start date")
     return exp.start_date, exp.last_enrollment_date
@@ -40,7 +40,7 @@ def _dates(exp: ExperimentSettings) -> tuple[dt.date, dt.date]:
 
 def clients_sql(exp: ExperimentSettings) -> str:
     """Per enrolled client: branch, first enrollment date, events, distinct branches."""
-    start, last = _dates(exp)
+    start, last = enrollment_dates(exp)
     if exp.enrollment_query:
         source = f"SELECT * FROM ({exp.enrollment_query})"
         rows = f"""
@@ -83,7 +83,7 @@ def multi_branch_count_sql(clients_ref: str) -> str:
 
 
 def _default_exposures(exp: ExperimentSettings, clients_ref: str) -> str:
-    start, last = _dates(exp)
+    start, last = enrollment_dates(exp)
     return f"""
     SELECT c.analysis_id, MIN(x.submission_date) AS exposure_date,
            COUNT(x.submission_date) AS num_exposure_events
@@ -141,7 +141,7 @@ def segment_sql(
     date_col = f"ds.{ds.submission_date_column}"
     source = ds.from_expression
     if exp is not None:
-        start, last = _dates(exp)
+        start, last = enrollment_dates(exp)
         source = bounded(
             ds.from_expression,
             ds.submission_date_column,
@@ -166,7 +166,7 @@ def enrollments_sql(
 ) -> str:
     """The enrollments table: single-branch clients, exposures, enrollment-time segments."""
     exp = spec.experiment
-    _, last = _dates(exp)
+    _, last = enrollment_dates(exp)
     if spec.exposure_signal is not None:
         if exposure_days_ref is None:
             raise ValueError("a custom exposure signal needs its exposure days table")
@@ -215,15 +215,15 @@ def resolve_bound(
     if b == ANALYSIS_WINDOW_END:
         return lit.add_days("e.enrollment_date", window_end)
     if b == ENROLLMENT_START:
-        start, _ = _dates(exp)
+        start, _ = enrollment_dates(exp)
         return lit.date(start)
     if b == ENROLLMENT_END:
-        _, last = _dates(exp)
+        _, last = enrollment_dates(exp)
         return lit.date(last)
     raise ValueError(f"unknown window bound {b!r}")
 
 
-def _bound_date(
+def bound_date(
     bound: WindowBound,
     default: str,
     window_start: int,
@@ -239,7 +239,7 @@ def _bound_date(
         return anchor + dt.timedelta(days=window_start)
     if b == ANALYSIS_WINDOW_END:
         return anchor + dt.timedelta(days=window_end)
-    start, last = _dates(exp)
+    start, last = enrollment_dates(exp)
     if b == ENROLLMENT_START:
         return start
     if b == ENROLLMENT_END:
@@ -255,12 +255,12 @@ def window_segment_sql(
     lo_b, hi_b = segment.effective_window
     lo = resolve_bound(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, spec.experiment)
     hi = resolve_bound(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, spec.experiment)
-    start, last = _dates(spec.experiment)
+    start, last = enrollment_dates(spec.experiment)
     source = bounded(
         ds.from_expression,
         ds.submission_date_column,
-        _bound_date(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, start, spec.experiment),
-        _bound_date(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, last, spec.experiment),
+        bound_date(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, start, spec.experiment),
+        bound_date(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, last, spec.experiment),
     )
     return f"""SELECT e.analysis_id,
        COALESCE(s.in_segment, FALSE) AS in_segment

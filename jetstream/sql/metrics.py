@@ -125,6 +125,16 @@ WHERE {date_col} BETWEEN {lit.date(first_day)} AND {lit.date(last_day)}
 GROUP BY 1, 2"""
 
 
+def exposure_days_first_day(spec: AnalysisSpec) -> dt.date:
+    """The first telemetry day the custom exposure signal can look at: the start date, or
+    earlier when its window starts a fixed number of days before enrollment."""
+    start = spec.experiment.start_date
+    assert start is not None, f"{spec.slug}: no start date"
+    sig = spec.exposure_signal
+    lo = sig.window_start if sig is not None else None
+    return start + dt.timedelta(days=min(lo, 0) if isinstance(lo, int) else 0)
+
+
 def exposure_days_sql(
     signal: ExposureSignal, clients_ref: str, first_day: dt.date, last_day: dt.date
 ) -> str:

@@ -5,14 +5,18 @@ from __future__ import annotations
 import datetime as dt
 
 from jetstream import results
+from jetstream.config.model import Segment
 from jetstream.periods import Period, windows_through
 from jetstream.sql import enrollments as enr_sql
 from jetstream.sql import literals as lit
 from jetstream.sql import metrics as met_sql
+from jetstream.sql import segments as seg_sql
+from jetstream.sql.decompose import Decomposition
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
 from jetstream.tasks.partials import ensure_days
 
 EXPOSURE_SOURCE = "__exposure_signal__"
+SEGMENT_SOURCE_PREFIX = "__segment__"
 
 
 def ensure_enrollments(ctx: TaskContext, date: dt.date, recreate: bool = False) -> None:
@@ -61,7 +65,29 @@ def _ensure_exposure_days(ctx: TaskContext, date: dt.date) -> None:
     def build(first: dt.date, last: dt.date) -> str:
         return met_sql.exposure_days_sql(signal, clients_ref, first, last)
 
-    ensure_days(ctx, EXPOSURE_SOURCE, table, build, date, definition=signal)
+    first_day = met_sql.exposure_days_first_day(spec)
+    ensure_days(ctx, EXPOSURE_SOURCE, table, build, date, definition=signal, first_day=first_day)
+
+
+def segment_days_source(segment: Segment) -> str:
+    """The partial_days data_source of a segment's daily leaves."""
+    return f"{SEGMENT_SOURCE_PREFIX}{segment.name}"
+
+
+def _ensure_segment_days(
+    ctx: TaskContext, segment: Segment, decomposition: Decomposition, date: dt.date
+) -> str:
+    """Daily leaves of a window-dependent segment through `date`; returns the table's ref."""
+    table = results.segment_days_table(ctx.spec.slug, segment.name)
+    clients_ref = ctx.ref(results.enrollment_staging_table(ctx.spec.slug))
+
+    def build(first: dt.date, last: dt.date) -> str:
+        return seg_sql.segment_days_sql(segment, decomposition, clients_ref, first, last)
+
+    first_day = seg_sql.segment_days_first_day(ctx.spec, segment)
+    source = segment_days_source(segment)
+    ensure_days(ctx, source, table, build, date, definition=segment, first_day=first_day)
+    return ctx.ref(table)
 
 
 def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollector) -> None:
@@ -81,6 +107,18 @@ def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollec
             f"SELECT DISTINCT period, window_index, segment FROM {seg_ref}"
         ).to_pylist()
     }
+    # decomposable segments roll up from their daily leaves (one telemetry day per run)
+    rolled: dict[str, tuple[Decomposition, str]] = {}
+    for seg in window_segments:
+        decomposition = seg_sql.segment_decomposition(seg)
+        if decomposition is None:
+            continue
+        try:
+            rolled[seg.name] = (decomposition, _ensure_segment_days(ctx, seg, decomposition, date))
+        except Exception as exc:  # falls back to telemetry per window
+            if getattr(exc, "exit_code", None) == 75:
+                raise
+            log.warning("segment daily leaves failed", segment=seg.name, error=str(exc))
     for period in spec.periods:
         if period in (Period.PREENROLLMENT_WEEK, Period.PREENROLLMENT_DAYS28):
             continue
@@ -88,7 +126,13 @@ def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollec
             for seg in window_segments:
                 if (period.value, w.index, seg.name) in done:
                     continue
-                body = enr_sql.window_segment_sql(spec, seg, enr_ref, w.start, w.end)
+                if seg.name in rolled:
+                    decomposition, days_ref = rolled[seg.name]
+                    body = seg_sql.window_segment_rollup_sql(
+                        spec, seg, decomposition, enr_ref, days_ref, w.start, w.end
+                    )
+                else:
+                    body = enr_sql.window_segment_sql(spec, seg, enr_ref, w.start, w.end)
                 insert = f"""INSERT INTO {seg_ref} (analysis_id, period, window_index, segment, in_segment)
 SELECT analysis_id, {lit.string(period.value)}, {w.index}, {lit.string(seg.name)}, in_segment
 FROM ({body})"""

@@ -1,0 +1,90 @@
+"""Segments whose window refers to the analysis window, rolled up from daily partials.
+BigQuery dialect, pure.
+
+Such a segment (e.g. "opened the sidebar 3 times between enrollment and the end of the
+analysis window") has a membership per window. Recomputing it from telemetry reads the
+segment's source over the whole window again for every window of every period. When its
+select expression is decomposable (`sql.decompose`), each telemetry day is instead read
+once into `segment_days_<slug>_<segment>` (per enrolled client and day, one column per
+aggregate leaf), and a window's membership re-evaluates the expression over the leaves of
+the window's days, exactly as the metric roll-ups do. A client without telemetry rows in
+the window is not in the segment on either path (the expression is not evaluated over an
+empty group). Non-decomposable segments keep `sql.enrollments.window_segment_sql`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from jetstream.config.model import ANALYSIS_WINDOW_END, ANALYSIS_WINDOW_START, AnalysisSpec, Segment
+from jetstream.sql import literals as lit
+from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
+from jetstream.sql.enrollments import bound_date, enrollment_dates, resolve_bound
+
+
+def segment_decomposition(segment: Segment) -> Decomposition | None:
+    """The segment's leaves and roll-up, or None when it must be computed from telemetry."""
+    d = decompose(segment.select_expression, "s")
+    return None if isinstance(d, NotDecomposable) else d
+
+
+def segment_days_first_day(spec: AnalysisSpec, segment: Segment) -> dt.date:
+    """The first telemetry day any window of the segment reads: the start date, or earlier
+    when the segment's window starts a fixed number of days before enrollment."""
+    start, _ = enrollment_dates(spec.experiment)
+    lo, _ = segment.effective_window
+    offset = min(lo, 0) if isinstance(lo, int) else 0
+    return start + dt.timedelta(days=offset)
+
+
+def segment_days_sql(
+    segment: Segment,
+    decomposition: Decomposition,
+    clients_ref: str,
+    first_day: dt.date,
+    last_day: dt.date,
+) -> str:
+    """Per enrolled client and day in [first_day, last_day] with telemetry rows, every leaf
+    of the segment's expression. The rows of a day do not depend on `first_day`."""
+    ds = segment.data_source
+    date_col = f"ds.{ds.submission_date_column}"
+    cols = ",\n       ".join(f"{leaf.sql} AS {leaf.column}" for leaf in decomposition.leaves)
+    return f"""SELECT e.analysis_id,
+       {date_col} AS submission_date,
+       {cols}
+FROM {clients_ref} e
+JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
+WHERE {date_col} BETWEEN {lit.date(first_day)} AND {lit.date(last_day)}
+GROUP BY 1, 2"""
+
+
+def window_segment_rollup_sql(
+    spec: AnalysisSpec,
+    segment: Segment,
+    decomposition: Decomposition,
+    enrollments_ref: str,
+    days_ref: str,
+    window_start: int,
+    window_end: int,
+) -> str:
+    """Membership for one window (analysis_id, in_segment), from the segment's daily leaves;
+    equal to `sql.enrollments.window_segment_sql` over telemetry."""
+    exp = spec.experiment
+    lo_b, hi_b = segment.effective_window
+    lo = resolve_bound(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, exp)
+    hi = resolve_bound(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, exp)
+    start, last = enrollment_dates(exp)
+    first = bound_date(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, start, exp)
+    final = bound_date(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, last, exp)
+    return f"""SELECT e.analysis_id,
+       COALESCE(s.in_segment, FALSE) AS in_segment
+FROM {enrollments_ref} e
+LEFT JOIN (
+    SELECT e.analysis_id, {decomposition.rollup_sql} AS in_segment
+    FROM {enrollments_ref} e
+    JOIN (
+        SELECT * FROM {days_ref}
+        WHERE submission_date BETWEEN {lit.date(first)} AND {lit.date(final)}
+    ) l ON l.analysis_id = e.analysis_id AND l.submission_date BETWEEN {lo} AND {hi}
+    GROUP BY e.analysis_id
+) s ON s.analysis_id = e.analysis_id"""
