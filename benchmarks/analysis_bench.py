@@ -407,7 +407,10 @@ class ScanQuery:
     """One query of an approach and the telemetry date range its WHERE can select."""
 
     approach: str  # "rollup" or "direct"
-    kind: str  # "partials" (daily leaves) or "direct" (window from telemetry)
+    # "partials" (daily leaves), "direct" (window from telemetry), "exposures" (custom
+    # exposure signal: daily or per window), "segments" (window-dependent segment: daily
+    # leaves or per window)
+    kind: str
     data_source: str
     table: str
     first: dt.date
@@ -416,6 +419,7 @@ class ScanQuery:
     period: str | None = None
     window_index: int | None = None
     basis: str | None = None
+    date_column: str = "submission_date"
 
 
 def _source_name(metric: Any) -> str | None:
@@ -458,7 +462,8 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
         assert ds is not None
         sql = met_sql.partials_sql(spec, ds, decomposable, enrollments_ref, first_day, end)
         table = source_table(ds.from_expression)
-        out.append(ScanQuery("rollup", "partials", name, table, first_day, end, sql))
+        out.append(ScanQuery("rollup", "partials", name, table, first_day, end, sql,
+                             date_column=ds.submission_date_column))  # fmt: skip
     for period in spec.periods:
         if periods and period not in periods:
             continue
@@ -482,7 +487,8 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
                     window = met_sql.WindowSpec(w.start, w.end)
                     exposure = exposure_ref if basis is AnalysisBasis.EXPOSURES else None
                     base = ScanQuery("direct", "direct", name, table, first, last_day, "",
-                                     period.value, w.index, basis.value)  # fmt: skip
+                                     period.value, w.index, basis.value,
+                                     ds.submission_date_column)  # fmt: skip
                     sql = met_sql.direct_only_sql(
                         spec, ds, chosen, basis, window, enrollments_ref, exposure
                     )
@@ -493,6 +499,82 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
                             spec, ds, direct, basis, window, enrollments_ref, None, exposure
                         )
                         out.append(attrs.evolve(base, approach="rollup", sql=sql))
+    out += _signal_and_segment_scans(spec, enrollments_ref, periods)
+    return out
+
+
+def _signal_and_segment_scans(
+    spec: Any, enrollments_ref: str, periods: Sequence[Any] | None
+) -> list[ScanQuery]:
+    """The custom exposure signal and the window-dependent segments: read once per day
+    into per-day tables by the roll-up design (segments whose expression does not
+    decompose: per window, as recomputing does), and per window when recomputing (the
+    signal for each window analysed on the exposures basis, evaluated over its own
+    window; each segment for each window)."""
+    from jetstream.config.model import ANALYSIS_WINDOW_END, ANALYSIS_WINDOW_START, AnalysisBasis
+    from jetstream.graph import DERIVED_SOURCE, data_sources_for
+    from jetstream.periods import windows_through
+    from jetstream.sql import enrollments as enr_sql
+    from jetstream.sql import metrics as met_sql
+    from jetstream.sql import segments as seg_sql
+    from jetstream.tasks.metrics import bases_for
+
+    exp = spec.experiment
+    end, start, last = exp.end_date, exp.start_date, exp.last_enrollment_date
+    out: list[ScanQuery] = []
+
+    def constant_range(bounds: tuple[Any, Any], w: Any) -> tuple[dt.date, dt.date]:
+        lo = enr_sql.bound_date(bounds[0], ANALYSIS_WINDOW_START, w.start, w.end, start, exp)
+        hi = enr_sql.bound_date(bounds[1], ANALYSIS_WINDOW_END, w.start, w.end, last, exp)
+        return lo, hi
+
+    signal = spec.exposure_signal
+    if signal is not None:
+        ds = signal.data_source
+        table = source_table(ds.from_expression)
+        first = met_sql.exposure_days_first_day(spec)
+        sql = met_sql.exposure_days_sql(signal, enrollments_ref, first, end)
+        out.append(ScanQuery("rollup", "exposures", signal.name, table, first, end, sql,
+                             date_column=ds.submission_date_column))  # fmt: skip
+    segments = [s for s in spec.segments if s.depends_on_analysis_window]
+    rolled = {s.name: seg_sql.segment_decomposition(s) for s in segments}
+    for seg in segments:
+        d = rolled[seg.name]
+        if d is None:
+            continue
+        ds = seg.data_source
+        first = seg_sql.segment_days_first_day(spec, seg)
+        sql = seg_sql.segment_days_sql(seg, d, enrollments_ref, first, end)
+        out.append(ScanQuery("rollup", "segments", seg.name, source_table(ds.from_expression),
+                             first, end, sql, date_column=ds.submission_date_column))  # fmt: skip
+    for period in spec.periods:
+        if period.is_preenrollment or (periods and period not in periods):
+            continue
+        names = [n for n in data_sources_for(spec, period) if n != DERIVED_SOURCE]
+        exposed = any(
+            AnalysisBasis.EXPOSURES
+            in bases_for(period, [m for m in spec.metrics_for(period) if _source_name(m) == n])
+            for n in names
+        )
+        for w in windows_through(period, end, last, end):
+            if signal is not None and exposed:
+                ds = signal.data_source
+                lo, hi = constant_range((signal.window_start, signal.window_end), w)
+                sql = met_sql.exposure_days_sql(signal, enrollments_ref, lo, hi)
+                out.append(ScanQuery("direct", "exposures", signal.name,
+                                     source_table(ds.from_expression), lo, hi, sql,
+                                     period.value, w.index, AnalysisBasis.EXPOSURES.value,
+                                     ds.submission_date_column))  # fmt: skip
+            for seg in segments:
+                ds = seg.data_source
+                lo, hi = constant_range(seg.effective_window, w)
+                sql = enr_sql.window_segment_sql(spec, seg, enrollments_ref, w.start, w.end)
+                base = ScanQuery("direct", "segments", seg.name, source_table(ds.from_expression),
+                                 lo, hi, sql, period.value, w.index,
+                                 date_column=ds.submission_date_column)  # fmt: skip
+                out.append(base)
+                if rolled[seg.name] is None:
+                    out.append(attrs.evolve(base, approach="rollup"))
     return out
 
 
@@ -506,14 +588,11 @@ def source_table(from_expression: str) -> str:
     return ".".join(p for p in (table.catalog, table.db, table.name) if p)
 
 
-def _daily_counts(wh: Any, ds: Any) -> dict[dt.date, int]:
-    """Rows per day of the table under a data source (before the source's own filters,
-    which a scan applies to the rows it reads)."""
-    col = ds.submission_date_column
-    table = wh.query(
-        f"SELECT {col} AS day, COUNT(*) AS n FROM `{source_table(ds.from_expression)}` GROUP BY 1"
-    )
-    return {r["day"]: int(r["n"]) for r in table.to_pylist()}
+def _daily_counts(wh: Any, table: str, date_column: str) -> dict[dt.date, int]:
+    """Rows per day of a telemetry table (before a data source's own filters, which a
+    scan applies to the rows it reads)."""
+    rows = wh.query(f"SELECT {date_column} AS day, COUNT(*) AS n FROM `{table}` GROUP BY 1")
+    return {r["day"]: int(r["n"]) for r in rows.to_pylist()}
 
 
 def _scan_profile(profile: dict[str, Any], table: str) -> tuple[int, int]:
@@ -587,26 +666,21 @@ def _rows_scanned(
         anchors = {AnalysisBasis.ENROLLMENTS.value: enrollment,
                    AnalysisBasis.EXPOSURES.value: exposure}  # fmt: skip
         queries = plan_scans(spec, enr_ref, exposure_ref, anchors, periods)
-        sources = {q.data_source: q for q in queries}
-        counts = {}
-        for name in sources:
-            ds = next(
-                m.data_source
-                for p in spec.periods
-                for m in spec.metrics_for(p)
-                if _source_name(m) == name
-            )
-            counts[name] = _daily_counts(wh, ds)
+        counts = {
+            key: _daily_counts(wh, *key)
+            for key in sorted({(q.table, q.date_column) for q in queries})
+        }
         rows: list[dict[str, Any]] = []
         for q in queries:
-            in_range = sum(n for d, n in counts[q.data_source].items() if q.first <= d <= q.last)
+            daily = counts[(q.table, q.date_column)]
+            in_range = sum(n for d, n in daily.items() if q.first <= d <= q.last)
             row = {
                 k: (v.isoformat() if isinstance(v, dt.date) else v)
                 for k, v in attrs.asdict(q).items()
                 if k != "sql"
             }
             row["rows_in_range"] = in_range
-            row["table_rows"] = sum(counts[q.data_source].values())
+            row["table_rows"] = sum(daily.values())
             if measure:
                 emitted, read = measure_query(wh, q.sql, q.table)
                 row["scan_rows_emitted"] = emitted
@@ -628,6 +702,12 @@ def summarise_scans(rows: list[dict[str, Any]], measured: bool) -> dict[str, Any
         if measured:
             out[approach]["scan_rows_emitted"] = total(approach, "scan_rows_emitted")
             out[approach]["scan_rows_read"] = total(approach, "scan_rows_read")
+    for approach in ("rollup", "direct"):
+        kinds: dict[str, int] = {}
+        for r in rows:
+            if r["approach"] == approach:
+                kinds[r["kind"]] = kinds.get(r["kind"], 0) + int(r["rows_in_range"])
+        out[approach]["rows_in_range_by_kind"] = kinds
     rollup = max(out["rollup"]["rows_in_range"], 1)
     out["ratio_in_range"] = round(out["direct"]["rows_in_range"] / rollup, 2)
     if measured:

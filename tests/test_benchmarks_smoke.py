@@ -86,6 +86,11 @@ def test_scan_counts_match_the_profiled_queries(dataset: tuple[Path, Path], tmp_
     # enrollment 2026-01-05..11, overall = days 0..28 after each client's enrollment
     direct = [q for q in scans["queries"] if q["kind"] == "direct"]
     assert {(q["first"], q["last"]) for q in direct} == {("2026-01-05", "2026-02-08")}
+    # the exposure signal and the segment: once per day, or once per window recomputing
+    daily = {q["kind"]: q for q in scans["queries"] if q["approach"] == "rollup"}
+    assert daily["exposures"]["first"] == daily["segments"]["first"] == "2026-01-05"
+    per_window = [q for q in scans["queries"] if q["approach"] == "direct"]
+    assert {q["kind"] for q in per_window} == {"direct", "exposures", "segments"}
     for approach in ("rollup", "direct"):
         assert scans[approach]["rows_in_range"] == sum(
             q["rows_in_range"] for q in scans["queries"] if q["approach"] == approach
@@ -107,9 +112,9 @@ def test_daily_run_reads_only_the_new_day(dataset: tuple[Path, Path], tmp_path: 
     assert json.loads(out.read_text())["daily_run"] == result["daily_run"]
     daily = result["daily_run"]
     assert daily["date"] == ab.DATA_DATE.isoformat() and daily["periods_due"] == ["day"]
-    # one day of the one source the graph reads (clients_daily) plus the custom exposure
-    # signal's day: nothing else was left to recompute
-    assert daily["rows_rewound"][results.partial_days_table(ab.SLUG)] == 2
+    # one day of the one source the graph reads (clients_daily), the custom exposure
+    # signal's day and the window-dependent segment's day: nothing else was recomputed
+    assert daily["rows_rewound"][results.partial_days_table(ab.SLUG)] == 3
     assert set(daily["task_seconds"]) == {
         "ensure-enrollments/demo-sidebar-redesign",
         "metrics/demo-sidebar-redesign/day/clients_daily/2026-02-07/retained",

@@ -423,3 +423,33 @@ def test_exposures_shortcuts_equal_the_general_path(
     after = {t: e2e.table_contents(path, t) for t in tables}
     for t in tables:
         assert after[t] == before[t], f"{t} differs between the shortcut and the general path"
+
+
+def test_statistics_from_staging_equal_statistics_from_stored_rows(
+    demo: e2e.Computed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metrics task reads its statistics' per-client values from the staging tables
+    it has just stored (tasks.statistics.read_statistics with `staged`). Recomputing the
+    windows closing on a date with those reads pivoting the stored rows instead stores
+    identical statistic rows, for both bases and every segment."""
+    exp = demo.spec.experiment
+    assert exp.last_enrollment_date is not None
+    date = exp.last_enrollment_date + dt.timedelta(days=6)
+    path = e2e.copy_warehouse(demo, tmp_path)
+    table = f"statistics_{DEMO.replace('-', '_')}"
+    before = e2e.table_contents(path, table)
+    from jetstream.tasks import statistics as task_statistics
+
+    original = task_statistics.read_statistics
+    used: list[bool] = []
+
+    def from_stored_rows(ctx, period, window, metrics, staged=()):  # type: ignore[no-untyped-def]
+        used.append(bool(staged))
+        return original(ctx, period, window, metrics)
+
+    monkeypatch.setattr(task_statistics, "read_statistics", from_stored_rows)
+    periods = [Period.DAY, Period.WEEK]
+    e2e.run_graph(demo.spec, [date], e2e.DEMO_REPO, path, tmp_path / "out", periods)
+    assert any(used), "the metrics tasks should have offered their staging tables"
+    after = e2e.table_contents(path, table)
+    assert after == before

@@ -803,3 +803,27 @@ def test_count_distinct_rollup_rewrite_equals_the_subquery(mem):
     ).to_pylist()
     assert [(r["k"], r["fast"]) for r in got] == [("a", 2), ("b", 0), ("c", 0), ("d", 1)]
     assert all(r["fast"] == r["slow"] for r in got), got
+
+
+def test_temporary_staging_tables_live_in_the_session_only(wh):
+    """A staging table made with temporary=True inside a session is a TEMP table of that
+    connection: readable, typed and droppable there, never written to the file."""
+    with wh.session():
+        wh.create_table_as("staging_t", "SELECT 'a' AS id, 1 AS n, TRUE AS b", temporary=True)
+        assert wh.table_columns("staging_t") == {"id": "STRING", "n": "INT64", "b": "BOOL"}
+        assert wh.query("SELECT n FROM `staging_t`").to_pylist() == [{"n": 1}]
+        assert "staging_t" not in wh.list_tables("staging_")
+        wh.execute("CREATE TABLE kept AS SELECT * FROM `staging_t`")
+        wh.drop_table("staging_t")
+        with pytest.raises(MetricError):
+            wh.query("SELECT n FROM `staging_t`")
+        wh.create_table_as("staging_u", "SELECT 2 AS n", temporary=True)
+    # a new connection: the session's TEMP tables are gone
+    with wh.session(), pytest.raises(MetricError):
+        wh.query("SELECT n FROM `staging_u`")
+    assert wh.query("SELECT n FROM kept").to_pylist() == [{"n": 1}]
+    # outside a session a TEMP table would vanish with its statement: a regular table
+    wh.create_table_as("staging_v", "SELECT 3 AS n", temporary=True)
+    assert wh.table_columns("staging_v") == {"n": "INT64"}
+    wh.drop_table("staging_v")
+    assert not wh.table_exists("staging_v")

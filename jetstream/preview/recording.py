@@ -212,7 +212,12 @@ class RecordingWarehouse:
         return self.inner.transaction(statements)
 
     def create_table_as(
-        self, table: str, sql: str, replace: bool = True, expiration_days: int | None = None
+        self,
+        table: str,
+        sql: str,
+        replace: bool = True,
+        expiration_days: int | None = None,
+        temporary: bool = False,  # previews keep every table in their scratch dataset
     ) -> Any:
         target = self._t(table)
         verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"

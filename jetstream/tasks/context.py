@@ -120,8 +120,8 @@ class TaskContext:
         stats = self.warehouse.execute(sql, labels=self.labels())
         self.bytes_processed += int(getattr(stats, "bytes_processed", 0) or 0)
 
-    def create_table_as(self, table: str, sql: str) -> None:
-        stats = self.warehouse.create_table_as(table, sql, replace=True)
+    def create_table_as(self, table: str, sql: str, temporary: bool = False) -> None:
+        stats = self.warehouse.create_table_as(table, sql, replace=True, temporary=temporary)
         self.bytes_processed += int(getattr(stats, "bytes_processed", 0) or 0)
 
     def transaction(self, statements: list[str]) -> None:

@@ -119,6 +119,9 @@ def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollec
             if getattr(exc, "exit_code", None) == 75:
                 raise
             log.warning("segment daily leaves failed", segment=seg.name, error=str(exc))
+    # windows whose membership is the same query (e.g. every window closing on the same
+    # date, for a segment bounded by the analysis window's end) are computed once
+    pending: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for period in spec.periods:
         if period in (Period.PREENROLLMENT_WEEK, Period.PREENROLLMENT_DAYS28):
             continue
@@ -133,16 +136,32 @@ def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollec
                     )
                 else:
                     body = enr_sql.window_segment_sql(spec, seg, enr_ref, w.start, w.end)
-                insert = f"""INSERT INTO {seg_ref} (analysis_id, period, window_index, segment, in_segment)
-SELECT analysis_id, {lit.string(period.value)}, {w.index}, {lit.string(seg.name)}, in_segment
-FROM ({body})"""
-                delete = (
-                    f"DELETE FROM {seg_ref} WHERE period = {lit.string(period.value)} "
-                    f"AND window_index = {w.index} AND segment = {lit.string(seg.name)}"
-                )
-                try:
-                    ctx.transaction([delete, insert])
-                except Exception as exc:  # a broken segment must not stop the others
-                    if getattr(exc, "exit_code", None) == 75:
-                        raise
-                    errors.add(f"segment {seg.name}: {exc}", exception=exc)
+                pending.setdefault((seg.name, body), []).append((period.value, w.index))
+    for (name, body), windows in pending.items():
+        try:
+            ctx.transaction(segment_rows_statements(seg_ref, name, body, windows))
+        except Exception as exc:  # a broken segment must not stop the others
+            if getattr(exc, "exit_code", None) == 75:
+                raise
+            errors.add(f"segment {name}: {exc}", exception=exc)
+
+
+def segment_rows_statements(
+    seg_ref: str, segment: str, body: str, windows: list[tuple[str, int]]
+) -> list[str]:
+    """Replace the rows of `segment` for `windows` ((period, window index) pairs sharing one
+    membership query `body`): a DELETE per window and one INSERT."""
+    deletes = [
+        f"DELETE FROM {seg_ref} WHERE period = {lit.string(period)} "
+        f"AND window_index = {index} AND segment = {lit.string(segment)}"
+        for period, index in windows
+    ]
+    labels = " UNION ALL ".join(
+        f"SELECT {lit.string(period)} AS period, {index} AS window_index"
+        for period, index in windows
+    )
+    insert = f"""INSERT INTO {seg_ref} (analysis_id, period, window_index, segment, in_segment)
+SELECT m.analysis_id, w.period, w.window_index, {lit.string(segment)}, m.in_segment
+FROM ({body}) m
+CROSS JOIN ({labels}) w"""
+    return [*deletes, insert]

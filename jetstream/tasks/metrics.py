@@ -23,6 +23,18 @@ Wide = Callable[[list[met_sql.MetricPlan]], str]  # metric plans -> staging quer
 
 
 @attrs.frozen
+class Staged:
+    """A staging table kept (within the unit's session) after its rows were stored, so the
+    statistics read the per-client values from it instead of pivoting the stored rows."""
+
+    table: str
+    bases: frozenset[AnalysisBasis]
+    names: tuple[str, ...]  # metric columns
+    types: dict[str, str]  # column -> BigQuery type
+    exposed: bool  # wide_sql's exposed flag (both bases from one population)
+
+
+@attrs.frozen
 class UnitResult:
     metrics_written: int
     metrics_failed: int
@@ -65,14 +77,23 @@ def run_metrics_unit(
     errors.window = window.index
     metrics = [m for m in metrics_of_node(spec, period, data_source) if not only or m.name in only]
     written, failed = 0, 0
-    with ctx.session():  # storage tables exist: ensure-enrollments, a dependency, made them
-        if data_source == DERIVED_SOURCE:
-            written, failed = _derived(ctx, period, window, metrics, errors)
-        else:
-            written, failed = _from_source(ctx, date, period, window, data_source, metrics, errors)
-    from jetstream.tasks.statistics import run_statistics
+    from jetstream.tasks.statistics import read_statistics, run_statistics
 
-    n_stats = run_statistics(ctx, period, window, metrics, errors)
+    staged: list[Staged] = []
+    with ctx.session():  # storage tables exist: ensure-enrollments, a dependency, made them
+        try:
+            if data_source == DERIVED_SOURCE:
+                written, failed = _derived(ctx, period, window, metrics, errors)
+            else:
+                written, failed = _from_source(
+                    ctx, date, period, window, data_source, metrics, errors, staged
+                )
+            # read while the staging tables exist; compute outside the warehouse session
+            data = read_statistics(ctx, period, window, metrics, staged)
+        finally:
+            for st in staged:
+                ctx.warehouse.drop_table(st.table)
+    n_stats = run_statistics(ctx, period, window, metrics, errors, data)
     with ctx.session():
         ctx.write_errors(errors)
     return UnitResult(written, failed, n_stats)
@@ -86,7 +107,10 @@ def _from_source(
     data_source: str,
     metrics: list[Metric],
     errors: ErrorCollector,
+    staged: list[Staged] | None = None,
 ) -> tuple[int, int]:
+    """Compute and store the unit's metric rows; appends to `staged` the staging tables
+    of the groups stored whole (the caller drops them)."""
     spec = ctx.spec
     slug = spec.slug
     all_metrics = source_metrics(ctx, data_source)
@@ -164,7 +188,7 @@ def _from_source(
         names = {n for b in bases for n in targets[b]}
         chosen = [p for p in unit_plans if p.metric.name in names]
         group = WriteGroup(data_source, {b: targets[b] for b in bases}, wide, exposed)
-        ok, bad = _write(ctx, period, window, group, chosen, errors)
+        ok, bad = _write(ctx, period, window, group, chosen, errors, staged)
         written += ok
         failed += bad
     return written, failed
@@ -235,11 +259,15 @@ def _write(
     group: WriteGroup,
     plans: list[met_sql.MetricPlan],
     errors: ErrorCollector,
+    staged: list[Staged] | None = None,
 ) -> tuple[int, int]:
     """Run the wide query for all metrics at once; on failure, one by one to isolate the
-    broken metric(s). Returns (metrics written, metrics failed)."""
+    broken metric(s). Returns (metrics written, metrics failed). With `staged`, a group
+    stored whole keeps its staging table there (the caller drops it)."""
     try:
-        _write_group(ctx, period, window, group, plans)
+        kept = _write_group(ctx, period, window, group, plans, keep=staged is not None)
+        if kept is not None and staged is not None:
+            staged.append(kept)
         return len(plans), 0
     except TransientError:
         raise
@@ -282,16 +310,25 @@ def _delete_rows(ctx, period, window, group: WriteGroup, names) -> None:
     ctx.transaction([sql for _, _, sql in _delete_statements(ctx, period, window, group, names)])
 
 
-def _write_group(ctx, period, window, group: WriteGroup, plans) -> None:
+def _write_group(
+    ctx: TaskContext,
+    period: Period,
+    window: Window,
+    group: WriteGroup,
+    plans: list[met_sql.MetricPlan],
+    keep: bool = False,
+) -> Staged | None:
     """Stage the wide query, then replace the metrics' rows of every basis in one
-    transaction (the exposures rows from the exposed clients' rows when `group.exposed`)."""
+    transaction (the exposures rows from the exposed clients' rows when `group.exposed`).
+    The staging table is a temporary one of the session; dropped unless `keep`."""
     slug = ctx.spec.slug
     first = next(iter(group.targets))
     staging = results.staging_table(
         slug, period.value, str(window.index), group.data_source, first.value
     )
     names = [p.metric.name for p in plans]
-    ctx.create_table_as(staging, group.wide(plans))
+    ctx.create_table_as(staging, group.wide(plans), temporary=True)
+    kept = None
     try:
         source = {b: ctx.ref(staging) for b in group.targets}
         if group.exposed:
@@ -319,5 +356,9 @@ def _write_group(ctx, period, window, group: WriteGroup, plans) -> None:
             )
             statements += [delete, insert]
         ctx.transaction(statements)
+        if keep:
+            kept = Staged(staging, frozenset(group.targets), tuple(names), types, group.exposed)
     finally:
-        ctx.warehouse.drop_table(staging)
+        if kept is None:
+            ctx.warehouse.drop_table(staging)
+    return kept

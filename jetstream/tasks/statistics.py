@@ -17,11 +17,14 @@ from jetstream.config.model import AnalysisBasis, Metric, Summary
 from jetstream.errors import TransientError
 from jetstream.periods import Period, Window
 from jetstream.sql import literals as lit
+from jetstream.sql.metrics import EXPOSED_COLUMN, to_float
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
-from jetstream.tasks.metrics import bases_for, exposures_within_enrollments
+from jetstream.tasks.metrics import Staged, bases_for, exposures_within_enrollments
 
 if TYPE_CHECKING:  # the statistics package imports scipy: loaded when first needed
     from jetstream.statistics import BranchRows
+
+Reads = list[tuple[list[AnalysisBasis], pa.Table]]  # the bases each read serves, its rows
 
 ALL_SEGMENT = "all"
 IDENTITY = "identity"
@@ -64,41 +67,26 @@ def read_sql(
     basis: AnalysisBasis | Sequence[AnalysisBasis],
     cols: Columns,
     metrics: Sequence[Metric] = (),
+    staged: Staged | None = None,
 ) -> str:
     """Per-client values of a unit's metrics (with covariates and segment membership) for
     one basis, or for both at once when the exposures basis is the exposed subset of the
     enrollments basis (`tasks.metrics.exposures_within_enrollments`): then each metric's
     column holds its enrollments value when it has one (else its exposures value), and
-    the column `exposed` says which clients have exposures rows."""
+    the column `exposed` says which clients have exposures rows.
+
+    The values come from the stored rows, or from `staged`, the unit's staging table of
+    those bases (the same values: the stored rows are its columns as FLOAT64)."""
     slug = ctx.spec.slug
     m_ref = ctx.ref(results.metrics_table(slug))
     bases = [basis] if isinstance(basis, AnalysisBasis) else list(basis)
     own = {m.name: m.analysis_bases for m in metrics}
+    if staged is not None:
+        cur = _staged_cur(ctx, staged, bases, cols, own)
+    else:
+        cur = _stored_cur(m_ref, period, window, bases, cols, own)
+    ctes = [cur]
 
-    def chosen(name: str) -> str:
-        if len(bases) == 1:
-            return ""
-        pick = next((b for b in bases if b in own.get(name, bases)), bases[0])
-        return f" AND analysis_basis = {lit.string(pick.value)}"
-
-    pivot = ",\n           ".join(
-        f"MAX(IF(metric_slug = {lit.string(name)}{chosen(name)}, metric_value, NULL)) AS {alias}"
-        for name, alias in cols.metrics.items()
-    )
-    if len(bases) > 1:
-        pivot += f""",
-           COUNTIF(analysis_basis = {lit.string(AnalysisBasis.EXPOSURES.value)}) > 0 AS exposed"""
-    ctes = [
-        f"""cur AS (
-    SELECT analysis_id, branch,
-           {pivot}
-    FROM {m_ref}
-    WHERE period = {lit.string(period.value)} AND window_index = {window.index}
-      AND analysis_basis IN ({lit.strings([b.value for b in bases])})
-      AND metric_slug IN ({lit.strings(cols.metrics)})
-    GROUP BY analysis_id, branch
-)"""
-    ]
     selects = ["cur.*"]
     joins = []
     if cols.covariates:
@@ -151,6 +139,64 @@ def read_sql(
     )
 
 
+def _pick(name: str, bases: Sequence[AnalysisBasis], own: dict) -> AnalysisBasis:
+    """The basis whose value a metric's column holds in a read serving `bases`."""
+    return next((b for b in bases if b in own.get(name, bases)), bases[0])
+
+
+def _stored_cur(
+    m_ref: str,
+    period: Period,
+    window: Window,
+    bases: Sequence[AnalysisBasis],
+    cols: Columns,
+    own: dict,
+) -> str:
+    def chosen(name: str) -> str:
+        if len(bases) == 1:
+            return ""
+        return f" AND analysis_basis = {lit.string(_pick(name, bases, own).value)}"
+
+    pivot = ",\n           ".join(
+        f"MAX(IF(metric_slug = {lit.string(name)}{chosen(name)}, metric_value, NULL)) AS {alias}"
+        for name, alias in cols.metrics.items()
+    )
+    if len(bases) > 1:
+        pivot += f""",
+           COUNTIF(analysis_basis = {lit.string(AnalysisBasis.EXPOSURES.value)}) > 0 AS exposed"""
+    return f"""cur AS (
+    SELECT analysis_id, branch,
+           {pivot}
+    FROM {m_ref}
+    WHERE period = {lit.string(period.value)} AND window_index = {window.index}
+      AND analysis_basis IN ({lit.strings([b.value for b in bases])})
+      AND metric_slug IN ({lit.strings(cols.metrics)})
+    GROUP BY analysis_id, branch
+)"""
+
+
+def _staged_cur(
+    ctx: TaskContext, staged: Staged, bases: Sequence[AnalysisBasis], cols: Columns, own: dict
+) -> str:
+    """`_stored_cur` from the staging table: each column as the stored metric_value
+    (metrics.to_float); with both bases, a metric stored only on the exposures basis has
+    no value for the clients outside it, as in the stored rows."""
+    selects = []
+    for name, alias in cols.metrics.items():
+        value = to_float(lit.ident(name), staged.types.get(name, "FLOAT64"))
+        if len(bases) > 1 and _pick(name, bases, own) is AnalysisBasis.EXPOSURES:
+            value = f"IF({EXPOSED_COLUMN}, {value}, NULL)"
+        selects.append(f"{value} AS {alias}")
+    if len(bases) > 1:
+        selects.append(f"{EXPOSED_COLUMN} AS exposed")
+    cols_sql = ",\n           ".join(selects)
+    return f"""cur AS (
+    SELECT analysis_id, branch,
+           {cols_sql}
+    FROM {ctx.ref(staged.table)}
+)"""
+
+
 def _segment_masks(ctx: TaskContext, period: Period, data: pa.Table) -> dict[str, np.ndarray]:
     n = data.num_rows
     masks = {ALL_SEGMENT: np.ones(n, dtype=bool)}
@@ -173,13 +219,50 @@ def _float(col: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(col.cast(pa.float64()).to_numpy(zero_copy_only=False), dtype=float)
 
 
+def read_statistics(
+    ctx: TaskContext,
+    period: Period,
+    window: Window,
+    metrics: Sequence[Metric],
+    staged: Sequence[Staged] = (),
+) -> Reads:
+    """The per-client rows the unit's statistics read, one query per group of bases; from
+    a `staged` table holding every needed column of those bases when there is one."""
+    cols = _columns(_summaries(ctx, period, metrics), metrics)
+    if not metrics or not cols.metrics:
+        return []
+    bases = bases_for(period, metrics)
+    if exposures_within_enrollments(ctx.spec, period, bases):
+        groups = [bases]
+    else:
+        groups = [[b] for b in bases]
+    out: Reads = []
+    for group in groups:
+        source = next(
+            (
+                st
+                for st in staged
+                if st.bases == frozenset(group) and set(cols.metrics) <= set(st.names)
+            ),
+            None,
+        )
+        basis: AnalysisBasis | list[AnalysisBasis] = group if len(group) > 1 else group[0]
+        sql = read_sql(ctx, period, window, basis, cols, metrics, source)
+        with ctx.session():
+            out.append((group, ctx.query(sql)))
+    return out
+
+
 def run_statistics(
     ctx: TaskContext,
     period: Period,
     window: Window,
     metrics: Sequence[Metric],
     errors: ErrorCollector,
+    reads: Reads | None = None,
 ) -> int:
+    """Compute and store the unit's statistics from `reads` (default: read the stored
+    rows now)."""
     from jetstream import statistics as stats
 
     spec = ctx.spec
@@ -192,14 +275,9 @@ def run_statistics(
     # once per summary, not per segment and basis
     hashes = [hashing.statistic_hash(spec, s.metric, s.statistic) for s in summaries]
     rows: list[Any] = []
-    bases = bases_for(period, metrics)
-    if exposures_within_enrollments(spec, period, bases):
-        reads = [(bases, read_sql(ctx, period, window, bases, cols, metrics))]
-    else:
-        reads = [([b], read_sql(ctx, period, window, b, cols)) for b in bases]
-    for read_bases, sql in reads:
-        with ctx.session():
-            data = ctx.query(sql)
+    if reads is None:
+        reads = read_statistics(ctx, period, window, metrics)
+    for read_bases, data in reads:
         for basis in read_bases:
             rows += _basis_statistics(
                 ctx, stats, period, window, basis, data, summaries, cols, hashes, errors

@@ -68,8 +68,17 @@ class Warehouse(Protocol):
         ...
 
     def create_table_as(
-        self, table: str, sql: str, replace: bool = True, expiration_days: int | None = None
-    ) -> QueryStats: ...
+        self,
+        table: str,
+        sql: str,
+        replace: bool = True,
+        expiration_days: int | None = None,
+        temporary: bool = False,
+    ) -> QueryStats:
+        """`temporary`: a staging table read and dropped within the current session (DuckDB:
+        a TEMP table of the session's connection, kept in memory and never written to the
+        file; BigQuery: a table that expires after a day in any case)."""
+        ...
 
     def load_arrow(self, table: str, data: pyarrow.Table, mode: str = "append") -> None:
         """mode "append" or "replace"; creates the table (and dataset/schema) if needed."""

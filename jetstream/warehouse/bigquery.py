@@ -262,9 +262,16 @@ class BigQueryWarehouse:
         raise AssertionError("unreachable")
 
     def create_table_as(
-        self, table: str, sql: str, replace: bool = True, expiration_days: int | None = None
+        self,
+        table: str,
+        sql: str,
+        replace: bool = True,
+        expiration_days: int | None = None,
+        temporary: bool = False,
     ) -> QueryStats:
         parse_bigquery_one(sql)
+        if temporary and expiration_days is None:
+            expiration_days = 1  # dropped by the caller; expires if it never gets to
         verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
         options = ""
         if expiration_days is not None:

@@ -371,16 +371,30 @@ class DuckDBWarehouse:
             self._run(sess, f"CREATE SCHEMA IF NOT EXISTS {quoted}", None, table)
 
     def create_table_as(
-        self, table: str, sql: str, replace: bool = True, expiration_days: int | None = None
+        self,
+        table: str,
+        sql: str,
+        replace: bool = True,
+        expiration_days: int | None = None,
+        temporary: bool = False,
     ) -> QueryStats:
         statement = self._select(sql)
         duck_sql = self._translate(statement)
         target = duckdb_table_sql(table)
         started = time.monotonic()
+        # a TEMP table outlives one statement only inside an open session
+        temporary = temporary and getattr(self._local, "session", None) is not None
         with self._session() as sess:
-            self._ensure_schema(sess, table)
+            if temporary:
+                _, name = split_table_name(table)
+                target = "temp.main." + duckdb_table_sql(name)
+                sess.temporary.add(name)
+            else:
+                self._ensure_schema(sess, table)
             typed = self._typed_select(sess, duck_sql, {}, sql)
             verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
+            if temporary:
+                verb = verb.replace("TABLE", "TEMP TABLE")
             result = self._run(sess, f"{verb} {target} AS {typed}", None, sql)
             count = result.fetchone()
         return QueryStats(
@@ -428,6 +442,12 @@ class DuckDBWarehouse:
 
     def drop_table(self, table: str) -> None:
         with self._session() as sess:
+            schema, name = split_table_name(table)
+            if schema is None and name in sess.temporary:
+                sess.temporary.discard(name)
+                target = "temp.main." + duckdb_table_sql(name)
+                self._run(sess, f"DROP TABLE IF EXISTS {target}", None, table)
+                return
             kind = self._table_type(sess, table)
             if kind is None:
                 return
@@ -447,9 +467,12 @@ class DuckDBWarehouse:
     def table_columns(self, table: str) -> dict[str, str]:
         schema, name = split_table_name(table)
         with self._session() as sess:
+            database = (
+                "'temp'" if schema is None and name in sess.temporary else "current_database()"
+            )
             rows = sess.con.execute(
                 "SELECT column_name, data_type FROM duckdb_columns() WHERE "
-                "database_name = current_database() AND schema_name = ? AND table_name = ? "
+                f"database_name = {database} AND schema_name = ? AND table_name = ? "
                 "ORDER BY column_index",
                 [schema or "main", name],
             ).fetchall()
@@ -470,6 +493,7 @@ class _Session:
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
         self.created: set[str] = set()
+        self.temporary: set[str] = set()  # TEMP tables made by create_table_as
 
     def prepare(self, sql: str) -> None:
         for name in mozfun.macros_needed(sql):
