@@ -89,25 +89,17 @@ def read_sql(
 
     selects = ["cur.*"]
     joins = []
-    if cols.covariates:
-        cpivot = ",\n           ".join(
-            f"MAX(IF(period = {lit.string(p)} AND metric_slug = {lit.string(m)}, metric_value, NULL)) AS {alias}"
-            for (p, m), alias in cols.covariates.items()
+    # stored rows are unique per client within (basis, period, window, metric) and
+    # segment rows within (period, window, segment): one filtered join per column
+    for (p, m), alias in cols.covariates.items():
+        joins.append(
+            f"""LEFT JOIN (
+    SELECT analysis_id, metric_value FROM {m_ref}
+    WHERE analysis_basis = 'enrollments' AND period = {lit.string(p)} AND window_index = 0
+      AND metric_slug = {lit.string(m)}
+) {alias} ON {alias}.analysis_id = cur.analysis_id"""
         )
-        periods = lit.strings(sorted({p for p, _ in cols.covariates}))
-        slugs = lit.strings(sorted({m for _, m in cols.covariates}))
-        ctes.append(
-            f"""pre AS (
-    SELECT analysis_id,
-           {cpivot}
-    FROM {m_ref}
-    WHERE analysis_basis = 'enrollments' AND period IN ({periods}) AND window_index = 0
-      AND metric_slug IN ({slugs})
-    GROUP BY analysis_id
-)"""
-        )
-        joins.append("LEFT JOIN pre ON pre.analysis_id = cur.analysis_id")
-        selects += [f"pre.{alias}" for alias in cols.covariates.values()]
+        selects.append(f"{alias}.metric_value AS {alias}")
     segs = [s for s in ctx.spec.segments if not s.depends_on_analysis_window]
     if segs:
         joins.append(
@@ -116,27 +108,18 @@ def read_sql(
         selects += [f"e.{lit.ident(s.name)} AS s{i}" for i, s in enumerate(segs)]
     wsegs = [s for s in ctx.spec.segments if s.depends_on_analysis_window]
     if wsegs and not period.is_preenrollment:
-        spivot = ",\n           ".join(
-            f"LOGICAL_OR(IF(segment = {lit.string(s.name)}, in_segment, NULL)) AS w{i}"
-            for i, s in enumerate(wsegs)
-        )
-        ctes.append(
-            f"""wseg AS (
-    SELECT analysis_id,
-           {spivot}
-    FROM {ctx.ref(results.segments_table(slug))}
+        for i, seg in enumerate(wsegs):
+            joins.append(
+                f"""LEFT JOIN (
+    SELECT analysis_id, in_segment FROM {ctx.ref(results.segments_table(slug))}
     WHERE period = {lit.string(period.value)} AND window_index = {window.index}
-    GROUP BY analysis_id
-)"""
-        )
-        joins.append("LEFT JOIN wseg ON wseg.analysis_id = cur.analysis_id")
-        selects += [f"wseg.w{i}" for i in range(len(wsegs))]
+      AND segment = {lit.string(seg.name)}
+) w{i} ON w{i}.analysis_id = cur.analysis_id"""
+            )
+            selects.append(f"w{i}.in_segment AS w{i}")
     with_sql = ",\n".join(ctes)
-    return (
-        f"WITH {with_sql}\nSELECT {', '.join(selects)}\nFROM cur\n"
-        + "\n".join(joins)
-        + "\nORDER BY cur.analysis_id"  # a fixed order: reruns reproduce results exactly
-    )
+    # unordered: run_statistics sorts by analysis_id, outside the warehouse session
+    return f"WITH {with_sql}\nSELECT {', '.join(selects)}\nFROM cur\n" + "\n".join(joins)
 
 
 def _pick(name: str, bases: Sequence[AnalysisBasis], own: dict) -> AnalysisBasis:
@@ -277,7 +260,10 @@ def run_statistics(
     rows: list[Any] = []
     if reads is None:
         reads = read_statistics(ctx, period, window, metrics)
-    for read_bases, data in reads:
+    for read_bases, unordered in reads:
+        # a fixed order (byte order of analysis_id, as SQL's ORDER BY): the resampling
+        # statistics then reproduce their results exactly on reruns
+        data = unordered.take(pc.sort_indices(unordered, [("analysis_id", "ascending")]))
         for basis in read_bases:
             rows += _basis_statistics(
                 ctx, stats, period, window, basis, data, summaries, cols, hashes, errors
