@@ -30,6 +30,9 @@ from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
 from jetstream.sql.enrollments import bounded, resolve_bound
 
 EXPOSED_COLUMN = "_jetstream_exposed"  # see wide_sql(flag_exposed=...)
+# days from the client's enrollment date to the row's day, stored in each partials row
+ENROLLMENT_DAY_COLUMN = "enrollment_day"
+PARTIALS_LAYOUT = 2  # part of the partials' definition hash: a new layout rebuilds them
 PRE_ENROLLMENT_DAYS = 28  # the longest pre-enrollment period (preenrollment_days28)
 
 
@@ -116,13 +119,14 @@ def partials_sql(
     cols = ",\n       ".join(f"{leaf.sql} AS {leaf.column}" for leaf in leaves)
     return f"""SELECT e.analysis_id,
        {date_col} AS submission_date,
+       DATE_DIFF({date_col}, e.enrollment_date, DAY) AS {ENROLLMENT_DAY_COLUMN},
        {cols}
 FROM {enrollments_ref} e
 JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
 WHERE {date_col} BETWEEN {lit.date(first_day)} AND {lit.date(last_day)}
   AND {date_col} >= {lit.add_days("e.enrollment_date", -PRE_ENROLLMENT_DAYS)}
   AND {experiments_filter(ds, spec.slug, "e.enrollment_date")}
-GROUP BY 1, 2"""
+GROUP BY 1, 2, 3"""
 
 
 def exposure_days_first_day(spec: AnalysisSpec) -> dt.date:
@@ -226,7 +230,7 @@ def wide_sql(
     """One row per client of the basis population, one column per metric; with
     `flag_exposed` (a population query) also the BOOL column EXPOSED_COLUMN: whether the
     client is in that population."""
-    population, _ = population_sql(spec, basis, window, enrollments_ref, exposure_days_ref)
+    population, anchor = population_sql(spec, basis, window, enrollments_ref, exposure_days_ref)
     lo = lit.add_days("p.anchor_date", window.start)
     hi = lit.add_days("p.anchor_date", window.end)
     ctes = [f"population AS ({population})"]
@@ -236,21 +240,48 @@ def wide_sql(
     direct = [pl for pl in plans if pl.decomposition is None]
     if rolled:
         assert partials_ref is not None
-        # constant bounds too: the warehouse skips the partials of other days
-        dates = window_dates(spec, window)
-        partials = partials_ref
-        if dates is not None:
-            partials = f"""(
-        SELECT * FROM {partials_ref}
-        WHERE submission_date BETWEEN {lit.date(dates[0])} AND {lit.date(dates[1])}
-    )"""
         cols = ",\n           ".join(
             f"{pl.decomposition.rollup_sql} AS {lit.ident(pl.metric.name)}"
             for pl in rolled
             if pl.decomposition is not None
         )
-        ctes.append(
-            f"""rolled AS (
+        # constant bounds too: the warehouse skips the partials of other days
+        dates = window_dates(spec, window)
+        days = "TRUE"
+        if dates is not None:
+            days = f"submission_date BETWEEN {lit.date(dates[0])} AND {lit.date(dates[1])}"
+        if anchor == "enrollment_date":
+            # windows count from enrollment: each partials row knows its day of the window,
+            # so the leaves are filtered, then aggregated per client, before any join; a
+            # client without rows in the window gets the expression over no rows
+            partials = f"""(
+        SELECT * FROM {partials_ref}
+        WHERE {days} AND {ENROLLMENT_DAY_COLUMN} BETWEEN {window.start} AND {window.end}
+    )"""
+            ctes.append(
+                f"""rolled AS (
+    SELECT l.analysis_id,
+           {cols}
+    FROM {partials} l
+    GROUP BY l.analysis_id
+)"""
+            )
+            ctes.append(
+                f"""no_rows AS (
+    SELECT {cols}
+    FROM (SELECT * FROM {partials_ref} WHERE FALSE) l
+)"""
+            )
+            joins.append("LEFT JOIN rolled r ON r.analysis_id = p.analysis_id")
+            joins.append("CROSS JOIN no_rows z")
+            selects += [
+                f"IF(r.analysis_id IS NULL, z.{name}, r.{name}) AS {name}"
+                for name in (lit.ident(pl.metric.name) for pl in rolled)
+            ]
+        else:
+            partials = f"(\n        SELECT * FROM {partials_ref}\n        WHERE {days}\n    )"
+            ctes.append(
+                f"""rolled AS (
     SELECT p.analysis_id,
            {cols}
     FROM population p
@@ -258,9 +289,9 @@ def wide_sql(
       ON l.analysis_id = p.analysis_id AND l.submission_date BETWEEN {lo} AND {hi}
     GROUP BY p.analysis_id
 )"""
-        )
-        joins.append("LEFT JOIN rolled r ON r.analysis_id = p.analysis_id")
-        selects += [f"r.{lit.ident(pl.metric.name)}" for pl in rolled]
+            )
+            joins.append("LEFT JOIN rolled r ON r.analysis_id = p.analysis_id")
+            selects += [f"r.{lit.ident(pl.metric.name)}" for pl in rolled]
     if direct:
         assert ds is not None
         date_col = f"ds.{ds.submission_date_column}"

@@ -132,7 +132,11 @@ def _from_source(
                 partials,
                 build,
                 date,
-                definition=[ds, [(p.metric.name, p.decomposition) for p in decomposable]],
+                definition=[
+                    met_sql.PARTIALS_LAYOUT,
+                    ds,
+                    [(p.metric.name, p.decomposition) for p in decomposable],
+                ],
                 first_day=met_sql.partials_first_day(spec, data_source),
             )
         except TransientError:
