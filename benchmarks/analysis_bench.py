@@ -14,8 +14,9 @@
    process tree (runner, workers, task processes) sampled from /proc.
 2. Rows scanned over the whole experiment (7-day enrollment, 28-day observation, every
    window of every period, both bases): the daily-partials design (each telemetry day
-   read once per data source, plus direct queries for non-decomposable metrics) against
-   recomputing every window from telemetry. Counted from the daily row counts of each
+   read once per data source, exposure signal and window-dependent segment, plus direct
+   queries for non-decomposable metrics) against recomputing every window (metrics,
+   exposure signal, segments) from telemetry. Counted from the daily row counts of each
    source over the date range each query can select, and measured by running the actual
    queries under DuckDB's profiler (rows each telemetry TABLE_SCAN emitted and read).
 
