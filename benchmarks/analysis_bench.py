@@ -310,6 +310,7 @@ def rewind_day(uri: str, spec: Any, date: dt.date) -> dict[str, int]:
     try:
         with wh.session():  # type: ignore[attr-defined]
             per_day = [t for t in wh.list_tables(f"partials_{results.safe(slug)}_")]
+            per_day += wh.list_tables(f"segment_days_{results.safe(slug)}_")
             per_day += [results.exposure_days_table(slug), results.partial_days_table(slug)]
             for table in per_day:
                 if wh.table_exists(table):
