@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import attrs
+
 from jetstream.config.model import (
     ANALYSIS_WINDOW_END,
     ANALYSIS_WINDOW_START,
@@ -247,21 +249,39 @@ def bound_date(
     raise ValueError(f"unknown window bound {b!r}")
 
 
+@attrs.frozen
+class SegmentBounds:
+    """A window-dependent segment's window for one analysis window: per client (DATE
+    expressions over `e.enrollment_date`) and as constant dates covering every client."""
+
+    lo: str
+    hi: str
+    first: dt.date
+    last: dt.date
+
+
+def segment_window_bounds(
+    spec: AnalysisSpec, segment: Segment, window_start: int, window_end: int
+) -> SegmentBounds:
+    exp = spec.experiment
+    lo_b, hi_b = segment.effective_window
+    start, last = enrollment_dates(exp)
+    return SegmentBounds(
+        resolve_bound(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, exp),
+        resolve_bound(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, exp),
+        bound_date(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, start, exp),
+        bound_date(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, last, exp),
+    )
+
+
 def window_segment_sql(
     spec: AnalysisSpec, segment: Segment, enrollments_ref: str, window_start: int, window_end: int
 ) -> str:
     """Membership of a segment whose window refers to the analysis window, for one window."""
     ds = segment.data_source
-    lo_b, hi_b = segment.effective_window
-    lo = resolve_bound(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, spec.experiment)
-    hi = resolve_bound(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, spec.experiment)
-    start, last = enrollment_dates(spec.experiment)
-    source = bounded(
-        ds.from_expression,
-        ds.submission_date_column,
-        bound_date(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, start, spec.experiment),
-        bound_date(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, last, spec.experiment),
-    )
+    b = segment_window_bounds(spec, segment, window_start, window_end)
+    source = bounded(ds.from_expression, ds.submission_date_column, b.first, b.last)
+    lo, hi = b.lo, b.hi
     return f"""SELECT e.analysis_id,
        COALESCE(s.in_segment, FALSE) AS in_segment
 FROM {enrollments_ref} e

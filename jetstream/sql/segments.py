@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from jetstream.config.model import ANALYSIS_WINDOW_END, ANALYSIS_WINDOW_START, AnalysisSpec, Segment
+from jetstream.config.model import AnalysisSpec, Segment
 from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
-from jetstream.sql.enrollments import bound_date, enrollment_dates, resolve_bound
+from jetstream.sql.enrollments import enrollment_dates, segment_window_bounds
 
 
 def segment_decomposition(segment: Segment) -> Decomposition | None:
@@ -69,13 +69,7 @@ def window_segment_rollup_sql(
 ) -> str:
     """Membership for one window (analysis_id, in_segment), from the segment's daily leaves;
     equal to `sql.enrollments.window_segment_sql` over telemetry."""
-    exp = spec.experiment
-    lo_b, hi_b = segment.effective_window
-    lo = resolve_bound(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, exp)
-    hi = resolve_bound(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, exp)
-    start, last = enrollment_dates(exp)
-    first = bound_date(lo_b, ANALYSIS_WINDOW_START, window_start, window_end, start, exp)
-    final = bound_date(hi_b, ANALYSIS_WINDOW_END, window_start, window_end, last, exp)
+    b = segment_window_bounds(spec, segment, window_start, window_end)
     return f"""SELECT e.analysis_id,
        COALESCE(s.in_segment, FALSE) AS in_segment
 FROM {enrollments_ref} e
@@ -84,7 +78,7 @@ LEFT JOIN (
     FROM {enrollments_ref} e
     JOIN (
         SELECT * FROM {days_ref}
-        WHERE submission_date BETWEEN {lit.date(first)} AND {lit.date(final)}
-    ) l ON l.analysis_id = e.analysis_id AND l.submission_date BETWEEN {lo} AND {hi}
+        WHERE submission_date BETWEEN {lit.date(b.first)} AND {lit.date(b.last)}
+    ) l ON l.analysis_id = e.analysis_id AND l.submission_date BETWEEN {b.lo} AND {b.hi}
     GROUP BY e.analysis_id
 ) s ON s.analysis_id = e.analysis_id"""
