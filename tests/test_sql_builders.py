@@ -62,3 +62,25 @@ def test_segment_queries_read_a_constant_date_range(spec):
     regulars = next(s for s in spec.segments if s.depends_on_analysis_window)
     sql = enr_sql.window_segment_sql(spec, regulars, "`enrollments`", 7, 13)
     assert ("2026-01-05", "2026-01-24") in constant_date_ranges(sql)
+
+
+def test_exposed_population_filters_exposure_days_by_enrollment_day_or_date(spec):
+    import attrs
+
+    from jetstream.config.model import ENROLLMENT_END, ENROLLMENT_START
+
+    w = met_sql.WindowSpec(7, 13)
+    sql, anchor = met_sql.population_sql(spec, AnalysisBasis.EXPOSURES, w, "`e`", "`x`")
+    assert anchor == "enrollment_date"
+    # the demo signal: window_start 0, window_end analysis_window_end
+    assert "x.enrollment_day >= 0 AND x.enrollment_day <= 13" in sql
+    sig = attrs.evolve(
+        spec.exposure_signal, window_start=ENROLLMENT_START, window_end=ENROLLMENT_END
+    )
+    fixed = attrs.evolve(spec, exposure_signal=sig)
+    sql, _ = met_sql.population_sql(fixed, AnalysisBasis.EXPOSURES, w, "`e`", "`x`")
+    assert tuple(
+        n.expression.this.name
+        for n in sqlglot.parse_one(sql, read="bigquery").find_all(exp.GTE, exp.LTE)
+        if isinstance(n.expression, exp.Cast)
+    ) == ("2026-01-05", "2026-01-11")

@@ -201,6 +201,26 @@ def enrollments_sql(
     return f"WITH {with_sql}\nSELECT {cols}\nFROM clients c\n{join_sql}"
 
 
+def bound_offset_or_date(
+    bound: WindowBound, default: str, window_start: int, window_end: int, exp: ExperimentSettings
+) -> int | dt.date:
+    """`resolve_bound` as days after `e.enrollment_date` (int), or a constant date for the
+    enrollment-period bounds."""
+    b = default if bound is None else bound
+    if isinstance(b, int):
+        return b
+    if b == ANALYSIS_WINDOW_START:
+        return window_start
+    if b == ANALYSIS_WINDOW_END:
+        return window_end
+    start, last = enrollment_dates(exp)
+    if b == ENROLLMENT_START:
+        return start
+    if b == ENROLLMENT_END:
+        return last
+    raise ValueError(f"unknown window bound {b!r}")
+
+
 def resolve_bound(
     bound: WindowBound,
     default: str,

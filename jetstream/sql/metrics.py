@@ -27,12 +27,12 @@ from jetstream.config.model import (
 from jetstream.periods import Period, window
 from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
-from jetstream.sql.enrollments import bounded, resolve_bound
+from jetstream.sql.enrollments import bound_offset_or_date, bounded
 
 EXPOSED_COLUMN = "_jetstream_exposed"  # see wide_sql(flag_exposed=...)
 # days from the client's enrollment date to the row's day, stored in each partials row
 ENROLLMENT_DAY_COLUMN = "enrollment_day"
-PARTIALS_LAYOUT = 2  # part of the partials' definition hash: a new layout rebuilds them
+PARTIALS_LAYOUT = 2  # in the definition hash of the per-day tables: a new layout rebuilds them
 PRE_ENROLLMENT_DAYS = 28  # the longest pre-enrollment period (preenrollment_days28)
 
 
@@ -142,15 +142,17 @@ def exposure_days_first_day(spec: AnalysisSpec) -> dt.date:
 def exposure_days_sql(
     signal: ExposureSignal, clients_ref: str, first_day: dt.date, last_day: dt.date
 ) -> str:
-    """Days on which each enrolled client matched the custom exposure signal."""
+    """Days on which each enrolled client matched the custom exposure signal, with the
+    day's ENROLLMENT_DAY_COLUMN (days since the client's enrollment)."""
     ds = signal.data_source
     date_col = f"ds.{ds.submission_date_column}"
-    return f"""SELECT e.analysis_id, {date_col} AS submission_date
+    return f"""SELECT e.analysis_id, {date_col} AS submission_date,
+       DATE_DIFF({date_col}, e.enrollment_date, DAY) AS {ENROLLMENT_DAY_COLUMN}
 FROM {clients_ref} e
 JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
 WHERE {date_col} BETWEEN {lit.date(first_day)} AND {lit.date(last_day)}
   AND {date_col} >= {lit.add_days("e.enrollment_date", -PRE_ENROLLMENT_DAYS)}
-GROUP BY 1, 2
+GROUP BY 1, 2, 3
 HAVING COALESCE(LOGICAL_OR({signal.select_expression}), FALSE)"""
 
 
@@ -179,17 +181,22 @@ def population_sql(
         )
     sig = spec.exposure_signal
     assert exposure_days_ref is not None
-    lo = resolve_bound(
-        sig.window_start, ANALYSIS_WINDOW_START, window.start, window.end, spec.experiment
-    )
-    hi = resolve_bound(
-        sig.window_end, ANALYSIS_WINDOW_END, window.start, window.end, spec.experiment
-    )
+    # each exposure day knows its day since enrollment: no join to find who is exposed
+    conds = []
+    for bound, default, op in (
+        (sig.window_start, ANALYSIS_WINDOW_START, ">="),
+        (sig.window_end, ANALYSIS_WINDOW_END, "<="),
+    ):
+        b = bound_offset_or_date(bound, default, window.start, window.end, spec.experiment)
+        if isinstance(b, int):
+            conds.append(f"x.{ENROLLMENT_DAY_COLUMN} {op} {b}")
+        else:
+            conds.append(f"x.submission_date {op} {lit.date(b)}")
     body = f"""SELECT e.analysis_id, e.branch, e.enrollment_date, e.enrollment_date AS anchor_date
     FROM {enrollments_ref} e
-    WHERE EXISTS (
-        SELECT 1 FROM {exposure_days_ref} x
-        WHERE x.analysis_id = e.analysis_id AND x.submission_date BETWEEN {lo} AND {hi}
+    WHERE e.analysis_id IN (
+        SELECT x.analysis_id FROM {exposure_days_ref} x
+        WHERE {" AND ".join(conds)}
     )"""
     return body, "enrollment_date"
 

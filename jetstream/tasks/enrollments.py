@@ -66,7 +66,10 @@ def _ensure_exposure_days(ctx: TaskContext, date: dt.date) -> None:
         return met_sql.exposure_days_sql(signal, clients_ref, first, last)
 
     first_day = met_sql.exposure_days_first_day(spec)
-    ensure_days(ctx, EXPOSURE_SOURCE, table, build, date, definition=signal, first_day=first_day)
+    definition = [met_sql.PARTIALS_LAYOUT, signal]
+    ensure_days(
+        ctx, EXPOSURE_SOURCE, table, build, date, definition=definition, first_day=first_day
+    )
 
 
 def segment_days_source(segment: Segment) -> str:
