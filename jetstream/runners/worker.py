@@ -7,27 +7,10 @@ a fresh command-line invocation, exactly the command a pod runs."""
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import os
 import sys
-import threading
-
-# what most tasks import on first use (the statistics import scipy: seconds); loaded in the
-# background at start so the first task of a worker does not wait for them
-PRELOAD = (
-    "jetstream.commands.task",
-    "jetstream.tasks.metrics",
-    "jetstream.tasks.statistics",
-    "jetstream.statistics",
-)
-
-
-def preload(modules: tuple[str, ...] = PRELOAD) -> None:
-    for name in modules:
-        with contextlib.suppress(Exception):  # a task that needs it reports the error
-            importlib.import_module(name)
 
 
 def run_one(argv: list[str], env: dict[str, str]) -> dict:
@@ -60,8 +43,6 @@ def serve() -> None:
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     sys.stdout = sys.stderr  # stray prints must not corrupt the protocol
     import jetstream.cli  # noqa: F401  (import once, up front)
-
-    threading.Thread(target=preload, name="preload", daemon=True).start()
 
     for line in sys.stdin:
         if not line.strip():
