@@ -229,20 +229,8 @@ def resolve_bound(
     exp: ExperimentSettings,
 ) -> str:
     """A symbolic or integer window bound as a DATE expression relative to `e.enrollment_date`."""
-    b = default if bound is None else bound
-    if isinstance(b, int):
-        return lit.add_days("e.enrollment_date", b)
-    if b == ANALYSIS_WINDOW_START:
-        return lit.add_days("e.enrollment_date", window_start)
-    if b == ANALYSIS_WINDOW_END:
-        return lit.add_days("e.enrollment_date", window_end)
-    if b == ENROLLMENT_START:
-        start, _ = enrollment_dates(exp)
-        return lit.date(start)
-    if b == ENROLLMENT_END:
-        _, last = enrollment_dates(exp)
-        return lit.date(last)
-    raise ValueError(f"unknown window bound {b!r}")
+    b = bound_offset_or_date(bound, default, window_start, window_end, exp)
+    return lit.add_days("e.enrollment_date", b) if isinstance(b, int) else lit.date(b)
 
 
 def bound_date(
@@ -254,19 +242,16 @@ def bound_date(
     exp: ExperimentSettings,
 ) -> dt.date:
     """`resolve_bound` evaluated for a client enrolled on `anchor` (a constant date)."""
-    b = default if bound is None else bound
-    if isinstance(b, int):
-        return anchor + dt.timedelta(days=b)
-    if b == ANALYSIS_WINDOW_START:
-        return anchor + dt.timedelta(days=window_start)
-    if b == ANALYSIS_WINDOW_END:
-        return anchor + dt.timedelta(days=window_end)
-    start, last = enrollment_dates(exp)
-    if b == ENROLLMENT_START:
-        return start
-    if b == ENROLLMENT_END:
-        return last
-    raise ValueError(f"unknown window bound {b!r}")
+    b = bound_offset_or_date(bound, default, window_start, window_end, exp)
+    return anchor + dt.timedelta(days=b) if isinstance(b, int) else b
+
+
+def earliest_day(bound: WindowBound, exp: ExperimentSettings) -> dt.date:
+    """The first telemetry day a window starting at `bound` can reach for any client, when
+    it starts no later than enrollment: the start date, or earlier for a fixed negative
+    offset (a per-day table of that window starts here)."""
+    start, _ = enrollment_dates(exp)
+    return start + dt.timedelta(days=min(bound, 0) if isinstance(bound, int) else 0)
 
 
 @attrs.frozen
@@ -302,13 +287,24 @@ def window_segment_sql(
     b = segment_window_bounds(spec, segment, window_start, window_end)
     source = bounded(ds.from_expression, ds.submission_date_column, b.first, b.last)
     lo, hi = b.lo, b.hi
+    return membership_sql(
+        enrollments_ref,
+        segment.select_expression,
+        f"{source} ds ON ds.{ds.client_id_column} = e.analysis_id\n"
+        f"    WHERE ds.{ds.submission_date_column} BETWEEN {lo} AND {hi}",
+    )
+
+
+def membership_sql(enrollments_ref: str, expression: str, rows: str) -> str:
+    """(analysis_id, in_segment) for every client of `enrollments_ref`: `expression` over
+    the client's `rows` (a JOIN target, its ON and WHERE); FALSE for a client without rows
+    (the expression is not evaluated over an empty group)."""
     return f"""SELECT e.analysis_id,
        COALESCE(s.in_segment, FALSE) AS in_segment
 FROM {enrollments_ref} e
 LEFT JOIN (
-    SELECT e.analysis_id, {segment.select_expression} AS in_segment
+    SELECT e.analysis_id, {expression} AS in_segment
     FROM {enrollments_ref} e
-    JOIN {source} ds ON ds.{ds.client_id_column} = e.analysis_id
-    WHERE ds.{ds.submission_date_column} BETWEEN {lo} AND {hi}
+    JOIN {rows}
     GROUP BY e.analysis_id
 ) s ON s.analysis_id = e.analysis_id"""

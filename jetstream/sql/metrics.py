@@ -27,7 +27,7 @@ from jetstream.config.model import (
 from jetstream.periods import Period, window
 from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
-from jetstream.sql.enrollments import bound_offset_or_date, bounded
+from jetstream.sql.enrollments import bound_offset_or_date, bounded, earliest_day
 
 EXPOSED_COLUMN = "_jetstream_exposed"  # see wide_sql(flag_exposed=...)
 # days from the client's enrollment date to the row's day, stored in each partials row
@@ -130,13 +130,9 @@ GROUP BY 1, 2, 3"""
 
 
 def exposure_days_first_day(spec: AnalysisSpec) -> dt.date:
-    """The first telemetry day the custom exposure signal can look at: the start date, or
-    earlier when its window starts a fixed number of days before enrollment."""
-    start = spec.experiment.start_date
-    assert start is not None, f"{spec.slug}: no start date"
+    """The first telemetry day the custom exposure signal's window can reach."""
     sig = spec.exposure_signal
-    lo = sig.window_start if sig is not None else None
-    return start + dt.timedelta(days=min(lo, 0) if isinstance(lo, int) else 0)
+    return earliest_day(sig.window_start if sig is not None else None, spec.experiment)
 
 
 def exposure_days_sql(

@@ -19,7 +19,7 @@ import datetime as dt
 from jetstream.config.model import AnalysisSpec, Segment
 from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
-from jetstream.sql.enrollments import enrollment_dates, segment_window_bounds
+from jetstream.sql.enrollments import earliest_day, membership_sql, segment_window_bounds
 
 
 def segment_decomposition(segment: Segment) -> Decomposition | None:
@@ -29,12 +29,8 @@ def segment_decomposition(segment: Segment) -> Decomposition | None:
 
 
 def segment_days_first_day(spec: AnalysisSpec, segment: Segment) -> dt.date:
-    """The first telemetry day any window of the segment reads: the start date, or earlier
-    when the segment's window starts a fixed number of days before enrollment."""
-    start, _ = enrollment_dates(spec.experiment)
-    lo, _ = segment.effective_window
-    offset = min(lo, 0) if isinstance(lo, int) else 0
-    return start + dt.timedelta(days=offset)
+    """The first telemetry day any window of the segment reads."""
+    return earliest_day(segment.effective_window[0], spec.experiment)
 
 
 def segment_days_sql(
@@ -70,15 +66,11 @@ def window_segment_rollup_sql(
     """Membership for one window (analysis_id, in_segment), from the segment's daily leaves;
     equal to `sql.enrollments.window_segment_sql` over telemetry."""
     b = segment_window_bounds(spec, segment, window_start, window_end)
-    return f"""SELECT e.analysis_id,
-       COALESCE(s.in_segment, FALSE) AS in_segment
-FROM {enrollments_ref} e
-LEFT JOIN (
-    SELECT e.analysis_id, {decomposition.rollup_sql} AS in_segment
-    FROM {enrollments_ref} e
-    JOIN (
-        SELECT * FROM {days_ref}
-        WHERE submission_date BETWEEN {lit.date(b.first)} AND {lit.date(b.last)}
-    ) l ON l.analysis_id = e.analysis_id AND l.submission_date BETWEEN {b.lo} AND {b.hi}
-    GROUP BY e.analysis_id
-) s ON s.analysis_id = e.analysis_id"""
+    dates = f"{lit.date(b.first)} AND {lit.date(b.last)}"
+    days = f"SELECT * FROM {days_ref} WHERE submission_date BETWEEN {dates}"
+    return membership_sql(
+        enrollments_ref,
+        decomposition.rollup_sql,
+        f"({days}) l ON l.analysis_id = e.analysis_id\n"
+        f"    WHERE l.submission_date BETWEEN {b.lo} AND {b.hi}",
+    )

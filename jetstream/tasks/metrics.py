@@ -31,7 +31,6 @@ class Staged:
     bases: frozenset[AnalysisBasis]
     names: tuple[str, ...]  # metric columns
     types: dict[str, str]  # column -> BigQuery type
-    exposed: bool  # wide_sql's exposed flag (both bases from one population)
 
 
 @attrs.frozen
@@ -361,7 +360,7 @@ def _write_group(
             statements += [delete, insert]
         ctx.transaction(statements)
         if keep:
-            kept = Staged(staging, frozenset(group.targets), tuple(names), types, group.exposed)
+            kept = Staged(staging, frozenset(group.targets), tuple(names), types)
     finally:
         if kept is None:
             ctx.warehouse.drop_table(staging)
