@@ -273,13 +273,28 @@ description = "References a column that does not exist."
 # ---------------------------------------------------------------------------- 6. shred
 
 
-def _per_client(path: Path) -> dict[str, list[dict]]:
+PER_CLIENT = (
+    "enrollments_",
+    "enrollment_clients_",
+    "exposure_days_",
+    "segments_",
+    "segment_days_",
+    "partials_",
+    "metrics_",
+)
+
+
+def _per_client(path: Path, ids_by_key: dict[int, str]) -> dict[str, list[dict]]:
+    """Rows of every per-client table; the per-day tables' rows (keyed by client_key) get
+    the analysis_id of their key."""
     out = {}
     for t in e2e.tables(path):
-        if t.startswith(
-            ("enrollments_", "enrollment_clients_", "exposure_days_", "segments_", "partials_")
-        ) or t.startswith("metrics_"):
-            out[t] = e2e.query(path, f'SELECT * FROM main."{t}"')
+        if t.startswith(PER_CLIENT):
+            rows = e2e.query(path, f'SELECT * FROM main."{t}"')
+            for r in rows:
+                if "analysis_id" not in r:
+                    r["analysis_id"] = ids_by_key[r["client_key"]]
+            out[t] = rows
     return out
 
 
@@ -287,13 +302,19 @@ def test_shred_removes_clients_from_every_per_client_table(
     demo: e2e.Computed, tmp_path: Path
 ) -> None:
     path = e2e.copy_warehouse(demo, tmp_path)
-    before = _per_client(path)
+    clients = e2e.query(
+        path, f"SELECT analysis_id, client_key FROM main.{results.enrollment_staging_table(DEMO)}"
+    )
+    ids_by_key = {r["client_key"]: r["analysis_id"] for r in clients}
+    assert len(ids_by_key) == len(clients), "two clients share a key"
+    before = _per_client(path, ids_by_key)
     kinds = {t.split("_demo")[0] for t in before}
     assert kinds >= {
         "enrollments",
         "enrollment_clients",
         "exposure_days",
         "segments",
+        "segment_days",
         "metrics",
         "partials",
     }
@@ -318,7 +339,7 @@ def test_shred_removes_clients_from_every_per_client_table(
     )
     assert res.exit_code == 0, f"{res.output}\n{res.exception!r}"
 
-    after = _per_client(path)
+    after = _per_client(path, ids_by_key)
     assert set(after) == set(before)
     gone = set(victims)
     for table, rows in before.items():

@@ -84,3 +84,50 @@ def test_exposed_population_filters_exposure_days_by_enrollment_day_or_date(spec
         for n in sqlglot.parse_one(sql, read="bigquery").find_all(exp.GTE, exp.LTE)
         if isinstance(n.expression, exp.Cast)
     ) == ("2026-01-05", "2026-01-11")
+
+
+def test_clients_carry_a_client_key_and_collisions_are_counted():
+    """The per-day tables are keyed by FARM_FINGERPRINT(analysis_id): the clients query
+    carries it, and `key_collisions_sql` counts clients whose key another client shares."""
+    from jetstream.warehouse.duckdb import DuckDBWarehouse
+
+    wh = DuckDBWarehouse(":memory:")
+    try:
+        wh.execute(
+            "CREATE TABLE clients AS SELECT * FROM UNNEST(["
+            "STRUCT('a' AS analysis_id), STRUCT('b' AS analysis_id), STRUCT('c' AS analysis_id)])"
+        )
+        keyed = wh.query(
+            f"SELECT analysis_id, {enr_sql.CLIENT_KEY_SQL} AS client_key FROM clients"
+        ).to_pylist()
+        assert len({r["client_key"] for r in keyed}) == 3
+        wh.execute("CREATE TABLE keyed AS SELECT *, 7 AS client_key FROM clients")
+        assert wh.query(enr_sql.key_collisions_sql("keyed")).column(0)[0].as_py() == 2
+        wh.execute(
+            f"CREATE TABLE fine AS SELECT *, {enr_sql.CLIENT_KEY_SQL} AS client_key FROM clients"
+        )
+        assert wh.query(enr_sql.key_collisions_sql("fine")).column(0)[0].as_py() == 0
+    finally:
+        wh.close()
+    assert enr_sql.CLIENT_KEY_SQL in enr_sql.clients_sql(spec_settings())
+
+
+def spec_settings():
+    spec = load_one(
+        "demo-sidebar-redesign", str(synthetic.DEMO_DIR / "experiments.json"), synthetic.DEMO_DIR
+    )
+    return spec.experiment
+
+
+def test_partials_and_rollups_use_the_client_key(spec):
+    ds = next(m.data_source for m in spec.metrics_for(Period.WEEK) if m.name == "active_hours")
+    same = [m for m in spec.metrics_for(Period.WEEK) if m.data_source == ds]
+    plans = [p for p in met_sql.plan_metrics(same) if p.decomposition]
+    assert plans
+    day = dt.date(2026, 1, 10)
+    partials = met_sql.partials_sql(spec, ds, plans, "`e`", day, day)
+    assert partials.startswith("SELECT e.client_key,")
+    wide = met_sql.wide_sql(
+        spec, ds, plans, AnalysisBasis.ENROLLMENTS, met_sql.WindowSpec(0, 6), "`e`", "`p`"
+    )
+    assert "GROUP BY l.client_key" in wide and "r.client_key = p.client_key" in wide

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from jetstream.sql.enrollments import CLIENT_KEY_COLUMN
+
 PER_CLIENT_PREFIXES = (
     "enrollments_",
     "enrollment_clients_",
@@ -28,9 +30,19 @@ def per_client_tables(wh) -> list[str]:
         columns = {c.lower() for c in wh.table_columns(name)}
         if name.startswith("metrics_") and "metric_slug" not in columns:
             continue  # a metrics_<slug>_<period> pivot view: its base table is shredded
-        if "analysis_id" in columns:
+        if "analysis_id" in columns or CLIENT_KEY_COLUMN in columns:
             tables.append(name)
     return sorted(tables)
+
+
+def shred_sql(wh, table: str) -> str:
+    """DELETE of the listed clients from one table: by id, or by key in the per-day tables
+    (keyed by `FARM_FINGERPRINT(analysis_id)`, see sql.enrollments)."""
+    ids = f"SELECT client_id FROM {wh.table_ref(SHRED_TABLE)}"
+    if "analysis_id" in {c.lower() for c in wh.table_columns(table)}:
+        return f"DELETE FROM {wh.table_ref(table)} WHERE analysis_id IN ({ids})"
+    keys = f"SELECT FARM_FINGERPRINT(client_id) FROM {wh.table_ref(SHRED_TABLE)}"
+    return f"DELETE FROM {wh.table_ref(table)} WHERE {CLIENT_KEY_COLUMN} IN ({keys})"
 
 
 def shred(wh, client_ids: list[str]) -> dict[str, int]:
@@ -45,12 +57,7 @@ def shred(wh, client_ids: list[str]) -> dict[str, int]:
     deleted: dict[str, int] = {}
     try:
         for table in per_client_tables(wh):
-            stats = wh.transaction(
-                [
-                    f"DELETE FROM {wh.table_ref(table)} WHERE analysis_id IN "
-                    f"(SELECT client_id FROM {wh.table_ref(SHRED_TABLE)})"
-                ]
-            )
+            stats = wh.transaction([shred_sql(wh, table)])
             deleted[table] = int(getattr(stats, "rows_affected", 0) or 0)
     finally:
         wh.drop_table(SHRED_TABLE)

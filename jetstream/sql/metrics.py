@@ -27,12 +27,20 @@ from jetstream.config.model import (
 from jetstream.periods import Period, window
 from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
-from jetstream.sql.enrollments import bound_offset_or_date, bounded, earliest_day
+from jetstream.sql.enrollments import (
+    CLIENT_KEY_COLUMN,
+    bound_offset_or_date,
+    bounded,
+    earliest_day,
+)
 
 EXPOSED_COLUMN = "_jetstream_exposed"  # see wide_sql(flag_exposed=...)
 # days from the client's enrollment date to the row's day, stored in each partials row
 ENROLLMENT_DAY_COLUMN = "enrollment_day"
-PARTIALS_LAYOUT = 2  # in the definition hash of the per-day tables: a new layout rebuilds them
+# in the definition hash of the per-day tables: a new layout rebuilds them (3: rows keyed
+# by CLIENT_KEY_COLUMN instead of analysis_id)
+PARTIALS_LAYOUT = 3
+KEY = CLIENT_KEY_COLUMN
 PRE_ENROLLMENT_DAYS = 28  # the longest pre-enrollment period (preenrollment_days28)
 
 
@@ -117,7 +125,7 @@ def partials_sql(
     leaves = [leaf for p in plans if p.decomposition for leaf in p.decomposition.leaves]
     date_col = f"ds.{ds.submission_date_column}"
     cols = ",\n       ".join(f"{leaf.sql} AS {leaf.column}" for leaf in leaves)
-    return f"""SELECT e.analysis_id,
+    return f"""SELECT e.{KEY},
        {date_col} AS submission_date,
        DATE_DIFF({date_col}, e.enrollment_date, DAY) AS {ENROLLMENT_DAY_COLUMN},
        {cols}
@@ -142,7 +150,7 @@ def exposure_days_sql(
     day's ENROLLMENT_DAY_COLUMN (days since the client's enrollment)."""
     ds = signal.data_source
     date_col = f"ds.{ds.submission_date_column}"
-    return f"""SELECT e.analysis_id, {date_col} AS submission_date,
+    return f"""SELECT e.{KEY}, {date_col} AS submission_date,
        DATE_DIFF({date_col}, e.enrollment_date, DAY) AS {ENROLLMENT_DAY_COLUMN}
 FROM {clients_ref} e
 JOIN {ds.from_expression} ds ON ds.{ds.client_id_column} = e.analysis_id
@@ -165,9 +173,12 @@ def population_sql(
     enrollments_ref: str,
     exposure_days_ref: str | None,
 ) -> tuple[str, str]:
-    """The population of a basis for a window: (query with analysis_id, branch,
+    """The population of a basis for a window: (query with analysis_id, its key, branch,
     enrollment_date, anchor_date; the anchor column)."""
-    base = f"SELECT analysis_id, branch, enrollment_date, {{anchor}} AS anchor_date FROM {enrollments_ref}"
+    base = (
+        f"SELECT analysis_id, {KEY}, branch, enrollment_date, {{anchor}} AS anchor_date "
+        f"FROM {enrollments_ref}"
+    )
     if basis is AnalysisBasis.ENROLLMENTS:
         return base.format(anchor="enrollment_date"), "enrollment_date"
     if spec.exposure_signal is None:
@@ -188,10 +199,11 @@ def population_sql(
             conds.append(f"x.{ENROLLMENT_DAY_COLUMN} {op} {b}")
         else:
             conds.append(f"x.submission_date {op} {lit.date(b)}")
-    body = f"""SELECT e.analysis_id, e.branch, e.enrollment_date, e.enrollment_date AS anchor_date
+    body = f"""SELECT e.analysis_id, e.{KEY}, e.branch, e.enrollment_date,
+       e.enrollment_date AS anchor_date
     FROM {enrollments_ref} e
-    WHERE e.analysis_id IN (
-        SELECT x.analysis_id FROM {exposure_days_ref} x
+    WHERE e.{KEY} IN (
+        SELECT x.{KEY} FROM {exposure_days_ref} x
         WHERE {" AND ".join(conds)}
     )"""
     return body, "enrollment_date"
@@ -263,10 +275,10 @@ def wide_sql(
     )"""
             ctes.append(
                 f"""rolled AS (
-    SELECT l.analysis_id,
+    SELECT l.{KEY},
            {cols}
     FROM {partials} l
-    GROUP BY l.analysis_id
+    GROUP BY l.{KEY}
 )"""
             )
             ctes.append(
@@ -275,25 +287,25 @@ def wide_sql(
     FROM (SELECT * FROM {partials_ref} WHERE FALSE) l
 )"""
             )
-            joins.append("LEFT JOIN rolled r ON r.analysis_id = p.analysis_id")
+            joins.append(f"LEFT JOIN rolled r ON r.{KEY} = p.{KEY}")
             joins.append("CROSS JOIN no_rows z")
             selects += [
-                f"IF(r.analysis_id IS NULL, z.{name}, r.{name}) AS {name}"
+                f"IF(r.{KEY} IS NULL, z.{name}, r.{name}) AS {name}"
                 for name in (lit.ident(pl.metric.name) for pl in rolled)
             ]
         else:
             partials = f"(\n        SELECT * FROM {partials_ref}\n        WHERE {days}\n    )"
             ctes.append(
                 f"""rolled AS (
-    SELECT p.analysis_id,
+    SELECT p.{KEY},
            {cols}
     FROM population p
     LEFT JOIN {partials} l
-      ON l.analysis_id = p.analysis_id AND l.submission_date BETWEEN {lo} AND {hi}
-    GROUP BY p.analysis_id
+      ON l.{KEY} = p.{KEY} AND l.submission_date BETWEEN {lo} AND {hi}
+    GROUP BY p.{KEY}
 )"""
             )
-            joins.append("LEFT JOIN rolled r ON r.analysis_id = p.analysis_id")
+            joins.append(f"LEFT JOIN rolled r ON r.{KEY} = p.{KEY}")
             selects += [f"r.{lit.ident(pl.metric.name)}" for pl in rolled]
     if direct:
         assert ds is not None
@@ -316,9 +328,9 @@ def wide_sql(
         joins.append("LEFT JOIN direct d ON d.analysis_id = p.analysis_id")
         selects += [f"d.{lit.ident(pl.metric.name)}" for pl in direct]
     if flag_exposed is not None:
-        ctes.append(f"exposed AS (SELECT analysis_id FROM ({flag_exposed}))")
-        joins.append("LEFT JOIN exposed x ON x.analysis_id = p.analysis_id")
-        selects.append(f"x.analysis_id IS NOT NULL AS {EXPOSED_COLUMN}")
+        ctes.append(f"exposed AS (SELECT {KEY} FROM ({flag_exposed}))")
+        joins.append(f"LEFT JOIN exposed x ON x.{KEY} = p.{KEY}")
+        selects.append(f"x.{KEY} IS NOT NULL AS {EXPOSED_COLUMN}")
     with_sql = ",\n".join(ctes)
     sel = ",\n       ".join(selects)
     join_sql = "\n".join(joins)

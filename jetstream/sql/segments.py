@@ -19,7 +19,12 @@ import datetime as dt
 from jetstream.config.model import AnalysisSpec, Segment
 from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
-from jetstream.sql.enrollments import earliest_day, membership_sql, segment_window_bounds
+from jetstream.sql.enrollments import (
+    CLIENT_KEY_COLUMN,
+    earliest_day,
+    membership_sql,
+    segment_window_bounds,
+)
 
 
 def segment_decomposition(segment: Segment) -> Decomposition | None:
@@ -45,7 +50,7 @@ def segment_days_sql(
     ds = segment.data_source
     date_col = f"ds.{ds.submission_date_column}"
     cols = ",\n       ".join(f"{leaf.sql} AS {leaf.column}" for leaf in decomposition.leaves)
-    return f"""SELECT e.analysis_id,
+    return f"""SELECT e.{CLIENT_KEY_COLUMN},
        {date_col} AS submission_date,
        {cols}
 FROM {clients_ref} e
@@ -71,6 +76,6 @@ def window_segment_rollup_sql(
     return membership_sql(
         enrollments_ref,
         decomposition.rollup_sql,
-        f"({days}) l ON l.analysis_id = e.analysis_id\n"
+        f"({days}) l ON l.{CLIENT_KEY_COLUMN} = e.{CLIENT_KEY_COLUMN}\n"
         f"    WHERE l.submission_date BETWEEN {b.lo} AND {b.hi}",
     )

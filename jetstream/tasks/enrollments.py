@@ -28,6 +28,10 @@ def ensure_enrollments(ctx: TaskContext, date: dt.date, recreate: bool = False) 
         enrollments = results.enrollments_table(slug)
         clients = results.enrollment_staging_table(slug)
         exists = ctx.warehouse.table_exists(enrollments)
+        if exists and enr_sql.CLIENT_KEY_COLUMN not in ctx.warehouse.table_columns(enrollments):
+            # made before the per-day tables were keyed: recompute with the key
+            log.info("enrollments lack client_key; recomputing", experiment=slug)
+            exists = False
         if recreate or not exists:
             log.info("computing enrollments", experiment=slug)
             ctx.create_table_as(clients, enr_sql.clients_sql(spec.experiment))
@@ -40,6 +44,13 @@ def ensure_enrollments(ctx: TaskContext, date: dt.date, recreate: bool = False) 
                     f"{n} clients enrolled in more than one branch were excluded",
                     level="warning",
                     exception_type="MultipleBranches",
+                )
+            shared = ctx.query(enr_sql.key_collisions_sql(ctx.ref(clients))).column(0)[0].as_py()
+            if shared:
+                errors.add(
+                    f"{shared} clients share a {enr_sql.CLIENT_KEY_COLUMN} with another client "
+                    "(a 64-bit hash collision): their daily partials are merged",
+                    exception_type="ClientKeyCollision",
                 )
         _ensure_exposure_days(ctx, date)
         if recreate or not exists:
