@@ -17,6 +17,14 @@ creates the schema when needed. Tables do not expire here: `expiration_days` is 
 Types follow BigQuery: loaded arrow integers become BIGINT (INT64), floats DOUBLE; query
 results and CREATE TABLE AS columns of other integer types (INT32 literals, HUGEINT sums)
 are cast to BIGINT and FLOAT to DOUBLE.
+
+Storage: a column named in UNCOMPRESSED_COLUMNS (`analysis_id`) of a CREATE TABLE with
+column definitions is stored uncompressed (`USING COMPRESSION uncompressed`, which sqlglot
+cannot express, so it is added to the generated text). Client ids are random 36-character
+strings: DuckDB's dictionary+FSST compression of them costs about a third of the time of an
+insert into `metrics_<slug>` (10M rows: 16.1 s -> 10.4 s uncompressed) and saves about 45%
+of that table's size (431 MB -> 801 MB). The metrics table takes ~18M rows a day at 1M
+clients, so the time matters more here; BigQuery has no such option and needs none.
 """
 
 from __future__ import annotations
@@ -55,6 +63,20 @@ _WIDEN = re.compile(
     r"\b(TINYINT|SMALLINT|INTEGER|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT|FLOAT)\b"
 )
 _DML = (exp.Insert, exp.Delete, exp.Update, exp.Merge)
+UNCOMPRESSED_COLUMNS = ("analysis_id",)
+
+
+def with_storage_options(statement: exp.Expr, duck_sql: str) -> str:
+    """`duck_sql` (the DuckDB text of `statement`) with `USING COMPRESSION uncompressed` after
+    each UNCOMPRESSED_COLUMNS column of a CREATE TABLE's column definitions."""
+    if not isinstance(statement, exp.Create) or not isinstance(statement.this, exp.Schema):
+        return duck_sql
+    for col in statement.this.expressions:
+        if isinstance(col, exp.ColumnDef) and col.name.lower() in UNCOMPRESSED_COLUMNS:
+            text = col.sql(dialect="duckdb")
+            if duck_sql.count(text) == 1 and not col.args.get("constraints"):
+                duck_sql = duck_sql.replace(text, f"{text} USING COMPRESSION uncompressed")
+    return duck_sql
 
 
 def bigquery_duckdb_type(duck_type: str) -> str:
@@ -214,7 +236,8 @@ class DuckDBWarehouse:
         return "`" + table.replace("`", "") + "`"
 
     def _translate(self, statement: exp.Expr) -> str:
-        return transform_statement(statement, mozfun.SUPPORTED).sql(dialect="duckdb")
+        tree = transform_statement(statement, mozfun.SUPPORTED)
+        return with_storage_options(tree, tree.sql(dialect="duckdb"))
 
     @staticmethod
     def _params_for(statement: exp.Expr, params: Mapping[str, Any] | None) -> dict:
