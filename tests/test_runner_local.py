@@ -322,8 +322,13 @@ def test_graph_with_a_cycle_is_refused():
 
 DRIVER = textwrap.dedent(
     """
+    import signal
     import sys
     from tests.test_runner_local import SETTINGS, TaskGraph, experiment
+
+    # Python leaves SIGINT ignored when it starts ignored (a test run started in the
+    # background by a non-interactive shell); Ctrl-C must reach the runner here
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     from jetstream.runners.local import LocalRunner
 
     runner = LocalRunner(
