@@ -79,3 +79,24 @@ def window_segment_rollup_sql(
         f"({days}) l ON l.{CLIENT_KEY_COLUMN} = e.{CLIENT_KEY_COLUMN}\n"
         f"    WHERE l.submission_date BETWEEN {b.lo} AND {b.hi}",
     )
+
+
+def segment_rows_sql(
+    seg_ref: str, segment: str, body: str, windows: list[tuple[str, int]]
+) -> list[str]:
+    """Replace the rows of `segment` for `windows` ((period, window index) pairs sharing one
+    membership query `body`): a DELETE per window and one INSERT."""
+    deletes = [
+        f"DELETE FROM {seg_ref} WHERE period = {lit.string(period)} "
+        f"AND window_index = {index} AND segment = {lit.string(segment)}"
+        for period, index in windows
+    ]
+    labels = " UNION ALL ".join(
+        f"SELECT {lit.string(period)} AS period, {index} AS window_index"
+        for period, index in windows
+    )
+    insert = f"""INSERT INTO {seg_ref} (analysis_id, period, window_index, segment, in_segment)
+SELECT m.analysis_id, w.period, w.window_index, {lit.string(segment)}, m.in_segment
+FROM ({body}) m
+CROSS JOIN ({labels}) w"""
+    return [*deletes, insert]

@@ -6,9 +6,9 @@ import datetime as dt
 
 from jetstream import results
 from jetstream.config.model import Segment
+from jetstream.errors import TransientError
 from jetstream.periods import Period, windows_through
 from jetstream.sql import enrollments as enr_sql
-from jetstream.sql import literals as lit
 from jetstream.sql import metrics as met_sql
 from jetstream.sql import segments as seg_sql
 from jetstream.sql.decompose import Decomposition
@@ -129,9 +129,9 @@ def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollec
             continue
         try:
             rolled[seg.name] = (decomposition, _ensure_segment_days(ctx, seg, decomposition, date))
+        except TransientError:
+            raise
         except Exception as exc:  # falls back to telemetry per window
-            if getattr(exc, "exit_code", None) == 75:
-                raise
             log.warning("segment daily leaves failed", segment=seg.name, error=str(exc))
     # windows whose membership is the same query (e.g. every window closing on the same
     # date, for a segment bounded by the analysis window's end) are computed once
@@ -153,29 +153,8 @@ def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollec
                 pending.setdefault((seg.name, body), []).append((period.value, w.index))
     for (name, body), windows in pending.items():
         try:
-            ctx.transaction(segment_rows_statements(seg_ref, name, body, windows))
+            ctx.transaction(seg_sql.segment_rows_sql(seg_ref, name, body, windows))
+        except TransientError:
+            raise
         except Exception as exc:  # a broken segment must not stop the others
-            if getattr(exc, "exit_code", None) == 75:
-                raise
             errors.add(f"segment {name}: {exc}", exception=exc)
-
-
-def segment_rows_statements(
-    seg_ref: str, segment: str, body: str, windows: list[tuple[str, int]]
-) -> list[str]:
-    """Replace the rows of `segment` for `windows` ((period, window index) pairs sharing one
-    membership query `body`): a DELETE per window and one INSERT."""
-    deletes = [
-        f"DELETE FROM {seg_ref} WHERE period = {lit.string(period)} "
-        f"AND window_index = {index} AND segment = {lit.string(segment)}"
-        for period, index in windows
-    ]
-    labels = " UNION ALL ".join(
-        f"SELECT {lit.string(period)} AS period, {index} AS window_index"
-        for period, index in windows
-    )
-    insert = f"""INSERT INTO {seg_ref} (analysis_id, period, window_index, segment, in_segment)
-SELECT m.analysis_id, w.period, w.window_index, {lit.string(segment)}, m.in_segment
-FROM ({body}) m
-CROSS JOIN ({labels}) w"""
-    return [*deletes, insert]
