@@ -21,7 +21,8 @@ An ASGI app (starlette), served by `jetstream webhook serve` with uvicorn:
 
 `submit(graph, *, config_repo, commit)` is called with the TaskGraph, the checkout of the
 new commit and its id; it returns something JSON-able (or with `describe()`).
-`local_submitter` runs it with the LocalRunner, `argo_submitter` as one Argo Workflow.
+`runner_submitter` runs it with the runner `jetstream.runners.base.make_runner` picks
+(LocalRunner in a background thread, or ArgoRunner: one Argo Workflow).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -51,6 +52,9 @@ from jetstream.errors import JetstreamError, TransientError
 from jetstream.graph import TaskGraph
 from jetstream.logs import get_logger
 from jetstream.webhook_store import DeliveryStore
+
+if TYPE_CHECKING:
+    from jetstream.runners.base import RunnerOptions
 
 log = get_logger(__name__)
 
@@ -339,20 +343,55 @@ def create_app(config: WebhookConfig, submit: Submit, **kwargs: Any) -> Any:
 # -- production wiring -------------------------------------------------------------------
 
 
-def local_submitter(experiments: str, warehouse: str, out: str, parallelism: int = 2) -> Submit:
-    """Run the graph with the LocalRunner in a background thread (one machine)."""
-    from jetstream.runners.common import RunSettings
-    from jetstream.runners.local import LocalRunner
+def runner_submitter(
+    experiments: str,
+    warehouse: str,
+    out: str,
+    options: RunnerOptions,
+    *,
+    image: str | None = None,
+    namespace: str = "jetstream",
+    pod_config_repo: str = "",
+) -> Submit:
+    """Run each graph with the runner `make_runner` picks from `options`.
 
-    def submit(graph: TaskGraph, *, config_repo: Path, commit: str) -> dict[str, Any]:
+    Local: tasks read the webhook's own checkout of the pushed commit, and the graph runs in
+    a background thread (the delivery is answered at once). Argo: one Workflow (the same
+    builder as `jetstream run --runner argo`) labelled with the commit; pods cannot see the
+    webhook's checkout, so they read the config repository from their own settings
+    (`pod_config_repo`, else the ConfigMap's JETSTREAM_CONFIG_REPO), a git URL pinned to the
+    pushed commit so every pod reads exactly those configs."""
+    from jetstream.runners.base import LOCAL, make_runner
+    from jetstream.runners.common import RunSettings
+
+    def settings_for(config_repo: Path, commit: str) -> RunSettings:
+        if options.runner == LOCAL:
+            return RunSettings(
+                experiments=experiments,
+                warehouse=warehouse,
+                out=out,
+                config_repo=str(config_repo),
+                parallelism=2 if options.parallelism is None else options.parallelism,
+            )
+        from jetstream.config_checkout import is_git_url, split_ref
+
+        pinned = pod_config_repo
+        if pod_config_repo and is_git_url(pod_config_repo):
+            pinned = f"{split_ref(pod_config_repo)[0]}@{commit}"
         settings = RunSettings(
             experiments=experiments,
             warehouse=warehouse,
             out=out,
-            config_repo=str(config_repo),
-            parallelism=parallelism,
+            config_repo=pinned,
+            namespace=namespace,
         )
-        runner = LocalRunner(settings, parallelism=parallelism, progress=False)
+        return attrs.evolve(settings, image=image) if image else settings
+
+    def submit(graph: TaskGraph, *, config_repo: Path, commit: str) -> Any:
+        runner = make_runner(settings_for(config_repo, commit), options)
+        if options.runner != LOCAL:
+            result = runner.run(graph, labels={"jetstream/config-commit": commit[:40]})
+            return str(result.describe())
 
         def work() -> None:
             summary = runner.run(graph)
@@ -364,59 +403,11 @@ def local_submitter(experiments: str, warehouse: str, out: str, parallelism: int
     return submit
 
 
-def argo_submitter(
-    experiments: str,
-    warehouse: str,
-    out: str,
-    *,
-    image: str,
-    namespace: str,
-    argo_server: str | None = None,
-    submit_via: str = "argo-server",
-    allow_unpinned_image: bool = False,
-    pod_config_repo: str = "",
-) -> Submit:
-    """Submit the graph as one Argo Workflow (the same builder as `jetstream run --runner
-    argo`). Pods read the config repository from their own settings (`pod_config_repo`, else
-    the ConfigMap's JETSTREAM_CONFIG_REPO); the commit is recorded as a label."""
-    from jetstream.runners import argo
-    from jetstream.runners.common import RunSettings
-
-    def submit(graph: TaskGraph, *, config_repo: Path, commit: str) -> str:
-        # `config_repo` is the webhook's own checkout: pods cannot see it
-        # a git URL is pinned to the pushed commit, so every pod reads exactly those configs
-        from jetstream.config_checkout import is_git_url, split_ref
-
-        pinned = pod_config_repo
-        if pod_config_repo and is_git_url(pod_config_repo):
-            pinned = f"{split_ref(pod_config_repo)[0]}@{commit}"
-        settings = RunSettings(
-            experiments=experiments,
-            warehouse=warehouse,
-            out=out,
-            config_repo=pinned,
-            image=image,
-            namespace=namespace,
-        )
-        workflow = argo.build_workflow(
-            graph, settings, labels={"jetstream/config-commit": commit[:40]}
-        )
-        result = argo.submit(
-            workflow,
-            via=submit_via,
-            argo_server=argo_server,
-            allow_unpinned_image=allow_unpinned_image,
-        )
-        return str(result.describe())
-
-    return submit
-
-
 def warehouse_cleanup(warehouse: str) -> Cleanup:
     """Delete stale rows and drop recreated tables before the graph runs."""
 
     def cleanup(plans: Sequence[RerunPlan]) -> list[str]:
-        from jetstream.commands.changes import apply_cleanup
+        from jetstream.rerun_cleanup import apply_cleanup
 
         return apply_cleanup(warehouse, plans)
 

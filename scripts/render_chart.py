@@ -1,8 +1,9 @@
-"""Render the Helm chart with its default values into k8s/ (committed), after copying the
-rendered Argo manifests (workflows/*.yaml) into charts/jetstream/files/workflows/.
+"""Render the Helm chart with its default values into k8s/ (committed). The chart's Argo
+objects are charts/jetstream/files/workflows/*.yaml, written by `make render`
+(`python -m workflows.render`); run that first.
 
     python scripts/render_chart.py            # write
-    python scripts/render_chart.py --check    # exit 1 when k8s/ or the copies drifted
+    python scripts/render_chart.py --check    # exit 1 when k8s/ drifted
 
 Uses the real Helm engine offline (helm-python-sdk). Release name and namespace:
 `jetstream`.
@@ -11,14 +12,11 @@ Uses the real Helm engine offline (helm-python-sdk). Release name and namespace:
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "jetstream"
-WORKFLOWS = REPO / "workflows"
-FILES = CHART / "files" / "workflows"
 OUT = REPO / "k8s"
 RELEASE = "jetstream"
 NAMESPACE = "jetstream"
@@ -26,10 +24,6 @@ HEADER = (
     "# Rendered from charts/jetstream with default values by scripts/render_chart.py;"
     " do not edit.\n"
 )
-
-
-def workflow_files() -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in sorted(WORKFLOWS.glob("*.yaml"))}
 
 
 def render(
@@ -50,15 +44,6 @@ def render(
 def stale() -> list[str]:
     """Paths that differ from what the sources give."""
     drift = []
-    wanted = workflow_files()
-    present = {p.name for p in FILES.glob("*.yaml")} if FILES.is_dir() else set()
-    for name, data in wanted.items():
-        path = FILES / name
-        if not path.is_file() or path.read_bytes() != data:
-            drift.append(str(path.relative_to(REPO)))
-    drift += [str((FILES / n).relative_to(REPO)) for n in sorted(present - set(wanted))]
-    if drift:
-        return drift  # k8s/ is rendered from the copies: fix those first
     texts = render()
     for name, text in texts.items():
         path = OUT / name
@@ -70,11 +55,6 @@ def stale() -> list[str]:
 
 
 def write() -> list[Path]:
-    if FILES.is_dir():
-        shutil.rmtree(FILES)
-    FILES.mkdir(parents=True)
-    for name, data in workflow_files().items():
-        (FILES / name).write_bytes(data)
     texts = render()
     OUT.mkdir(exist_ok=True)
     for old in OUT.glob("*.yaml"):

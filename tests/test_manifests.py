@@ -15,7 +15,7 @@ from jetstream.manifests import load_schema, patch_schema, validate_all, validat
 from jetstream.periods import Period
 from jetstream.runners.argo import build_workflow
 from jetstream.runners.common import RunSettings
-from jetstream.runners.templates import cluster_objects
+from jetstream.runners.argo.templates import cluster_objects
 
 pytestmark = pytest.mark.shared
 

@@ -149,7 +149,7 @@ def test_cron_workflows_render_and_validate():
         assert spec["concurrencyPolicy"] == "Forbid" and spec["timezone"] == "UTC"
         args = spec["workflowSpec"]["templates"][0]["container"]["args"]
         assert args[:3] == ["monitor", "run", "--job"] and "{{workflow.scheduledTime}}" in args
-    here = Path(__file__).resolve().parents[1] / "workflows"
+    here = Path(__file__).resolve().parents[1] / "charts" / "jetstream" / "files" / "workflows"
     for name, text in render().items():
         assert (here / name).read_text() == text, f"{name} is stale: python -m workflows.monitoring"
         assert yaml.safe_load(text)["kind"] == "CronWorkflow"

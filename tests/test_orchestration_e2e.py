@@ -32,6 +32,7 @@ from jetstream.periods import Period
 from jetstream.runners import argo
 from jetstream.runners.common import RunSettings
 from jetstream.runners.local import LocalRunner
+from workflow_commands import commands_of
 
 SLUG = "demo-sidebar-redesign"
 TABLE = SLUG.replace("-", "_")
@@ -85,7 +86,7 @@ def test_argo_workflow_runs_the_local_runners_commands(specs):
         manifest = argo.build_workflow(graph, SETTINGS).to_dict()
         local = LocalRunner(SETTINGS, record_runs=False).commands(graph)
         assert len(set(local)) == len(local) == len(graph.nodes), label
-        assert argo.commands_of(manifest) == set(local), label
+        assert commands_of(manifest) == set(local), label
         # every command carries the run's common arguments, with their values
         for command in local:
             assert command[0] == "task" and command[1] in {k.value for k in TaskKind}

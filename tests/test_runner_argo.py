@@ -21,7 +21,6 @@ from jetstream.runners.argo import (
     UnauthorizedError,
     UnpinnedImageError,
     build_workflow,
-    commands_of,
     failed_nodes,
     label_value,
     submit,
@@ -29,6 +28,7 @@ from jetstream.runners.argo import (
 )
 from jetstream.runners.common import RunSettings
 from jetstream.runners.local import LocalRunner
+from workflow_commands import commands_of
 
 DAY = dt.date(2024, 3, 1)
 PINNED = "ghcr.io/example/jetstream@sha256:" + "0" * 64
@@ -361,7 +361,7 @@ def test_failed_nodes_of_a_successful_workflow():
 
 @pytest.mark.shared
 def test_submit_through_the_kubernetes_api(schema):
-    from jetstream.runners.kube import api_client_for
+    from jetstream.runners.argo.kube import api_client_for
 
     with FakeArgo(TOKEN, validate=schema_validator(schema)) as server:
         wf = build_workflow(GRAPH, SETTINGS)
@@ -378,7 +378,7 @@ def test_submit_through_the_kubernetes_api(schema):
 
 
 def test_kubernetes_api_errors():
-    from jetstream.runners.kube import api_client_for
+    from jetstream.runners.argo.kube import api_client_for
 
     with FakeArgo(TOKEN) as server:
         wf = build_workflow(GRAPH, SETTINGS)
@@ -394,7 +394,7 @@ def test_kubernetes_api_errors():
 @pytest.mark.shared
 def test_invalid_body_is_rejected_by_the_validating_server(schema):
     """The fake is a real check: a broken workflow is refused with the schema's message."""
-    from jetstream.runners.kube import api_client_for
+    from jetstream.runners.argo.kube import api_client_for
 
     wf = build_workflow(GRAPH, SETTINGS)
     wf.templates[1].active_deadline_seconds = None

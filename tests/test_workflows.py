@@ -14,11 +14,12 @@ from click.testing import CliRunner
 
 from jetstream.cli import cli
 from jetstream.commands.controller import analysis_date
-from jetstream.runners.argo import ArgoServerClient, apply_all, commands_of
-from jetstream.runners.templates import cluster_objects, render_all
+from jetstream.runners.argo import ArgoServerClient, apply_all
+from jetstream.runners.argo.templates import all_objects, cluster_objects, render_all
+from workflow_commands import commands_of
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOWS = REPO / "workflows"
+WORKFLOWS = REPO / "charts" / "jetstream" / "files" / "workflows"
 DEMO = REPO / "jetstream" / "data" / "demo"
 PINNED = "ghcr.io/example/jetstream@sha256:" + "1" * 64
 TOKEN = "s3cret"
@@ -29,7 +30,7 @@ def rendered() -> dict[str, dict]:
 
 
 def test_committed_yaml_matches_the_hera_source():
-    """Golden test: fails when workflows/*.yaml drift from their hera definitions."""
+    """Golden test: fails when the chart's workflow YAML drifts from the hera definitions."""
     from workflows.render import render_all as render_every_workflow
 
     expected = render_every_workflow()
@@ -38,7 +39,7 @@ def test_committed_yaml_matches_the_hera_source():
         assert path.is_file(), f"{path} missing: run `make render`"
         assert path.read_text() == text, f"{path} is stale: run `make render`"
     committed = {p.name for p in WORKFLOWS.glob("*.yaml")}
-    assert committed == set(expected), "stray or missing YAML under workflows/"
+    assert committed == set(expected), "stray or missing YAML under charts/jetstream/files/workflows/"
 
 
 def test_render_module_check_and_write(tmp_path):
@@ -167,6 +168,33 @@ def test_install_then_update_then_submit_from_template(shared_dir):
         ]
 
 
+def test_apply_command_installs_all_six_objects(monkeypatch):
+    """`jetstream workflows apply` installs the analysis objects and the three monitoring
+    CronWorkflows; a second apply updates them in place."""
+    monkeypatch.setenv("ARGO_TOKEN", TOKEN)
+    with FakeArgo(TOKEN) as server:
+        args = ["workflows", "apply", "--argo-server", server.url, "--namespace", "analysis"]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        kinds = {"WorkflowTemplate": "workflowtemplates", "CronWorkflow": "cronworkflows"}
+        for obj in all_objects():
+            stored = server.stored(kinds[type(obj).__name__], "analysis", obj.name)
+            assert stored["metadata"]["name"] == obj.name
+            assert f"{type(obj).__name__} analysis/{obj.name} applied" in result.output
+        assert len(server.objects) == 6
+        again = CliRunner().invoke(cli, args)
+        assert again.exit_code == 0, again.output
+        assert len(server.objects) == 6
+        assert sum(r.method == "PUT" for r in server.requests) == 6
+
+
+def test_apply_command_names_the_missing_argo_server(monkeypatch):
+    monkeypatch.delenv("JETSTREAM_ARGO_SERVER", raising=False)
+    result = CliRunner().invoke(cli, ["workflows", "apply"])
+    assert result.exit_code != 0
+    assert "--argo-server URL (or JETSTREAM_ARGO_SERVER)" in str(result.exception or result.output)
+
+
 def test_workflows_render_command(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["workflows", "render", "--out", str(tmp_path)])
@@ -176,7 +204,7 @@ def test_workflows_render_command(tmp_path):
     result = runner.invoke(cli, ["workflows", "render"])
     assert result.exit_code == 0
     assert [d["metadata"]["name"] for d in yaml.safe_load_all(result.output)] == [
-        o.name for o in cluster_objects()
+        o.name for o in all_objects()
     ]
 
 

@@ -1,5 +1,5 @@
 """CronWorkflow `jetstream-daily`: 03:00 UTC, `jetstream controller` for the previous day."""
 
-from jetstream.runners.templates import daily_cron_workflow
+from jetstream.runners.argo.templates import daily_cron_workflow
 
 w = daily_cron_workflow()

@@ -1,5 +1,6 @@
-"""Write the YAML of every workflow module next to it: `python -m workflows.render`
-(`make render`). `--check` exits 1 when a committed file differs from its source."""
+"""Write the YAML of the six cluster objects into the chart, charts/jetstream/files/workflows/
+(their one committed home): `python -m workflows.render` (`make render`). `--check` exits 1
+when a committed file differs from its source or is not one of them."""
 
 from __future__ import annotations
 
@@ -7,25 +8,24 @@ import argparse
 import sys
 from pathlib import Path
 
-from jetstream.runners.templates import render_all as render_analysis
-from workflows.monitoring import render as render_monitoring
+from jetstream.runners.argo.templates import render_all
 
-HERE = Path(__file__).resolve().parent
+__all__ = ["HERE", "main", "render_all", "stale", "write"]
 
-
-def render_all() -> dict[str, str]:
-    """Every workflow file name -> its rendered YAML (analysis and monitoring)."""
-    return {**render_analysis(), **render_monitoring()}
+REPO = Path(__file__).resolve().parents[1]
+HERE = REPO / "charts" / "jetstream" / "files" / "workflows"
 
 
 def stale(directory: Path = HERE) -> list[str]:
     """Files whose committed text differs from what the sources render."""
+    texts = render_all()
     out = []
-    for name, text in render_all().items():
+    for name, text in texts.items():
         path = directory / name
         if not path.is_file() or path.read_text() != text:
             out.append(name)
-    return out
+    present = {p.name for p in directory.glob("*.yaml")} if directory.is_dir() else set()
+    return out + sorted(present - set(texts))
 
 
 def write(directory: Path = HERE) -> list[Path]:
@@ -40,7 +40,12 @@ def write(directory: Path = HERE) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workflows.render", description=__doc__)
-    parser.add_argument("--out", type=Path, default=HERE, help="directory (default: workflows/)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=HERE,
+        help="directory (default: charts/jetstream/files/workflows/)",
+    )
     parser.add_argument("--check", action="store_true", help="only report drift; exit 1 on any")
     args = parser.parse_args(argv)
     if args.check:

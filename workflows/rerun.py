@@ -1,6 +1,6 @@
 """WorkflowTemplate `jetstream-rerun`: `argo submit --from workflowtemplate/jetstream-rerun
 -p experiment=SLUG`."""
 
-from jetstream.runners.templates import rerun_workflow_template
+from jetstream.runners.argo.templates import rerun_workflow_template
 
 w = rerun_workflow_template()

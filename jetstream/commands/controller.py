@@ -16,8 +16,6 @@ from jetstream.logs import get_logger
 
 log = get_logger("jetstream.controller")
 
-NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
 
 def analysis_date(scheduled_time: str) -> dt.date:
     """The UTC day before `scheduled_time` (ISO 8601; naive times are UTC)."""
@@ -34,13 +32,6 @@ def analysis_date(scheduled_time: str) -> dt.date:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.astimezone(dt.UTC).date() - dt.timedelta(days=1)
-
-
-def _default_namespace() -> str:
-    try:
-        return NAMESPACE_FILE.read_text().strip() or "jetstream"
-    except OSError:
-        return "jetstream"
 
 
 def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> TaskGraph
@@ -128,6 +119,8 @@ def command(
     """Plan the previous UTC day and run it (local) or submit it (argo)."""
     import attrs
 
+    from jetstream.runners.argo.build import workflow_name
+    from jetstream.runners.argo.kube import pod_namespace
     from jetstream.runners.common import RunSettings
 
     date = analysis_date(scheduled_time)
@@ -137,7 +130,7 @@ def command(
         warehouse=warehouse,
         out=out,
         config_repo=str(config_repo) if config_repo else "",
-        namespace=namespace or _default_namespace(),
+        namespace=namespace or pod_namespace(),
     )
     if image:
         settings = attrs.evolve(settings, image=image)
@@ -146,39 +139,33 @@ def command(
     if not graph.nodes:
         click.echo(f"nothing to analyse for {date.isoformat()}", err=True)
         return
-    if runner == "local":
-        from jetstream.runners.local import LocalRunner
+    from jetstream.runners.base import RunnerOptions, make_runner
 
-        local = LocalRunner(settings, parallelism=parallelism or 2)
-        if dry_run:
-            for argv in local.commands(graph):
-                click.echo("jetstream " + " ".join(argv))
-            return
-        summary = local.run(graph)
-        click.echo(summary.describe(), err=True)
-        if not summary.ok:
-            raise SystemExit(summary.exit_code)
-        return
-
-    from jetstream.runners.argo import AlreadyExistsError, build_workflow, submit
-
-    workflow = build_workflow(graph, settings)
-    if dry_run:
-        click.echo(workflow.to_yaml(), nl=False)
-        return
-    try:
-        result = submit(
-            workflow,
-            via=submit_via,
+    chosen = make_runner(
+        settings,
+        RunnerOptions(
+            runner=runner,
+            parallelism=parallelism or 2,
             argo_server=argo_server,
+            submit_via=submit_via,
             allow_unpinned_image=allow_unpinned_image,
             wait=wait,
-        )
+        ),
+    )
+    if dry_run:
+        click.echo(chosen.plan(graph), nl=False)
+        return
+    from jetstream.runners.argo.errors import AlreadyExistsError
+
+    try:
+        result = chosen.run(graph)
     except AlreadyExistsError as exc:
         # the same graph was submitted already (a retried controller pod): nothing to do
-        log.warning("workflow already submitted", workflow=workflow.name, detail=str(exc))
-        click.echo(f"workflow {settings.namespace}/{workflow.name} was already submitted", err=True)
+        name = workflow_name(graph, settings)
+        log.warning("workflow already submitted", workflow=name, detail=str(exc))
+        click.echo(f"workflow {settings.namespace}/{name} was already submitted", err=True)
         return
-    click.echo(result.describe())
-    if result.phase is not None and result.phase != "Succeeded":
-        raise SystemExit(1)
+    # a local run's summary goes to stderr (stdout stays for --dry-run output)
+    click.echo(result.describe(), err=chosen.name == "local")
+    if result.exit_code:
+        raise SystemExit(result.exit_code)

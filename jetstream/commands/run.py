@@ -30,6 +30,7 @@ def execute_graph(
     image=None,
     allow_unpinned_image=False,
 ) -> int:
+    from jetstream.runners.base import RunnerOptions, make_runner
     from jetstream.runners.common import RunSettings
 
     if not graph.nodes:
@@ -44,24 +45,21 @@ def execute_graph(
     )
     if image:
         settings_kwargs["image"] = image
-    settings = RunSettings(**settings_kwargs)
-    if runner == "argo":
-        from jetstream.runners import argo
-
-        submitted = argo.submit(
-            argo.build_workflow(graph, settings),
-            via=submit_via,
+    chosen = make_runner(
+        RunSettings(**settings_kwargs),
+        RunnerOptions(
+            runner=runner,
+            parallelism=parallelism,
             argo_server=argo_server,
+            submit_via=submit_via,
             allow_unpinned_image=allow_unpinned_image,
-        )
-        click.echo(submitted.describe())
-        return 0
-    from jetstream.runners.local import LocalRunner
-
-    summary = LocalRunner(settings, parallelism=parallelism).run(graph)
-    click.echo(summary.describe())
-    click.echo(f"Results published to {out}")
-    return summary.exit_code
+        ),
+    )
+    result = chosen.run(graph)
+    click.echo(result.describe())
+    if chosen.name == "local":  # the results exist once the run returns
+        click.echo(f"Results published to {out}")
+    return result.exit_code
 
 
 @click.command()

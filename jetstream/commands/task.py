@@ -1,7 +1,7 @@
 """`jetstream task <kind>`: one node of the task graph. The local runner runs it in a
 subprocess and Argo in a pod, with the same arguments. Exit 0 when done (metric failures
 are error rows), 75 on transient warehouse/network errors (retried), 2 on config errors.
-The last stdout line is a JSON report."""
+The last stdout line is a JSON report. What each kind does is `jetstream.tasks.dispatch`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from jetstream.commands import options
+
+if TYPE_CHECKING:
+    from jetstream.tasks.dispatch import TaskRequest
 
 
 def _run_id() -> str:
@@ -23,10 +25,11 @@ def _run_id() -> str:
 
 
 def _execute(
-    slug: str, experiments: str, config_repo: Path | None, warehouse: str, body: Callable
+    slug: str, experiments: str, config_repo: Path | None, warehouse: str, req: TaskRequest
 ) -> None:
     from jetstream.commands.loading import load_one
     from jetstream.tasks.context import TaskContext
+    from jetstream.tasks.dispatch import run_task
     from jetstream.warehouse import open_warehouse
 
     started = time.monotonic()
@@ -34,7 +37,7 @@ def _execute(
     wh = open_warehouse(warehouse)
     try:
         ctx = TaskContext(wh, spec, _run_id())
-        extra: dict[str, Any] = body(ctx) or {}
+        extra: dict[str, Any] = run_task(ctx, req) or {}
     finally:
         wh.close()
     report = {
@@ -61,15 +64,11 @@ def ensure_enrollments_cmd(
     slug, date, recreate_enrollments, experiments, config_repo, warehouse, out
 ):
     """Enrollments, exposures and window-dependent segments of an experiment."""
-    from jetstream.tasks.enrollments import ensure_enrollments
+    from jetstream.graph import TaskKind
+    from jetstream.tasks.dispatch import TaskRequest
 
-    _execute(
-        slug,
-        experiments,
-        config_repo,
-        warehouse,
-        lambda ctx: ensure_enrollments(ctx, date, recreate=recreate_enrollments),
-    )
+    req = TaskRequest(TaskKind.ENSURE_ENROLLMENTS, date, recreate_enrollments=recreate_enrollments)
+    _execute(slug, experiments, config_repo, warehouse, req)
 
 
 @task.command("metrics")
@@ -82,25 +81,12 @@ def ensure_enrollments_cmd(
 def metrics_cmd(slug, date, period, data_source, metrics, experiments, config_repo, warehouse, out):
     """Metrics of one data source for the window of a period due on a date, and their
     statistics."""
+    from jetstream.graph import TaskKind
     from jetstream.periods import Period
-    from jetstream.tasks.metrics import run_metrics_unit
+    from jetstream.tasks.dispatch import TaskRequest
 
-    p = Period.parse(period)
-
-    def body(ctx):
-        from jetstream import hashing
-        from jetstream.graph import metrics_of_node
-
-        r = run_metrics_unit(ctx, date, p, data_source, metrics)
-        chosen = metrics_of_node(ctx.spec, p, data_source)
-        return {
-            "definition_hash": hashing.digest([hashing.metric_hash(ctx.spec, m) for m in chosen]),
-            "metrics_written": r.metrics_written,
-            "metrics_failed": r.metrics_failed,
-            "statistics_rows": r.statistics_rows,
-        }
-
-    _execute(slug, experiments, config_repo, warehouse, body)
+    req = TaskRequest(TaskKind.METRICS, date, Period.parse(period), data_source, tuple(metrics))
+    _execute(slug, experiments, config_repo, warehouse, req)
 
 
 @task.command("export")
@@ -109,14 +95,7 @@ def metrics_cmd(slug, date, period, data_source, metrics, experiments, config_re
 @options.common
 def export_cmd(slug, date, experiments, config_repo, warehouse, out):
     """Publish statistics, metadata and errors JSON of an experiment."""
-    from jetstream.artifacts import open_store
-    from jetstream.tasks.export import run_export
+    from jetstream.graph import TaskKind
+    from jetstream.tasks.dispatch import TaskRequest
 
-    store = open_store(out)
-    _execute(
-        slug,
-        experiments,
-        config_repo,
-        warehouse,
-        lambda ctx: {"files": len(run_export(ctx, store))},
-    )
+    _execute(slug, experiments, config_repo, warehouse, TaskRequest(TaskKind.EXPORT, date, out=out))

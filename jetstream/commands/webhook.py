@@ -120,24 +120,27 @@ def serve(
     from jetstream import webhook
 
     secret = read_secret(secret_file)
-    if runner == "argo":
-        from jetstream.commands.controller import _default_namespace
+    from jetstream.runners.argo.kube import pod_namespace
+    from jetstream.runners.base import ARGO, RunnerOptions
 
-        if not image:
-            raise click.UsageError("--runner argo needs --image (or JETSTREAM_IMAGE)")
-        submit = webhook.argo_submitter(
-            experiments,
-            warehouse,
-            out,
-            image=image,
-            namespace=namespace or _default_namespace(),
+    if runner == ARGO and not image:
+        raise click.UsageError("--runner argo needs --image (or JETSTREAM_IMAGE)")
+    submit = webhook.runner_submitter(
+        experiments,
+        warehouse,
+        out,
+        RunnerOptions(
+            runner=runner,
+            parallelism=parallelism,
             argo_server=argo_server,
             submit_via=submit_via,
             allow_unpinned_image=allow_unpinned_image,
-            pod_config_repo=os.environ.get("JETSTREAM_CONFIG_REPO", ""),
-        )
-    else:
-        submit = webhook.local_submitter(experiments, warehouse, out, parallelism)
+            progress=False,
+        ),
+        image=image,
+        namespace=namespace or pod_namespace(),
+        pod_config_repo=os.environ.get("JETSTREAM_CONFIG_REPO", ""),
+    )
     config = webhook.WebhookConfig(
         secret=secret,
         repo_url=repo_url,

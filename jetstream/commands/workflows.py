@@ -1,5 +1,6 @@
-"""`jetstream workflows`: render, validate and install the cluster's Argo objects
-(CronWorkflow jetstream-daily, WorkflowTemplates jetstream-rerun and jetstream-preview)."""
+"""`jetstream workflows`: render, validate and install the cluster's six Argo objects
+(WorkflowTemplates jetstream-rerun and jetstream-preview, CronWorkflow jetstream-daily and
+the three jetstream-monitor-* CronWorkflows; `jetstream.runners.argo.templates`)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ def group() -> None:
     help="Write one YAML file per object into this directory (default: print to stdout).",
 )
 def render(out: Path | None) -> None:
-    """Render the CronWorkflow and WorkflowTemplates to YAML."""
-    from jetstream.runners.templates import render_all
+    """Render the WorkflowTemplates and CronWorkflows to YAML."""
+    from jetstream.runners.argo.templates import render_all
 
     docs = render_all()
     if out is None:
@@ -49,12 +50,12 @@ def validate(files: tuple[Path, ...], schema: Path | None) -> None:
     import yaml
 
     from jetstream.manifests import load_schema, validate_all
-    from jetstream.runners.templates import cluster_objects
+    from jetstream.runners.argo.templates import all_objects
 
     if files:
         objs = [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
     else:
-        objs = [o.to_dict() for o in cluster_objects()]
+        objs = [o.to_dict() for o in all_objects()]
     problems = validate_all(objs, load_schema(schema))
     for p in problems:
         click.echo(p)
@@ -76,21 +77,15 @@ def validate(files: tuple[Path, ...], schema: Path | None) -> None:
 )
 @click.option("--namespace", envvar="JETSTREAM_NAMESPACE", default="jetstream", show_default=True)
 def apply(argo_server: str | None, submit_via: str, namespace: str) -> None:
-    """Install or update the CronWorkflow and WorkflowTemplates in a cluster."""
-    from jetstream.runners.argo import ArgoServerClient, SubmitError, apply_all
-    from jetstream.runners.templates import cluster_objects
+    """Install or update all six WorkflowTemplates and CronWorkflows in a cluster."""
+    from jetstream.runners.argo.submit import apply_all, client_for
+    from jetstream.runners.argo.templates import all_objects
 
-    client: object
-    if submit_via == "argo-server":
-        if not argo_server:
-            raise SubmitError("--argo-server URL (or JETSTREAM_ARGO_SERVER) is required")
-        client = ArgoServerClient(argo_server, namespace)
-    else:
-        from jetstream.runners.kube import KubeClient
-
-        client = KubeClient(namespace)
-    for obj, result in zip(cluster_objects(), apply_all(cluster_objects(), client), strict=True):
+    client = client_for(submit_via, namespace, argo_server=argo_server)
+    objects = all_objects()
+    for obj, result in zip(objects, apply_all(objects, client), strict=True):
         version = result.get("metadata", {}).get("resourceVersion", "?")
         click.echo(
             f"{type(obj).__name__} {namespace}/{obj.name} applied (resourceVersion {version})"
         )
+    click.echo(f"{len(objects)} objects applied", err=True)

@@ -15,6 +15,7 @@ from typing import Any
 import attrs
 
 from jetstream.errors import JetstreamError, TransientError
+from jetstream.graph import TaskGraph, TaskKind, TaskNode
 from jetstream.logs import get_logger
 from jetstream.periods import Period
 from jetstream.preview.cost import (
@@ -158,13 +159,11 @@ def _run(
     echo: Callable[[str], None],
     cleaned: tuple[str, ...],
 ) -> PreviewResult:
-    from jetstream.artifacts import open_store
-    from jetstream.graph import TaskKind, plan_dates
     from jetstream.report import render_report
+    from jetstream.runners.base import RunnerOptions, make_runner
+    from jetstream.runners.common import NodeResult, NodeStatus, RunSettings
+    from jetstream.runners.inprocess import InProcessSetup
     from jetstream.tasks.context import TaskContext
-    from jetstream.tasks.enrollments import ensure_enrollments
-    from jetstream.tasks.export import run_export
-    from jetstream.tasks.metrics import run_metrics_unit
 
     out = opts.out
     out.mkdir(parents=True, exist_ok=True)
@@ -224,7 +223,6 @@ def _run(
 
     run_id = "preview-" + uuid.uuid4().hex[:8]
     ctx = TaskContext(proxy, spec, run_id)
-    failures: list[UnitFailure] = []
     results_dir = out / "results"
     exp_keys = ["experiment.start_date", "experiment.enrollment_period"]
     exp_keys.append(
@@ -235,56 +233,52 @@ def _run(
     exp_keys += [f"segments.{s.name}" for s in spec.segments]
     if spec.exposure_signal is not None:
         exp_keys.append("experiment.exposure_signal")
+    graph = preview_graph(spec, dates)
+    units = {node.id: _unit(spec, node, exp_keys) for node in graph.nodes}
+    failures: list[UnitFailure] = []
+
+    def step(node: TaskNode) -> Any:
+        name, metrics, keys = units[node.id]
+        return recorder.step(name, metrics=metrics, config_keys=keys)
+
+    def on_result(result: NodeResult) -> None:
+        if result.status is NodeStatus.FAILED:
+            name, metrics, _keys = units[result.node_id]
+            failures.append(UnitFailure(name, metrics, result.error))
+
+    runner = make_runner(
+        RunSettings(experiments="", warehouse="", out=str(results_dir)),
+        RunnerOptions(
+            runner="in-process",
+            in_process=InProcessSetup(
+                context=lambda _slug: ctx,
+                step=step,
+                on_result=on_result,
+                reraise=(BudgetExceeded, TransientError),
+                recreate_enrollments=True,
+            ),
+        ),
+    )
     echo("estimated bytes per statement (checked against --max-bytes before each runs):")
     try:
-        with recorder.step("enrollments", config_keys=exp_keys):
-            try:
-                ensure_enrollments(ctx, dates.end, recreate=True)
-            except (BudgetExceeded, TransientError):
-                raise
-            except Exception as exc:  # noqa: BLE001 - reported with the rest
-                failures.append(UnitFailure("enrollments", (), f"{type(exc).__name__}: {exc}"))
-        if not failures:
-            graph = plan_dates([spec], dates.analysis_dates, force=True)
-            for node in graph.topological():
-                if node.kind is not TaskKind.METRICS:
-                    continue
-                assert node.period is not None and node.data_source is not None and node.date
-                names = list(node.metrics) or unit_metrics(spec, node.period, node.data_source)
-                keys = [f"metrics.{n}" for n in names]
-                if node.data_source != "derived":
-                    keys.append(f"data_sources.{node.data_source}")
-                step = f"metrics/{node.period.value}/{node.data_source}/{node.date}"
-                with recorder.step(step, metrics=names, config_keys=keys):
-                    try:
-                        run_metrics_unit(
-                            ctx, node.date, node.period, node.data_source, node.metrics
-                        )
-                    except (BudgetExceeded, TransientError):
-                        raise
-                    except Exception as exc:  # noqa: BLE001 - the other units go on
-                        failures.append(
-                            UnitFailure(step, tuple(names), f"{type(exc).__name__}: {exc}")
-                        )
-        if failures:  # no enrollments: nothing to export
-            _show_problems(results_dir, slug, failures, echo)
-            return PreviewResult(
-                1,
-                None,
-                None,
-                budget.total,
-                len(recorder.statements),
-                dates,
-                scratch,
-                (),
-                tuple(failures),
-                cleaned,
-            )
-        with recorder.step("export"):
-            run_export(ctx, open_store(str(results_dir)))
+        runner.run(graph)
     except BudgetExceeded as exc:
         echo(f"stopped: {exc}")
         echo(f"estimated total so far: {format_cost(budget.total, budget.price_per_tib)}")
+        return PreviewResult(
+            1,
+            None,
+            None,
+            budget.total,
+            len(recorder.statements),
+            dates,
+            scratch,
+            (),
+            tuple(failures),
+            cleaned,
+        )
+    if failures:  # no enrollments, or a failed unit: nothing was exported
+        _show_problems(results_dir, slug, failures, echo)
         return PreviewResult(
             1,
             None,
@@ -318,6 +312,39 @@ def _run(
         tuple(failures),
         cleaned,
     )
+
+
+def preview_graph(spec: Any, dates: PreviewDates) -> TaskGraph:
+    """What preview runs: enrollments (recreated) as of the last preview date, the metrics
+    nodes of every analysis date, then export."""
+    from jetstream.graph import plan_dates
+
+    enr = TaskNode(TaskKind.ENSURE_ENROLLMENTS, spec.slug, date=dates.end)
+    planned = plan_dates([spec], dates.analysis_dates, force=True)
+    # the planned metrics nodes depend on the ensure-enrollments node by id, which is
+    # the same as `enr`'s (a non-metrics node's id has no date)
+    metrics = [n for n in planned.topological() if n.kind is TaskKind.METRICS]
+    export = TaskNode(
+        TaskKind.EXPORT, spec.slug, date=dates.end, depends=(enr.id, *(n.id for n in metrics))
+    )
+    return TaskGraph((enr, *metrics, export))
+
+
+def _unit(
+    spec: Any, node: TaskNode, exp_keys: Sequence[str]
+) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(step name, metric names, config keys) of a preview node: what its SQL is recorded
+    under and what a failure of it names."""
+    if node.kind is TaskKind.ENSURE_ENROLLMENTS:
+        return "enrollments", (), tuple(exp_keys)
+    if node.kind is TaskKind.EXPORT:
+        return "export", (), ()
+    assert node.period is not None and node.data_source is not None and node.date
+    names = list(node.metrics) or unit_metrics(spec, node.period, node.data_source)
+    keys = [f"metrics.{n}" for n in names]
+    if node.data_source != "derived":
+        keys.append(f"data_sources.{node.data_source}")
+    return f"metrics/{node.period.value}/{node.data_source}/{node.date}", tuple(names), tuple(keys)
 
 
 def _show_problems(

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol
 
@@ -141,6 +141,8 @@ class LocalRunner:
     every attempt; by default the warehouse's `runs` table (`record_runs=False` disables).
     """
 
+    name = "local"
+
     def __init__(
         self,
         settings: RunSettings,
@@ -184,12 +186,17 @@ class LocalRunner:
         """The argv (after the program) of every node, in dependency order."""
         return [tuple(task_args(n, self.settings)) for n in check_graph(graph)]
 
+    def plan(self, graph: TaskGraph) -> str:
+        """One `jetstream task ...` line per node, in dependency order."""
+        return "".join("jetstream " + " ".join(argv) + "\n" for argv in self.commands(graph))
+
     def argv(self, node: TaskNode) -> list[str]:
         return [*self.command_prefix, *task_args(node, self.settings)]
 
     # -- running -----------------------------------------------------------------------
 
-    def run(self, graph: TaskGraph) -> RunSummary:
+    def run(self, graph: TaskGraph, labels: Mapping[str, str] | None = None) -> RunSummary:
+        """Run every node; `labels` (which tag an Argo Workflow) are not used here."""
         order = check_graph(graph)
         run_id = uuid.uuid4().hex[:12]
         results: dict[str, NodeResult] = {}

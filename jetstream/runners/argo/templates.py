@@ -1,13 +1,18 @@
-"""The Argo objects installed once per cluster, as hera definitions (rendered to the
-committed YAML under workflows/ by `python -m workflows.render` or
-`jetstream workflows render`):
+"""The six Argo objects installed once per cluster, as hera definitions (rendered to the
+committed YAML under charts/jetstream/files/workflows/ by `make render`, i.e.
+`python -m workflows.render`, or printed by `jetstream workflows render`):
 
 - CronWorkflow `jetstream-daily`: every day at 03:00 UTC, `jetstream controller` analyses
   the previous UTC day (plans the graph and submits it as one Workflow);
 - WorkflowTemplate `jetstream-rerun`: `argo submit --from workflowtemplate/jetstream-rerun
   -p experiment=SLUG [-p metric=M -p period=P -p start-date=D -p end-date=D]`;
 - WorkflowTemplate `jetstream-preview`: `argo submit --from workflowtemplate/jetstream-preview
-  -p experiment=SLUG [-p start-date=D -p end-date=D]`.
+  -p experiment=SLUG [-p start-date=D -p end-date=D]`;
+- CronWorkflows `jetstream-monitor-five-minute` (`*/5 * * * *`: recents, derived tables,
+  JSON, health), `jetstream-monitor-hourly` (`30 * * * *`: the last complete hour, 30
+  minutes late) and `jetstream-monitor-daily` (`0 3 * * *`: the previous UTC day, final),
+  each running `jetstream monitor run --job JOB --at {{workflow.scheduledTime}}` so a
+  retried run does exactly the same work.
 
 Install-specific settings (warehouse, bucket, Experimenter URL, config repository, image,
 argo-server) come from the ConfigMap `jetstream-settings` (env vars JETSTREAM_*, read by
@@ -29,7 +34,7 @@ APP_LABELS = {"app.kubernetes.io/name": "jetstream", "app.kubernetes.io/componen
 DAY = 24 * 3600
 
 
-def _image_parameter() -> Any:
+def image_parameter() -> Any:
     from hera.workflows import Parameter
     from hera.workflows.models import ConfigMapKeySelector, ValueFrom
 
@@ -42,7 +47,7 @@ def _image_parameter() -> Any:
     )
 
 
-def _container(
+def container(
     name: str, args: list[str], deadline: int, extra_env: dict[str, str] | None = None
 ) -> Any:
     from hera.workflows import ConfigMapEnvFrom, Container, Env, RetryStrategy
@@ -72,7 +77,7 @@ def _container(
     )
 
 
-def _common_spec() -> dict[str, Any]:
+def common_spec() -> dict[str, Any]:
     from hera.workflows.models import PodGC, TTLStrategy
 
     return {
@@ -85,7 +90,7 @@ def _common_spec() -> dict[str, Any]:
 def daily_cron_workflow() -> Any:
     from hera.workflows import CronWorkflow
 
-    controller = _container(
+    controller = container(
         "controller",
         ["controller", "--scheduled-time", "{{workflow.scheduledTime}}"],
         deadline=3600,
@@ -106,16 +111,16 @@ def daily_cron_workflow() -> Any:
         successful_jobs_history_limit=3,
         failed_jobs_history_limit=7,
         entrypoint="controller",
-        arguments=[_image_parameter()],
+        arguments=[image_parameter()],
         templates=[controller],
-        **_common_spec(),
+        **common_spec(),
     )
 
 
 def rerun_workflow_template() -> Any:
     from hera.workflows import Parameter, WorkflowTemplate
 
-    rerun = _container(
+    rerun = container(
         "rerun",
         ["rerun", "--experiment", "{{workflow.parameters.experiment}}", "--runner", "argo"],
         deadline=3600,
@@ -143,17 +148,17 @@ def rerun_workflow_template() -> Any:
             Parameter(name="period", value="", description="Only this period (default: all)"),
             Parameter(name="start-date", value="", description="First date (default: start)"),
             Parameter(name="end-date", value="", description="Last date (default: yesterday)"),
-            _image_parameter(),
+            image_parameter(),
         ],
         templates=[rerun],
-        **_common_spec(),
+        **common_spec(),
     )
 
 
 def preview_workflow_template() -> Any:
     from hera.workflows import Parameter, WorkflowTemplate
 
-    preview = _container(
+    preview = container(
         "preview",
         ["preview", "--experiment", "{{workflow.parameters.experiment}}"],
         deadline=2 * 3600,
@@ -176,25 +181,86 @@ def preview_workflow_template() -> Any:
             Parameter(name="experiment", description="Experiment slug (required)"),
             Parameter(name="start-date", value="", description="First date (default: start)"),
             Parameter(name="end-date", value="", description="Last date (default: start + 7 days)"),
-            _image_parameter(),
+            image_parameter(),
         ],
         templates=[preview],
-        **_common_spec(),
+        **common_spec(),
     )
 
 
+# job value -> (template deadline s, starting deadline s, description)
+MONITOR_JOBS: dict[str, tuple[int, int, str]] = {
+    "five-minute": (
+        240, 120,
+        "Live monitoring every 5 minutes: recents tables, derived tables, "
+        "monitoring/<slug>_<dataset>.json and health checks.",
+    ),
+    "hourly": (
+        1800, 1200,
+        "Live monitoring: materialize the last complete hour (30 minutes after it ends) into "
+        "the hourly tables.",
+    ),
+    "daily": (
+        3600, 6 * 3600,
+        "Live monitoring: finalize the previous UTC day into the daily tables.",
+    ),
+}  # fmt: skip
+
+
+def monitor_cron_workflow(job: Any) -> Any:
+    """The CronWorkflow of one live-monitoring `Job`."""
+    from hera.workflows import CronWorkflow
+
+    from jetstream.monitoring.schedule import CRON
+
+    deadline, starting, description = MONITOR_JOBS[job.value]
+    monitor = container(
+        "monitor",
+        ["monitor", "run", "--job", job.value, "--at", "{{workflow.scheduledTime}}"],
+        deadline=deadline,
+    )
+    return CronWorkflow(
+        name=f"jetstream-monitor-{job.value}",
+        labels=APP_LABELS,
+        annotations={"workflows.argoproj.io/description": description},
+        schedules=[CRON[job]],
+        timezone="UTC",
+        concurrency_policy="Forbid",
+        starting_deadline_seconds=starting,
+        successful_jobs_history_limit=1,
+        failed_jobs_history_limit=3,
+        entrypoint="monitor",
+        arguments=[image_parameter()],
+        templates=[monitor],
+        **common_spec(),
+    )
+
+
+def monitoring_cron_workflows() -> list[Any]:
+    """The three live-monitoring CronWorkflows: five-minute, hourly, daily."""
+    from jetstream.monitoring.schedule import Job
+
+    return [monitor_cron_workflow(job) for job in (Job.FIVE_MINUTE, Job.HOURLY, Job.DAILY)]
+
+
 def cluster_objects() -> list[Any]:
-    """Every object installed once per cluster, in install order."""
+    """The analysis objects (rerun, preview, daily), in install order."""
     return [rerun_workflow_template(), preview_workflow_template(), daily_cron_workflow()]
+
+
+def all_objects() -> list[Any]:
+    """All six objects installed once per cluster, in install order: the analysis ones,
+    then the monitoring CronWorkflows."""
+    return [*cluster_objects(), *monitoring_cron_workflows()]
 
 
 def file_name(obj: Any) -> str:
     return f"{obj.name}.yaml"
 
 
-HEADER = "# Rendered from jetstream/runners/templates.py by `make render`; do not edit.\n"
+HEADER = "# Rendered from jetstream/runners/argo/templates.py by `make render`; do not edit.\n"
 
 
 def render_all() -> dict[str, str]:
-    """file name -> YAML text, for every cluster object."""
-    return {file_name(o): HEADER + o.to_yaml() for o in cluster_objects()}
+    """file name -> YAML text, for all six cluster objects."""
+    return {file_name(o): HEADER + o.to_yaml() for o in all_objects()}

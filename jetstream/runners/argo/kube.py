@@ -3,12 +3,23 @@ Workflows, WorkflowTemplates and CronWorkflows are custom objects of argoproj.io
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from jetstream.runners.argo import KIND_PLURALS, _describe, _ErrorMapper
+from jetstream.runners.argo.clients import KIND_PLURALS
+from jetstream.runners.argo.errors import ErrorMapper, describe_object
 
 GROUP = "argoproj.io"
 VERSION = "v1alpha1"
+NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def pod_namespace(default: str = "jetstream") -> str:
+    """The namespace of the pod this runs in (its service-account mount), else `default`."""
+    try:
+        return NAMESPACE_FILE.read_text().strip() or default
+    except OSError:
+        return default
 
 
 def default_api_client() -> Any:
@@ -45,14 +56,14 @@ class KubeClient:
         self.api = client.CustomObjectsApi(api_client or default_api_client())
         self.where = f"the Kubernetes API ({self.api.api_client.configuration.host})"
 
-    def _errors(self, what: str) -> _ErrorMapper:
-        return _ErrorMapper(what, self.where, token_hint=False)
+    def _errors(self, what: str) -> ErrorMapper:
+        return ErrorMapper(what, self.where, token_hint=False)
 
     def create(self, obj: Any) -> Any:
         body = obj.to_dict()
         plural = KIND_PLURALS[body["kind"]]
         body.setdefault("metadata", {})["namespace"] = self.namespace
-        with self._errors(_describe(obj, self.namespace)):
+        with self._errors(describe_object(obj, self.namespace)):
             return self.api.create_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, plural, body
             )
@@ -65,7 +76,7 @@ class KubeClient:
         plural = KIND_PLURALS[body["kind"]]
         name = body["metadata"]["name"]
         body["metadata"]["namespace"] = self.namespace
-        with self._errors(_describe(obj, self.namespace)):
+        with self._errors(describe_object(obj, self.namespace)):
             try:
                 current: Any = self.api.get_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, plural, name

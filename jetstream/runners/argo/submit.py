@@ -1,0 +1,192 @@
+"""Submitting a built Workflow (through argo-server or the Kubernetes API), waiting for
+it, summarising its failed nodes, and installing cluster objects."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+from jetstream.errors import TransientError
+from jetstream.logs import get_logger
+from jetstream.runners.argo.clients import ArgoServerClient
+from jetstream.runners.argo.errors import SubmitError, UnpinnedImageError
+
+log = get_logger(__name__)
+
+DONE_PHASES = ("Succeeded", "Failed", "Error")
+
+
+def require_pinned(image: str, allow_unpinned_image: bool = False) -> None:
+    if "@sha256:" in image or allow_unpinned_image:
+        return
+    raise UnpinnedImageError(
+        f"image {image!r} is not pinned by digest (expected NAME@sha256:...); pods of one "
+        "run could otherwise run different code. Pass the digest, or allow_unpinned_image "
+        "(--allow-unpinned-image) for development clusters."
+    )
+
+
+def client_for(
+    via: str,
+    namespace: str,
+    *,
+    argo_server: str | None = None,
+    token: str | None = None,
+    verify_ssl: bool = True,
+    kube_api_client: Any = None,
+) -> Any:
+    """The client of a submission path: `argo-server` (needs `argo_server`, a URL) or
+    `kubernetes` (in-cluster config, else the kubeconfig, else `kube_api_client`)."""
+    if via == "argo-server":
+        if not argo_server:
+            raise SubmitError(
+                "submitting through argo-server needs --argo-server URL (or JETSTREAM_ARGO_SERVER)"
+            )
+        return ArgoServerClient(argo_server, namespace, token=token, verify_ssl=verify_ssl)
+    if via == "kubernetes":
+        from jetstream.runners.argo.kube import KubeClient
+
+        return KubeClient(namespace, api_client=kube_api_client)
+    raise SubmitError(f"unknown submission path {via!r}: expected argo-server or kubernetes")
+
+
+@attrs.frozen
+class FailedNode:
+    name: str
+    phase: str
+    message: str
+    exit_code: str | None = None
+
+
+@attrs.frozen
+class Submitted:
+    name: str
+    namespace: str
+    phase: str | None = None  # set when waited for
+    failed: tuple[FailedNode, ...] = ()
+
+    def describe(self) -> str:
+        head = f"workflow {self.namespace}/{self.name}"
+        if self.phase is None:
+            return f"{head} submitted"
+        lines = [f"{head} {self.phase}"]
+        for f in self.failed:
+            code = f" (exit {f.exit_code})" if f.exit_code else ""
+            lines.append(f"  {f.phase}: {f.name}{code}: {f.message}")
+        return "\n".join(lines)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when submitted (not waited for) or succeeded, else 1."""
+        return 0 if self.phase in (None, "Succeeded") else 1
+
+
+def failed_nodes(workflow: Mapping[str, Any]) -> tuple[FailedNode, ...]:
+    """Failed leaf work of a finished workflow: failed Retry nodes, and failed pods that
+    are not attempts of a Retry node."""
+    nodes: Mapping[str, Mapping[str, Any]] = workflow.get("status", {}).get("nodes", {}) or {}
+    retry_children = {
+        child
+        for n in nodes.values()
+        if n.get("type") == "Retry"
+        for child in n.get("children", []) or []
+    }
+    out = []
+    for node_id, n in nodes.items():
+        if n.get("phase") not in ("Failed", "Error"):
+            continue
+        if n.get("type") == "Retry" or (n.get("type") == "Pod" and node_id not in retry_children):
+            exit_code = None
+            if n.get("type") == "Retry":
+                last = [nodes[c] for c in n.get("children", []) or [] if c in nodes]
+                if last:
+                    exit_code = _exit_code(last[-1])
+            else:
+                exit_code = _exit_code(n)
+            out.append(
+                FailedNode(
+                    name=str(n.get("displayName") or n.get("name") or node_id),
+                    phase=str(n.get("phase")),
+                    message=str(n.get("message") or ""),
+                    exit_code=exit_code,
+                )
+            )
+    return tuple(sorted(out, key=lambda f: f.name))
+
+
+def _exit_code(node: Mapping[str, Any]) -> str | None:
+    code = (node.get("outputs") or {}).get("exitCode")
+    return str(code) if code is not None else None
+
+
+def wait_for(
+    get: Callable[[str], Mapping[str, Any]],
+    name: str,
+    namespace: str,
+    poll_interval: float = 10.0,
+    timeout: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Submitted:
+    """Poll `get(name)` until the workflow's phase is final; summarise failed nodes."""
+    started = time.monotonic()
+    while True:
+        wf = get(name)
+        phase = (wf.get("status") or {}).get("phase")
+        if phase in DONE_PHASES:
+            return Submitted(name, namespace, phase, failed_nodes(wf))
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise TransientError(
+                f"workflow {namespace}/{name} still {phase or 'pending'} after {timeout}s"
+            )
+        sleep(poll_interval)
+
+
+def submit(
+    workflow: Any,
+    *,
+    via: str = "argo-server",
+    argo_server: str | None = None,
+    token: str | None = None,
+    verify_ssl: bool = True,
+    allow_unpinned_image: bool = False,
+    wait: bool = False,
+    poll_interval: float = 10.0,
+    timeout: float | None = None,
+    kube_api_client: Any = None,
+) -> Submitted:
+    """Submit a hera Workflow built by `build_workflow`, through argo-server
+    (`via="argo-server"`, needs `argo_server`) or the Kubernetes API (`via="kubernetes"`:
+    in-cluster config, else the kubeconfig, else `kube_api_client`). Refuses an image
+    without digest unless `allow_unpinned_image`. With `wait`, polls until it ends."""
+    image = workflow_image(workflow)
+    require_pinned(image, allow_unpinned_image)
+    namespace = workflow.namespace
+    client = client_for(
+        via,
+        namespace,
+        argo_server=argo_server,
+        token=token,
+        verify_ssl=verify_ssl,
+        kube_api_client=kube_api_client,
+    )
+    created = client.create(workflow)
+    name = created.get("metadata", {}).get("name") or workflow.name
+    log.info("workflow submitted", workflow=name, namespace=namespace, via=via)
+    if not wait:
+        return Submitted(name, namespace)
+    return wait_for(client.get_workflow, name, namespace, poll_interval, timeout)
+
+
+def workflow_image(workflow: Any) -> str:
+    for p in workflow.arguments or []:
+        if getattr(p, "name", None) == "image":
+            return str(p.value)
+    raise SubmitError("the workflow has no 'image' parameter; build it with build_workflow")
+
+
+def apply_all(objects: Iterable[Any], client: Any) -> list[dict[str, Any]]:
+    """Install or update WorkflowTemplates and CronWorkflows through a client."""
+    return [client.apply(obj) for obj in objects]
