@@ -39,7 +39,9 @@ def test_committed_yaml_matches_the_hera_source():
         assert path.is_file(), f"{path} missing: run `make render`"
         assert path.read_text() == text, f"{path} is stale: run `make render`"
     committed = {p.name for p in WORKFLOWS.glob("*.yaml")}
-    assert committed == set(expected), "stray or missing YAML under charts/jetstream/files/workflows/"
+    assert committed == set(expected), (
+        "stray or missing YAML under charts/jetstream/files/workflows/"
+    )
 
 
 def test_render_module_check_and_write(tmp_path):
