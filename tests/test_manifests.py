@@ -14,8 +14,8 @@ from jetstream.graph import TaskGraph, TaskKind, TaskNode
 from jetstream.manifests import load_schema, patch_schema, validate_all, validate_manifest
 from jetstream.periods import Period
 from jetstream.runners.argo import build_workflow
-from jetstream.runners.common import RunSettings
 from jetstream.runners.argo.templates import cluster_objects
+from jetstream.runners.common import RunSettings
 
 pytestmark = pytest.mark.shared
 

@@ -11,7 +11,7 @@ from jetstream.commands.loading import load_one
 from jetstream.graph import TaskKind, plan_dates
 from jetstream.runners.argo import ArgoRunner
 from jetstream.runners.base import RUNNERS, RunnerOptions, make_runner
-from jetstream.runners.common import NodeStatus, RunSettings
+from jetstream.runners.common import RunSettings
 from jetstream.runners.inprocess import InProcessRunner, InProcessSetup
 from jetstream.runners.local import LocalRunner
 from jetstream.tasks.context import TaskContext
