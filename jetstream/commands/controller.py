@@ -165,7 +165,7 @@ def command(
         log.warning("workflow already submitted", workflow=name, detail=str(exc))
         click.echo(f"workflow {settings.namespace}/{name} was already submitted", err=True)
         return
-    # a local run's summary goes to stderr (stdout stays for --dry-run output)
+    # a local run's summary on stderr, an Argo submission's on stdout
     click.echo(result.describe(), err=chosen.name == "local")
     if result.exit_code:
         raise SystemExit(result.exit_code)

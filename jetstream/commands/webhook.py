@@ -118,11 +118,10 @@ def serve(
     import uvicorn
 
     from jetstream import webhook
-
-    secret = read_secret(secret_file)
     from jetstream.runners.argo.kube import pod_namespace
     from jetstream.runners.base import ARGO, RunnerOptions
 
+    secret = read_secret(secret_file)
     if runner == ARGO and not image:
         raise click.UsageError("--runner argo needs --image (or JETSTREAM_IMAGE)")
     submit = webhook.runner_submitter(
