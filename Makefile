@@ -31,7 +31,7 @@ format: install
 	$(BIN)/ruff check --fix jetstream tests workflows benchmarks
 
 demo: install
-	$(BIN)/python -m jetstream.demo --out $(DEMO_DIR)
+	$(BIN)/python -m jetstream.synthetic.demo --out $(DEMO_DIR)
 
 bench: install
 	$(BIN)/python -m benchmarks.run

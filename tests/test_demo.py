@@ -1,4 +1,4 @@
-"""`python -m jetstream.demo`: the whole demo (synthetic telemetry, analysis of the demo
+"""`python -m jetstream.synthetic.demo`: the whole demo (synthetic telemetry, analysis of the demo
 experiments on DuckDB with the local runner, published JSON, HTML report) on a small
 population. Runs once for the module; slow."""
 
@@ -42,7 +42,7 @@ def demo(tmp_path_factory) -> DemoRun:
         [
             sys.executable,
             "-m",
-            "jetstream.demo",
+            "jetstream.synthetic.demo",
             "--out",
             str(out),
             "--clients",

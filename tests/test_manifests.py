@@ -240,3 +240,21 @@ def test_plain_kubernetes_manifests_use_kubernetes_validate():
     assert validate_manifest(cm) == []
     cm["dataa"] = {}
     assert validate_manifest(cm) != []
+
+
+def test_argo_objects_need_an_explicit_schema(workflow):
+    # No default location: validating an Argo kind without a schema is a clear error.
+    with pytest.raises(ValueError, match="needs the Argo JSON schema"):
+        validate_manifest(workflow)
+    with pytest.raises(FileNotFoundError, match="Argo JSON schema not found at /nonexistent"):
+        load_schema("/nonexistent/argo-workflows.schema.json")
+
+
+def test_validate_command_requires_the_schema():
+    from click.testing import CliRunner
+
+    from jetstream.cli import cli
+
+    result = CliRunner().invoke(cli, ["workflows", "validate"], env={"JETSTREAM_ARGO_SCHEMA": None})
+    assert result.exit_code == 2
+    assert "the Argo JSON schema is required" in result.output

@@ -133,12 +133,14 @@ def test_scheduler_demo_pass_publishes_moving_numbers(tmp_path):
     assert store.exists(PAGE_PATH)
 
 
-def test_cron_workflows_render_and_validate():
-    from jetstream.manifests import validate_all
+@pytest.mark.shared
+def test_cron_workflows_render_and_validate(shared_dir):
+    from jetstream.manifests import load_schema, validate_all
     from workflows.monitoring import monitoring_cron_workflows, render
 
+    schema = load_schema(shared_dir / "schemas" / "argo-workflows.schema.json")
     objs = [w.to_dict() for w in monitoring_cron_workflows()]
-    assert validate_all(objs) == []
+    assert validate_all(objs, schema) == []
     specs = {o["metadata"]["name"]: o["spec"] for o in objs}
     assert {n: s["schedules"] for n, s in specs.items()} == {
         "jetstream-monitor-five-minute": ["*/5 * * * *"],
@@ -155,7 +157,7 @@ def test_cron_workflows_render_and_validate():
         assert yaml.safe_load(text)["kind"] == "CronWorkflow"
     # A broken one is caught (the validator is not vacuous).
     bad = objs[0] | {"spec": {**objs[0]["spec"], "schedules": ["*/5 * *"]}}
-    assert validate_all([bad])
+    assert validate_all([bad], schema)
 
 
 def test_chromium_is_not_downloaded():

@@ -19,9 +19,9 @@ from sqlglot import exp
 from sqlglot.optimizer.qualify import qualify
 
 from jetstream import synthetic
-from jetstream import synthetic_tables as st
 from jetstream.config.model import ExperimentsColumnType
 from jetstream.periods import Period
+from jetstream.synthetic import tables as st
 
 START = synthetic.DEFAULT_START_DATE
 SIDEBAR = "demo-sidebar-redesign"

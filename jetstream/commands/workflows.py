@@ -42,7 +42,7 @@ def render(out: Path | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     envvar="JETSTREAM_ARGO_SCHEMA",
     default=None,
-    help="Argo JSON schema (argo-workflows.schema.json); env JETSTREAM_ARGO_SCHEMA.",
+    help="Argo JSON schema (argo-workflows.schema.json; required); env JETSTREAM_ARGO_SCHEMA.",
 )
 def validate(files: tuple[Path, ...], schema: Path | None) -> None:
     """Check manifests (default: the rendered ones) against the strict Argo schema and
@@ -52,6 +52,11 @@ def validate(files: tuple[Path, ...], schema: Path | None) -> None:
     from jetstream.manifests import load_schema, validate_all
     from jetstream.runners.argo.templates import all_objects
 
+    if schema is None:
+        raise click.UsageError(
+            "the Argo JSON schema is required: pass --schema PATH or set JETSTREAM_ARGO_SCHEMA "
+            "(argo-workflows.schema.json of Argo Workflows)"
+        )
     if files:
         objs = [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
     else:

@@ -38,7 +38,7 @@ from jetstream.monitoring.schedule import (
     utc,
 )
 from jetstream.monitoring.srm import DEFAULT_ALPHA, DEFAULT_CONCENTRATION
-from jetstream.synthetic_tables import EVENTS_LIVE, SEARCH_LIVE
+from jetstream.synthetic.tables import EVENTS_LIVE, SEARCH_LIVE
 from jetstream.warehouse import Warehouse
 
 log = get_logger(__name__)

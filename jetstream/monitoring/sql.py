@@ -1,6 +1,6 @@
 """BigQuery SQL of the monitoring jobs. Pure: strings in, strings out, no I/O.
 
-Raw inputs (the live stream; shapes of `jetstream.synthetic_tables`):
+Raw inputs (the live stream; shapes of `jetstream.synthetic.tables`):
 
 - events table (`telemetry.events_live`): event_timestamp, submission_timestamp, client_id,
   experiment, branch, event_type (enroll, unenroll, graduate, update, enroll_failed,

@@ -1,26 +1,14 @@
-"""Validation of Argo (and plain Kubernetes) manifests: the Argo JSON schema, made strict,
-plus the semantic checks the schema cannot express. A development and test tool: it
-returns a list of problems, each naming the object, the key path and what is wrong.
-
-Schema patches (see the shared TESTING notes): IntOrString accepts integers too (the
-published schema says string only), and every object definition with `properties` gets
-`additionalProperties: false`, so a misspelt key is an error instead of being ignored.
-"""
+"""The semantic checks of Argo manifests that the JSON schema cannot express: names and
+labels, cron schedules, entrypoints and template references, parameters, DAG dependencies
+and cycles. Pure: each check returns a list of problems naming the key path."""
 
 from __future__ import annotations
 
-import copy
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-ARGO_GROUP = "argoproj.io/"
-DEFINITION_PREFIX = "io.argoproj.workflow.v1alpha1."
-ARGO_KINDS = ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow")
 TEMPLATE_TYPES = (
     "container",
     "script",
@@ -52,134 +40,6 @@ LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 PARAM_REF = re.compile(r"\{\{\s*(inputs|workflow)\.parameters\.([A-Za-z0-9_-]+)\s*\}\}")
 WORKFLOW_NAME_MAX = 63  # the name becomes a label value on every pod
-
-
-def default_schema_path() -> Path:
-    env = os.environ.get("JETSTREAM_ARGO_SCHEMA")
-    if env:
-        return Path(env)
-    shared = Path(
-        os.environ.get("JETSTREAM_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared")
-    )
-    return shared / "schemas" / "argo-workflows.schema.json"
-
-
-def patch_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
-    """The strict schema: IntOrString fixed, additionalProperties false on objects."""
-    out = copy.deepcopy(dict(schema))
-    defs = out["definitions"]
-    defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["integer", "string"]}
-    for definition in defs.values():
-        if "properties" in definition and "additionalProperties" not in definition:
-            definition["additionalProperties"] = False
-    return out
-
-
-@lru_cache(maxsize=4)
-def _load(path: str) -> dict[str, Any]:
-    try:
-        raw = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"Argo JSON schema not found at {path}; set JETSTREAM_ARGO_SCHEMA to its path"
-        ) from None
-    return patch_schema(raw)
-
-
-def load_schema(path: str | Path | None = None) -> dict[str, Any]:
-    return _load(str(path or default_schema_path()))
-
-
-@lru_cache(maxsize=32)
-def _validator(schema_id: int, definition: str) -> Any:
-    import jsonschema
-
-    schema = _SCHEMAS[schema_id]
-    root = {
-        "$schema": schema.get("$schema", "https://json-schema.org/draft/2020-12/schema"),
-        "$ref": f"#/definitions/{definition}",
-        "definitions": schema["definitions"],
-    }
-    cls = jsonschema.validators.validator_for(root)
-    return cls(root)
-
-
-_SCHEMAS: dict[int, dict[str, Any]] = {}
-
-
-def schema_errors(
-    obj: Mapping[str, Any], definition: str, schema: Mapping[str, Any] | None = None
-) -> list[str]:
-    """Schema problems of `obj` against one definition (`Workflow`, `WorkflowCreateRequest`,
-    ... or a full definition name)."""
-    schema = schema if schema is not None else load_schema()
-    key = id(schema)
-    _SCHEMAS[key] = schema  # type: ignore[assignment]  # kept alive: ids stay unique
-    full = definition if "." in definition else DEFINITION_PREFIX + definition
-    validator = _validator(key, full)
-    out = []
-    for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
-        path = ".".join(str(p) for p in err.absolute_path) or "(top)"
-        out.append(f"{path}: {_short(err.message)}")
-    return out
-
-
-def _short(message: str, limit: int = 300) -> str:
-    return message if len(message) <= limit else message[: limit - 3] + "..."
-
-
-def validate_manifest(
-    obj: Mapping[str, Any],
-    schema: Mapping[str, Any] | None = None,
-    others: Sequence[Mapping[str, Any]] = (),
-    kube_version: str = "1.33.0",
-) -> list[str]:
-    """Every problem of one manifest: schema, then semantics. `others` are manifests
-    installed alongside (WorkflowTemplates that templateRefs may name)."""
-    kind = str(obj.get("kind", ""))
-    name = _name(obj)
-    where = f"{kind or 'object'} {name}"
-    if not str(obj.get("apiVersion", "")).startswith(ARGO_GROUP):
-        return [f"{where}: {p}" for p in _kubernetes_problems(obj, kube_version)]
-    if kind not in ARGO_KINDS:
-        return [
-            f"{where}: kind: unsupported Argo kind {kind!r}; expected one of {', '.join(ARGO_KINDS)}"
-        ]
-    problems = schema_errors(obj, kind, schema)
-    problems += semantic_problems(obj, others)
-    return [f"{where}: {p}" for p in problems]
-
-
-def validate_all(
-    objs: Sequence[Mapping[str, Any]], schema: Mapping[str, Any] | None = None
-) -> list[str]:
-    out: list[str] = []
-    for obj in objs:
-        out += validate_manifest(obj, schema, others=objs)
-    return out
-
-
-def _name(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("name") or (meta.get("generateName", "") + "*") or "?")
-
-
-def _kubernetes_problems(obj: Mapping[str, Any], version: str) -> list[str]:
-    try:
-        import kubernetes_validate
-    except ImportError:  # pragma: no cover - dev dependency
-        return ["kubernetes-validate is not installed; cannot check this manifest"]
-    try:
-        kubernetes_validate.validate(dict(obj), version, strict=True)
-    except kubernetes_validate.ValidationError as exc:
-        path = ".".join(str(p) for p in exc.path) or "(top)"
-        return [f"{path}: {exc.message}"]
-    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as exc:
-        return [f"kind: {exc}"]
-    return []
-
-
-# -- semantics ---------------------------------------------------------------------------
 
 
 def semantic_problems(

@@ -1,5 +1,5 @@
 """`make demo`: synthetic telemetry -> full analysis of the demo experiments on the
-embedded engine -> published JSON and an HTML report. `python -m jetstream.demo --out DIR`.
+embedded engine -> published JSON and an HTML report. `python -m jetstream.synthetic.demo --out DIR`.
 """
 
 from __future__ import annotations
