@@ -144,9 +144,7 @@ def period_view(rows: Sequence[Row]) -> dict[str, Any]:
     for r in rows:
         basis = str(r.get("analysis_basis") or DEFAULT_ANALYSIS_BASIS)
         segment = str(r.get("segment") or DEFAULT_SEGMENT)
-        cell = cells.setdefault(basis, {}).setdefault(
-            segment, {"counts": {}, "srm": [None] * n}
-        )
+        cell = cells.setdefault(basis, {}).setdefault(segment, {"counts": {}, "srm": [None] * n})
         i = at[_window(r)]
         metric, statistic = str(r.get("metric")), str(r.get("statistic"))
         branch = str(r.get("branch") or "")
@@ -154,7 +152,11 @@ def period_view(rows: Sequence[Row]) -> dict[str, Any]:
             cell["counts"].setdefault(branch, [None] * n)[i] = rounded(r.get("point"))
             continue
         if statistic == SRM:
-            test = cell["srm"][i] or {"p": rounded(r.get("p_value")), "observed": {}, "expected": {}}
+            test = cell["srm"][i] or {
+                "p": rounded(r.get("p_value")),
+                "observed": {},
+                "expected": {},
+            }
             test["observed"][branch] = rounded(r.get("point"))
             test["expected"][branch] = _parameter_share(r.get("parameter"))
             cell["srm"][i] = test
@@ -164,8 +166,8 @@ def period_view(rows: Sequence[Row]) -> dict[str, Any]:
             continue
         kind = r.get("comparison")
         if not kind:
-            values.setdefault((basis, segment, metric, statistic, branch), [None] * n)[i] = (
-                _triple(r)
+            values.setdefault((basis, segment, metric, statistic, branch), [None] * n)[i] = _triple(
+                r
             )
             continue
         if kind not in (RELATIVE, DIFFERENCE):

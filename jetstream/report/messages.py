@@ -87,5 +87,7 @@ def group_messages(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         kind["facets"] = facets
         kind["experiment_wide"] = "metric" not in facets and "statistic" not in facets
         out.append(kind)
-    out.sort(key=lambda k: (k["level"] != "ERROR", not k["experiment_wide"], -k["count"], k["pattern"]))
+    out.sort(
+        key=lambda k: (k["level"] != "ERROR", not k["experiment_wide"], -k["count"], k["pattern"])
+    )
     return out
