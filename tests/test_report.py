@@ -39,7 +39,15 @@ BRANCHES = ("control", "treatment-a", "treatment-b")
 EFFECTS = {"control": 0.0, "treatment-a": 0.05, "treatment-b": -0.03}
 
 
-PAIRS = (("treatment-a", "control"), ("treatment-b", "control"), ("treatment-b", "treatment-a"))
+PAIRS = (
+    ("treatment-a", "control"),
+    ("treatment-b", "control"),
+    ("treatment-b", "treatment-a"),
+    # mirrors, published as the analysis publishes them; the page shows each pair once
+    ("control", "treatment-a"),
+    ("treatment-a", "treatment-b"),
+)
+MIRRORS = PAIRS[3:]
 PERIODS = (("day", 14), ("week", 2), ("overall", 1))
 
 
@@ -442,15 +450,18 @@ def test_period_view_keeps_only_what_the_views_draw(published):
     assert [t["p"] for t in cell["srm"]] == [0.4, 1e-6]
     assert cell["srm"][0]["expected"] == {b: 0.333333 for b in BRANCHES}
     keys = {(c["m"], c["s"], c["b"], c["to"]) for c in cell["comparisons"]}
-    assert len(keys) == 4 * 3  # 4 metric/statistic pairs x 3 branch pairs
+    assert len(keys) == 4 * 5  # 4 metric/statistic pairs x 5 published branch pairs
     c = next(
-        c for c in cell["comparisons"] if c["m"] == "search_count" and c["to"] == "treatment-a"
+        c
+        for c in cell["comparisons"]
+        if c["m"] == "search_count" and (c["b"], c["to"]) == ("treatment-b", "treatment-a")
     )
     rows = [
         r
         for r in demo.statistics["weekly"]
         if r["metric"] == "search_count"
         and r.get("comparison_to_branch") == "treatment-a"
+        and r["branch"] == "treatment-b"
         and r["analysis_basis"] == "enrollments"
         and r["segment"] == "all"
     ]
@@ -515,6 +526,8 @@ def expected_scorecard(
         if not r.get("comparison") or r.get("parameter") is not None:
             continue
         if not all_pairs and r["comparison_to_branch"] != "control":
+            continue
+        if (r["branch"], r["comparison_to_branch"]) in MIRRORS:
             continue
         key = (r["metric"], r["statistic"], r["branch"], r["comparison_to_branch"])
         e = out.setdefault(key, {"n": counts[r["branch"]], "nref": counts[key[3]]})

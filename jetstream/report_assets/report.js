@@ -106,13 +106,13 @@
     if (to === exp.reference && t.indexOf(branch) >= 0) {
       return { color: TREATMENT_COLORS[t.indexOf(branch) % TREATMENT_COLORS.length], dash: null };
     }
-    var others = [];
-    exp.branches.forEach(function (a) {
-      exp.branches.forEach(function (b) {
-        if (a !== b && !(b === exp.reference)) others.push(a + "\u0000" + b);
+    var others = [];  // unordered pairs of branches that are not a treatment and the reference
+    exp.branches.forEach(function (a, i) {
+      exp.branches.forEach(function (b, j) {
+        if (j > i && !(a === exp.reference && t.indexOf(b) >= 0)) others.push(b + "\u0000" + a);
       });
     });
-    var i = Math.max(0, others.indexOf(branch + "\u0000" + to));
+    var i = Math.max(0, others.indexOf(branch + "\u0000" + to), others.indexOf(to + "\u0000" + branch));
     return { color: PAIR_COLORS[i % PAIR_COLORS.length], dash: "5 3" };
   }
   function pairLabel(c) { return c.b + " vs " + c.to; }
@@ -123,8 +123,17 @@
     var exp = experiment();
     var order = metricIndex();
     var branches = exp.branches;
-    return cell().comparisons.filter(function (c) {
-      return has(order, c.m) && (state.allPairs || c.to === exp.reference);
+    var all = cell().comparisons, present = {};
+    all.forEach(function (c) { present[[c.m, c.s, c.b, c.to].join("\u0000")] = 1; });
+    // Published comparisons run both ways; show each pair of branches once: against the
+    // reference when it is one of them, else the later branch against the earlier one.
+    function preferred(c) {
+      if (!present[[c.m, c.s, c.to, c.b].join("\u0000")] || c.to === exp.reference) return true;
+      if (c.b === exp.reference) return false;
+      return branches.indexOf(c.b) > branches.indexOf(c.to);
+    }
+    return all.filter(function (c) {
+      return has(order, c.m) && (c.to === exp.reference || (state.allPairs && preferred(c)));
     }).sort(function (a, b) {
       return (order[a.m] - order[b.m]) ||
         (a.s < b.s ? -1 : a.s > b.s ? 1 : 0) ||
