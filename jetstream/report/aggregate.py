@@ -31,7 +31,7 @@ SRM = "srm"
 COUNT = "count"
 RELATIVE = "relative_uplift"
 DIFFERENCE = "difference"
-SIGNIFICANT_DIGITS = 7
+SIGNIFICANT_DIGITS = 6
 
 Row = Mapping[str, Any]
 
@@ -132,8 +132,12 @@ def metric_order(
     return out, source
 
 
-def period_view(rows: Sequence[Row]) -> dict[str, Any]:
-    """One period's rows -> the shape in the module docstring."""
+def period_view(
+    rows: Sequence[Row], reference: str | None = None, branches: Sequence[str] = ()
+) -> dict[str, Any]:
+    """One period's rows -> the shape in the module docstring. Comparisons are published
+    both ways between every two branches; only one direction of each pair is kept (see
+    `keep_direction`)."""
     windows = sorted({_window(r) for r in rows})
     at = {w: i for i, w in enumerate(windows)}
     n = len(windows)
@@ -197,13 +201,31 @@ def period_view(rows: Sequence[Row]) -> dict[str, Any]:
         cells[basis][segment].setdefault("values", []).append(
             {"m": metric, "s": statistic, "b": branch, "v": v}
         )
-    for (basis, segment, *_), c in comparisons.items():
+    for (basis, segment, metric, statistic, branch, to), c in comparisons.items():
+        mirrored = (basis, segment, metric, statistic, to, branch) in comparisons
+        if mirrored and not keep_direction(branch, to, reference, branches):
+            continue
         cells[basis][segment].setdefault("comparisons", []).append(c)
     for by_segment in cells.values():
         for cell in by_segment.values():
             cell.setdefault("values", [])
             cell.setdefault("comparisons", [])
     return {"windows": windows, "cells": cells, "omitted": omitted}
+
+
+def keep_direction(branch: str, to: str, reference: str | None, branches: Sequence[str]) -> bool:
+    """Of `branch` vs `to` and its mirror `to` vs `branch`, whether to keep this one: the
+    one against the reference branch, else the later branch (in `branches` order, then
+    alphabetically) against the earlier."""
+    if to == reference:
+        return True
+    if branch == reference:
+        return False
+
+    def rank(b: str) -> tuple[int, str]:
+        return (branches.index(b) if b in branches else len(branches), b)
+
+    return rank(branch) > rank(to)
 
 
 def _parameter_share(value: Any) -> float | None:

@@ -51,6 +51,7 @@ def experiment_view(e: ExperimentResults) -> dict[str, Any]:
         if r.get("comparison") and r.get("parameter") in (None, "")
     }
     metrics, order_note = metric_order(e.metadata, published)
+    branches = branch_order(reference, all_rows)
     levels: dict[str, int] = {}
     for entry in e.errors:
         level = str(entry.get("log_level") or "ERROR").upper()
@@ -59,10 +60,12 @@ def experiment_view(e: ExperimentResults) -> dict[str, Any]:
         "slug": e.file_slug,
         "name": e.name,
         "reference": reference,
-        "branches": branch_order(reference, all_rows),
+        "branches": branches,
         "metrics": metrics,
         "metric_order": order_note,
-        "periods": {suffix: period_view(rows) for suffix, rows in e.statistics.items()},
+        "periods": {
+            suffix: period_view(rows, reference, branches) for suffix, rows in e.statistics.items()
+        },
         "messages": group_messages(e.errors),
         "message_levels": levels,
     }

@@ -1,7 +1,9 @@
 (function () {
   "use strict";
 
+  var parseStart = performance.now();
   var DATA = JSON.parse(document.getElementById("report-data").textContent);
+  if (performance.measure) performance.measure("report:parse", { start: parseStart, end: performance.now() });
   var SVGNS = "http://www.w3.org/2000/svg";
   // Okabe-Ito: one colour per treatment (compared with the reference branch) ...
   var TREATMENT_COLORS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
@@ -123,17 +125,9 @@
     var exp = experiment();
     var order = metricIndex();
     var branches = exp.branches;
-    var all = cell().comparisons, present = {};
-    all.forEach(function (c) { present[[c.m, c.s, c.b, c.to].join("\u0000")] = 1; });
-    // Published comparisons run both ways; show each pair of branches once: against the
-    // reference when it is one of them, else the later branch against the earlier one.
-    function preferred(c) {
-      if (!present[[c.m, c.s, c.to, c.b].join("\u0000")] || c.to === exp.reference) return true;
-      if (c.b === exp.reference) return false;
-      return branches.indexOf(c.b) > branches.indexOf(c.to);
-    }
-    return all.filter(function (c) {
-      return has(order, c.m) && (c.to === exp.reference || (state.allPairs && preferred(c)));
+    // (the page data holds one direction of each pair of branches: jetstream/report/aggregate.py)
+    return cell().comparisons.filter(function (c) {
+      return has(order, c.m) && (state.allPairs || c.to === exp.reference);
     }).sort(function (a, b) {
       return (order[a.m] - order[b.m]) ||
         (a.s < b.s ? -1 : a.s > b.s ? 1 : 0) ||
@@ -552,15 +546,24 @@
 
   // ---------------------------------------------------------------- wiring
   var renderedExperiment = null;
+  // Each step is timed with performance.measure ("report:<step>") for the benchmark.
+  function timed(name, fn) {
+    var t0 = performance.now();
+    var out = fn();
+    if (performance.measure) performance.measure("report:" + name, { start: t0, end: performance.now() });
+    return out;
+  }
   function render() {
-    refreshFilters();
+    timed("filters", refreshFilters);
     var rows = shownComparisons();
-    renderStatus();
-    renderScorecard(rows);
-    renderLegend(rows);
-    renderForest(rows);
-    renderTimeline(rows);
-    if (renderedExperiment !== state.experiment) { renderMessages(); renderedExperiment = state.experiment; }
+    timed("status", renderStatus);
+    timed("scorecard", function () { renderScorecard(rows); });
+    timed("forest", function () { renderLegend(rows); renderForest(rows); });
+    timed("timeline", function () { renderTimeline(rows); });
+    if (renderedExperiment !== state.experiment) {
+      timed("messages", renderMessages);
+      renderedExperiment = state.experiment;
+    }
     document.body.setAttribute("data-rendered", String(Date.now()));
   }
 
