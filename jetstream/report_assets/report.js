@@ -279,9 +279,11 @@
     var table = document.getElementById("scorecard");
     var thead = table.tHead, tbody = table.tBodies[0];
     clear(thead); clear(tbody);
-    thead.appendChild(el("tr", null, ["Metric", "Statistic", "Comparison", "Relative uplift (95% CI)",
-      "Difference (95% CI)", "Significance", "p (adjusted)", "Reference value", "Clients (branch / reference)"
-    ].map(function (h) { return el("th", { text: h }); })));
+    thead.appendChild(el("tr", null, [["Metric"], ["Statistic"], ["Comparison"], ["Relative uplift (95% CI)"],
+      ["Difference (95% CI)"], ["Significance"], ["p (adjusted)"],
+      ["Reference", "The reference branch's own estimate"],
+      ["Clients", "Clients in the branch / in the reference branch, in this window"]
+    ].map(function (h) { return el("th", { text: h[0], title: h[1] || null }); })));
     var i = windowPos(), infoOf = metricIndex();
     var group = null, lastMetric = null, counts = cell().counts;
     rows.forEach(function (c) {
