@@ -1,7 +1,7 @@
 """Size and speed of the results report on the demo's published results, in headless
 Chromium. Writes benchmarks/results/report.json.
 
-    python -m benchmarks.report_bench [--results DIR] [--repeat 5] [--vega]
+    python -m benchmarks.report_bench [--results DIR] [--experiment SLUG] [--repeat 5] [--vega]
 
 Targets (from the results-experience issue): the page at most 3 MB, first render under
 1 s, a period switch under 200 ms. Measured in Debian's /usr/bin/chromium (or
@@ -169,12 +169,14 @@ def switches_for(data: dict[str, Any]) -> list[tuple[str, str]]:
     return out + [("#f-pairs", "on"), ("#f-pairs", "off")]
 
 
-def bench_svg(results: Path, out_dir: Path, repeat: int) -> tuple[dict[str, Any], dict[str, Any]]:
+def bench_svg(
+    results: Path, out_dir: Path, repeat: int, slug: str | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
     from jetstream.artifacts import open_store
     from jetstream.report import load_results, render_html, report_data
 
     started = time.monotonic()
-    experiments = load_results(open_store(str(results)))
+    experiments = load_results(open_store(str(results)), slug)
     data = report_data(experiments, source=str(results))
     page = render_html(data)
     seconds = time.monotonic() - started
@@ -322,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.splitlines()[0])  # fmt: skip
     parser.add_argument("--results", type=Path, default=None,
                         help="published results directory (default: the cached demo's)")  # fmt: skip
+    parser.add_argument("--experiment", default=None, help="only this experiment's results")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--vega", action="store_true", help="also measure a Vega-Lite page")
     parser.add_argument("--no-write", action="store_true", help="print, do not write results")
@@ -329,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     results = ensure_results(args.results)
     doc: dict[str, Any] = {"machine": machine(), "results": str(results), "targets": TARGETS}
     with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
-        svg, data = bench_svg(results, Path(tmp), args.repeat)
+        svg, data = bench_svg(results, Path(tmp), args.repeat, args.experiment)
         doc["report"] = svg
         if args.vega:
             doc["vega_lite"] = bench_vega(data, Path(tmp), args.repeat)

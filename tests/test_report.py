@@ -25,7 +25,7 @@ from jetstream.report import (
 )
 from jetstream.report.aggregate import metric_order, period_view, reference_branch, rounded
 from jetstream.report.messages import group_messages, message_pattern
-from tests import servers
+from tests import browser, servers
 from tests.browser import browser_page
 from tests.servers import gcs_client
 
@@ -657,3 +657,32 @@ def test_report_in_browser(published, tmp_path):
         page.screenshot(tmp_path / "scorecard.png", full_page=False)
     assert page.problems == []
     assert (tmp_path / "scorecard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_report_benchmark_measures_the_page(published, tmp_path):
+    """benchmarks/report_bench.py on the fixture, once: it finds every period and the
+    toggle, and its timings come from the painted page (no figure is asserted)."""
+    from benchmarks import report_bench
+
+    if browser.chromium_path() is None:
+        pytest.skip("no Chromium on this machine")
+    figures, data = report_bench.bench_svg(published, tmp_path, repeat=1, slug=SLUG)
+    assert [s for s in report_bench.switches_for(data)] == [
+        ("#f-period", "daily"),
+        ("#f-period", "weekly"),
+        ("#f-period", "days28"),
+        ("#f-period", "overall"),
+        ("#f-pairs", "on"),
+        ("#f-pairs", "off"),
+    ]
+    assert figures["bytes"] == (tmp_path / "index.html").stat().st_size
+    assert figures["page_errors"] == []
+    assert figures["first_render_ms"]["runs"] == 1 and figures["first_render_ms"]["max"] > 0
+    assert set(figures["period_switch_by_period_ms"]) == {"daily", "weekly", "days28", "overall"}
+    assert {"parse", "scorecard", "forest", "timeline", "messages"} <= set(
+        figures["first_render_steps_ms"]
+    )
+    assert figures["published_rows"] == sum(
+        len(r) for r in load_results(LocalArtifactStore(published), SLUG)[0].statistics.values()
+    )

@@ -250,8 +250,8 @@
     var nErr = exp.message_levels.ERROR || 0;
     var nAll = 0;
     for (var lvl in exp.message_levels) nAll += exp.message_levels[lvl];
-    line.appendChild(el("span", { "class": "badge " + (nErr ? "bad" : "ok"), text: nErr + " errors" }));
-    line.appendChild(document.createTextNode(" " + (nAll - nErr) + " warnings in " +
+    line.appendChild(el("span", { "class": "badge " + (nErr ? "bad" : "ok"), text: grouped(nErr) + " errors" }));
+    line.appendChild(document.createTextNode(" " + grouped(nAll - nErr) + " warnings in " +
       (exp.messages.length - errs.length) + " kinds. "));
     line.appendChild(el("a", { href: "#messages-panel", text: "Details below" }));
     // errors and experiment-wide warnings (data quality) are named right here
