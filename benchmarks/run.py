@@ -4,7 +4,8 @@
 
 Runs, in order: statistics (benchmarks/statistics_bench.py), analysis
 (analysis_bench.py), preview (preview_bench.py, when present), orchestration
-(orchestration_bench.py) and the SRM simulation (srm_simulation.py). Each writes its own JSON under benchmarks/results/; this writes
+(orchestration_bench.py), the SRM simulation (srm_simulation.py) and the report
+(report_bench.py: page size, first render and period switch in headless Chromium). Each writes its own JSON under benchmarks/results/; this writes
 benchmarks/results/summary.json with the headline figures and prints where everything
 is. A benchmark that fails is reported and the others still run (exit 1 at the end).
 `--quick` is a small-scale pass (100k clients, fewer draws) to check that all of it runs.
@@ -25,13 +26,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 RESULTS_DIR = ROOT / "results"
 SUMMARY = RESULTS_DIR / "summary.json"
-ORDER = ("statistics", "analysis", "preview", "orchestration", "srm_simulation")
+ORDER = ("statistics", "analysis", "preview", "orchestration", "srm_simulation", "report")
 MODULES = {
     "statistics": "benchmarks.statistics_bench",
     "analysis": "benchmarks.analysis_bench",
     "preview": "benchmarks.preview_bench",
     "orchestration": "benchmarks.orchestration_bench",
     "srm_simulation": "benchmarks.srm_simulation",
+    "report": "benchmarks.report_bench",
 }
 RESULT_FILES = {
     "statistics": "statistics.json",
@@ -39,6 +41,7 @@ RESULT_FILES = {
     "preview": "preview.json",
     "orchestration": "orchestration.json",
     "srm_simulation": "srm_simulation.json",
+    "report": "report.json",
 }
 
 
@@ -53,6 +56,8 @@ def arguments(name: str, clients: int | None, quick: bool) -> list[str]:
         return ["--nodes", "20", "--repeat", "3"] if quick else []
     if name == "srm_simulation":
         return ["--runs-power", "100", "--runs-null", "100", "--no-write"] if quick else []
+    if name == "report":
+        return ["--repeat", "1", "--no-write"] if quick else []
     raise KeyError(name)
 
 
@@ -107,12 +112,22 @@ def _srm(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _report(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "bytes": _get(doc, "report", "bytes"),
+        "first_render_ms": _get(doc, "report", "first_render_ms", "max"),
+        "period_switch_ms": _get(doc, "report", "period_switch_ms", "max"),
+        "meets_targets": doc.get("meets_targets"),
+    }
+
+
 HEADLINES: dict[str, Headline] = {
     "statistics": _statistics,
     "analysis": _analysis,
     "preview": _preview,
     "orchestration": _orchestration,
     "srm_simulation": _srm,
+    "report": _report,
 }
 
 
