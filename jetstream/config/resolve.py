@@ -25,7 +25,7 @@ import attrs
 import sqlglot
 import sqlglot.errors
 
-from jetstream.config import catalogue
+from jetstream.statistics import catalogue
 from jetstream.config.model import (
     AnalysisBasis,
     AnalysisSpec,

@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from jetstream.config import catalogue
+from jetstream.statistics import catalogue
 from jetstream.config.problems import WARNING, Problem, did_you_mean, key_path
 from jetstream.periods import CONFIG_KEYS, Period
 
