@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from jetstream.statistics import catalogue
 from jetstream.config.problems import Problem, did_you_mean, key_path
 from jetstream.config.repo import ConfigRepo, merge_named, read_toml
 from jetstream.config.schema import FileKind, check
+from jetstream.statistics import catalogue
 
 REPO_DIR = Path(__file__).parent / "fixtures" / "configs" / "repo"
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import attrs
 
-from jetstream.statistics import catalogue
 from jetstream.config.problems import WARNING, Problem, did_you_mean, key_path
 from jetstream.periods import CONFIG_KEYS, Period
+from jetstream.statistics import catalogue
 
 
 class Kind(enum.Enum):
