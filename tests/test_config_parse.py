@@ -162,7 +162,8 @@ def test_ill_typed_values_and_dates(toml, expected):
         (
             '[metrics.m.statistics.kernel_density_estimate]\nbandwidth = "wide"',
             "x.toml: metrics.m.statistics.kernel_density_estimate.bandwidth: must be one of "
-            "'normal_reference', 'scott', 'silverman', got 'wide'",
+            "'normal_reference', 'scott', 'silverman', 'scott_scaled', 'silverman_scaled', "
+            "got 'wide'",
         ),
         (
             '[metrics.m.statistics.population_ratio]\nnumerator = "a"',

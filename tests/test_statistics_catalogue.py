@@ -14,8 +14,8 @@ import pytest
 
 from jetstream.statistics import catalogue, registry
 from jetstream.statistics.base import StatisticInput
-from jetstream.statistics.pretreatments import PRE_TREATMENTS as PRE_TREATMENT_FUNCTIONS
 from jetstream.statistics.implementations import REQUIRED
+from jetstream.statistics.pretreatments import PRE_TREATMENTS as PRE_TREATMENT_FUNCTIONS
 
 # Parameters `summarise` consumes itself (the statistic receives the covariate column).
 READ_BY_SUMMARISE = {"covariate_adjustment"}
@@ -68,21 +68,65 @@ def _input(statistic: str, params: Mapping[str, Any]) -> StatisticInput:
     )
 
 
+def _base(name: str) -> dict[str, Any]:
+    """Small runs; the ratio's columns."""
+    params: dict[str, Any] = {}
+    if "num_samples" in catalogue.STATISTICS[name].params:
+        params["num_samples"] = 50
+    if name == "population_ratio":
+        params.update(numerator="num", denominator="den")
+    return params
+
+
 @pytest.mark.parametrize("name", sorted(catalogue.STATISTICS))
 def test_catalogue_parameters_are_what_the_implementation_reads(name):
     definition = catalogue.STATISTICS[name]
     spec = registry[name]
-    params = spec.resolve_params(
-        {"numerator": "num", "denominator": "den", "num_samples": 50}
-        if name == "population_ratio"
-        else ({"num_samples": 50} if "num_samples" in definition.params else {})
-    )
+    params = spec.resolve_params(_base(name))
     recording = _Recording(params)
     outcome = spec.function(_input(name, recording))
     assert outcome.rows, outcome.errors
     assert [e for e in outcome.errors if e.level == "error"] == []
     assert recording.read - {"covariate_name"} == set(definition.params) - READ_BY_SUMMARISE
     assert definition.uses_covariate == ("covariate_adjustment" in definition.params)
+
+
+CHOICES = [
+    (statistic.name, param.name, choice)
+    for statistic in catalogue.STATISTICS.values()
+    for param in statistic.params.values()
+    for choice in param.choices
+]
+
+
+def _run(name: str, **params: Any) -> list[str]:
+    """The error messages of one run of the implementation with `params`."""
+    spec = registry[name]
+    resolved = spec.resolve_params({**_base(name), **params})
+    outcome = spec.function(_input(name, resolved))
+    return [e.message for e in outcome.errors if e.level == "error"]
+
+
+@pytest.mark.parametrize(("name", "param", "choice"), CHOICES)
+def test_every_choice_in_the_catalogue_is_implemented(name, param, choice):
+    assert _run(name, **{param: choice}) == []
+
+
+@pytest.mark.parametrize(("name", "param"), sorted({(n, p) for n, p, _ in CHOICES}))
+def test_a_value_outside_the_choices_is_rejected_by_the_implementation_too(name, param):
+    definition = catalogue.STATISTICS[name].params[param]
+    assert definition.check("bogus") is not None
+    try:
+        errors = _run(name, **{param: "bogus"})
+    except ValueError as exc:  # summarise reports it as a failed statistic
+        errors = [str(exc)]
+    assert any(param in e or "bogus" in e for e in errors), errors
+
+
+def test_bandwidth_may_also_be_a_number():
+    param = catalogue.STATISTICS["kernel_density_estimate"].params["bandwidth"]
+    assert param.check(0.5) is None and param.check(True) is not None
+    assert _run("kernel_density_estimate", bandwidth=0.5, grid_size=8) == []
 
 
 @pytest.mark.parametrize("name", sorted(catalogue.STATISTICS))

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jetstream.statistics.branches import BranchRows
-    from jetstream.statistics.multiple_testing import adjust_p_values
     from jetstream.statistics.implementations import registry
+    from jetstream.statistics.multiple_testing import adjust_p_values
     from jetstream.statistics.rows import StatisticError, StatisticRow
-    from jetstream.statistics.seeds import derive_seed
     from jetstream.statistics.sample_ratio import srm, srm_check
+    from jetstream.statistics.seeds import derive_seed
     from jetstream.statistics.summary import SummaryRequest, summarise
 
 # public name -> the module that defines it

@@ -23,6 +23,7 @@ BOOL = "bool"
 STR = "str"
 METRIC = "metric"
 TABLE = "table"
+NUMBER_OR_CHOICE = "number_or_choice"  # a number, or one of the parameter's choices
 
 
 @attrs.frozen
@@ -48,6 +49,10 @@ class Param:
             ok = isinstance(value, str)
         elif self.kind == TABLE:
             ok = isinstance(value, dict)
+        elif self.kind == NUMBER_OR_CHOICE:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return None
+            ok = isinstance(value, str)
         else:  # pragma: no cover - catalogue bug
             raise ValueError(self.kind)
         if not ok:
@@ -58,6 +63,7 @@ class Param:
                 STR: "a string",
                 METRIC: "a metric name (string)",
                 TABLE: "a table",
+                NUMBER_OR_CHOICE: f"a number or one of {', '.join(map(repr, self.choices))}",
             }[self.kind]
             return f"must be {expected}, got {value!r}"
         if self.choices and value not in self.choices:
@@ -126,8 +132,8 @@ def _variance() -> Param:
     return Param("variance", STR, "pooled", choices=VARIANCES)
 
 
-BANDWIDTHS = ("normal_reference", "scott", "silverman")
-KERNELS = ("gau", "epa", "uni", "tri", "biw", "triw", "cos", "cos2")
+BANDWIDTHS = ("normal_reference", "scott", "silverman", "scott_scaled", "silverman_scaled")
+KERNELS = ("gau", "gaussian")  # the only kernel implemented
 CLIP_UNCERTAINTY = ("ignore", "delta")
 VARIANCES = ("pooled", "robust")
 
@@ -188,7 +194,7 @@ STATISTICS: dict[str, StatisticDef] = {
         StatisticDef(
             "kernel_density_estimate",
             _params(
-                Param("bandwidth", STR, "scott", choices=BANDWIDTHS),
+                Param("bandwidth", NUMBER_OR_CHOICE, "scott", choices=BANDWIDTHS),
                 Param("adjust", FLOAT, 1.0, minimum=0.0),
                 Param("kernel", STR, "gau", choices=KERNELS),
                 Param("log_space", BOOL, False),

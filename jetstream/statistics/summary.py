@@ -15,8 +15,8 @@ import numpy as np
 
 from jetstream.statistics.base import StatisticInput
 from jetstream.statistics.branches import BranchRows
-from jetstream.statistics.pretreatments import PRE_TREATMENTS, apply_pre_treatment
 from jetstream.statistics.implementations import StatisticSpec, registry
+from jetstream.statistics.pretreatments import PRE_TREATMENTS, apply_pre_treatment
 from jetstream.statistics.rows import (
     MSG_ALL_NULL,
     MSG_BAD_PARAMS,
