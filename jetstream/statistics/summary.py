@@ -114,7 +114,19 @@ def _prepare(
     values, keep = _metric_values(request, spec, groups.size)
     extra = _ratio_columns(request, spec, resolved, keep)
     cov = _covariate(request, spec, resolved, warnings)
-    return _split(request, spec, resolved, groups, values, keep, extra, cov, warnings), spec
+    columns = _Columns(values, keep, extra, cov)
+    return _split(request, spec, resolved, groups, columns, warnings), spec
+
+
+@attrs.frozen(eq=False)
+class _Columns:
+    """The cleaned per-client columns, all rows: the metric after pre-treatments, the rows
+    to keep, population_ratio's columns and the covariate."""
+
+    values: np.ndarray
+    keep: np.ndarray
+    extra: Mapping[str, np.ndarray]
+    covariate: np.ndarray | None
 
 
 def _warning(request: SummaryRequest, message: str) -> StatisticError:
@@ -204,13 +216,11 @@ def _split(
     spec: StatisticSpec,
     resolved: dict[str, Any],
     groups: BranchRows,
-    values: np.ndarray,
-    keep: np.ndarray,
-    extra: Mapping[str, np.ndarray],
-    cov: np.ndarray | None,
+    columns: _Columns,
     warnings: list[StatisticError],
 ) -> StatisticInput:
     """The kept rows by branch, the references, and warnings for empty branches."""
+    values, keep, extra, cov = columns.values, columns.keep, columns.extra, columns.covariate
     reference = request.reference_branch
     names = list(dict.fromkeys([*(request.branches or ()), *groups.names]))
     keep_all = bool(keep.all())
