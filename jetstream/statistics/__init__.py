@@ -53,12 +53,13 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    """The first use of any name loads them all, as one import of the package did before
+    they were lazy (one import event, not one per name, when task threads start)."""
+    if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    values = {n: getattr(importlib.import_module(m), n) for n, m in _EXPORTS.items()}
+    globals().update(values)
+    return values[name]
 
 
 def __dir__() -> list[str]:
