@@ -288,7 +288,7 @@ def run_chunk(name: str, chunk: int) -> dict:
     """Simulate experiments chunk*CHUNK .. +CHUNK for row `name` and count covered /
     excluded intervals. Deciles count each decile's own checks ("0.1/coverage: branch")
     and the nine pooled ("coverage: branch (9 deciles)")."""
-    from jetstream.statistics import derive_seed, summarise
+    from jetstream.statistics import SummaryRequest, derive_seed, summarise
 
     row = ROWS[name]
     truth = truths()
@@ -298,12 +298,14 @@ def run_chunk(name: str, chunk: int) -> dict:
         rng = np.random.default_rng(derive_seed("calibration", name, i))
         table = simulate(rng)
         rows, errors = summarise(
-            table,
-            row.metric,
-            row.statistic,
-            params=row.params,
-            covariate=row.covariate,
-            seed=derive_seed("calibration-draws", name, i),
+            SummaryRequest(
+                table,
+                row.metric,
+                row.statistic,
+                params=row.params,
+                covariate=row.covariate,
+                seed=derive_seed("calibration-draws", name, i),
+            )
         )
         hard = [e for e in errors if e.level != "warning"]
         if hard:

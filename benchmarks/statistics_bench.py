@@ -79,9 +79,11 @@ def make_dataset(n: int, seed: int = 20261122) -> dict[str, np.ndarray]:
 
 
 def _run(table, statistic, metric, params, covariate):
-    from jetstream.statistics import summarise
+    from jetstream.statistics import SummaryRequest, summarise
 
-    return summarise(table, metric, statistic, params=params, covariate=covariate, seed=1)
+    return summarise(
+        SummaryRequest(table, metric, statistic, params=params, covariate=covariate, seed=1)
+    )
 
 
 def time_cases(table: dict, repeat: int = 1) -> list[dict]:

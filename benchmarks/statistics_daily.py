@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", action="store_true", help="pass one prebuilt BranchRows")
     args = parser.parse_args(argv)
 
-    from jetstream.statistics import BranchRows, summarise
+    from jetstream.statistics import BranchRows, SummaryRequest, summarise
 
     table = make_table(args.clients)
     extra: dict = {}
@@ -71,14 +71,16 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(args.repeat):
             t0 = time.perf_counter()
             summarise(
-                table,
-                metric,
-                statistic,
-                params=params,
-                covariate=covariate,
-                branches=list(BRANCHES),
-                seed=1,
-                **extra,
+                SummaryRequest(
+                    table,
+                    metric,
+                    statistic,
+                    params=params,
+                    covariate=covariate,
+                    branches=list(BRANCHES),
+                    seed=1,
+                    **extra,
+                )
             )
             best = min(best, time.perf_counter() - t0)
         name = statistic + ("+covariate" if covariate else "")

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from jetstream.config import catalogue
 from jetstream.config.problems import Problem, did_you_mean, key_path
 from jetstream.config.repo import ConfigRepo, merge_named, read_toml
 from jetstream.config.schema import FileKind, check
+from jetstream.statistics import catalogue
 
 REPO_DIR = Path(__file__).parent / "fixtures" / "configs" / "repo"
 
@@ -64,7 +64,7 @@ def problems(toml: str, kind: FileKind = FileKind.EXPERIMENT) -> list[str]:
             'period = "preenrollment_week"\nmetrc = "x"',
             "x.toml: metrics.m.statistics.bootstrap_mean.covariate_adjustment: unknown parameter "
             "for statistic 'bootstrap_mean'; known: num_samples, drop_highest, "
-            "confidence_interval, pre_treatments",
+            "confidence_interval, bins, clip_uncertainty, pre_treatments",
         ),
         ("[metricz]\n", "x.toml: metricz: unknown key (did you mean 'metrics'?)"),
         (
@@ -149,7 +149,7 @@ def test_ill_typed_values_and_dates(toml, expected):
             "[metrics.m.statistics.bootstrap_mean]\nnum_sample = 10",
             "x.toml: metrics.m.statistics.bootstrap_mean.num_sample: unknown parameter for "
             "statistic 'bootstrap_mean' (did you mean 'num_samples'?); known: num_samples, "
-            "drop_highest, confidence_interval, pre_treatments",
+            "drop_highest, confidence_interval, bins, clip_uncertainty, pre_treatments",
         ),
         (
             "[metrics.m.statistics.bootstrap_mean]\nnum_samples = 10.5",
@@ -162,7 +162,8 @@ def test_ill_typed_values_and_dates(toml, expected):
         (
             '[metrics.m.statistics.kernel_density_estimate]\nbandwidth = "wide"',
             "x.toml: metrics.m.statistics.kernel_density_estimate.bandwidth: must be one of "
-            "'normal_reference', 'scott', 'silverman', got 'wide'",
+            "'normal_reference', 'scott', 'silverman', 'scott_scaled', 'silverman_scaled', "
+            "got 'wide'",
         ),
         (
             '[metrics.m.statistics.population_ratio]\nnumerator = "a"',
@@ -239,6 +240,8 @@ def test_every_statistic_and_pre_treatment_form_is_accepted():
         "num_samples": 10000,
         "drop_highest": 0.005,
         "confidence_interval": 0.95,
+        "bins": 1000,
+        "clip_uncertainty": "ignore",
     }
 
 

@@ -14,6 +14,7 @@ from jetstream.statistics import (
     BranchRows,
     StatisticError,
     StatisticRow,
+    SummaryRequest,
     adjust_p_values,
     derive_seed,
     registry,
@@ -105,12 +106,14 @@ def test_pre_treatments_drop_rows_from_every_column():
         "x": np.array([1.0, 100.0, 2.0, np.nan]),
     }
     rows, errors = summarise(
-        t, "x", "sum", pre_treatments=[("censor_values_above_threshold", {"threshold": 50})]
+        SummaryRequest(
+            t, "x", "sum", pre_treatments=[("censor_values_above_threshold", {"threshold": 50})]
+        )
     )
     assert {r.branch: r.point for r in rows} == {"a": 1.0, "b": 2.0}
-    rows, _ = summarise(t, "x", "count", pre_treatments=[("zero_fill", {})])
+    rows, _ = summarise(SummaryRequest(t, "x", "count", pre_treatments=[("zero_fill", {})]))
     assert {r.branch: r.point for r in rows} == {"a": 2.0, "b": 2.0}
-    rows, _ = summarise(t, "x", "count")  # nulls dropped after pre-treatments
+    rows, _ = summarise(SummaryRequest(t, "x", "count"))  # nulls dropped after pre-treatments
     assert {r.branch: r.point for r in rows} == {"a": 2.0, "b": 1.0}
 
 
@@ -149,9 +152,9 @@ def test_registry_names_and_defaults():
 
 def test_same_seed_same_rows_other_seed_other_rows():
     t = _table()
-    a, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=7)
-    b, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=7)
-    c, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=8)
+    a, _ = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=7))
+    b, _ = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=7))
+    c, _ = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 500}, seed=8))
     assert a == b
     assert a != c
 
@@ -161,22 +164,26 @@ def test_same_seed_same_rows_other_seed_other_rows():
 
 def test_unknown_statistic_and_bad_params_are_errors():
     t = _table(50, 50)
-    rows, errors = summarise(t, "y", "nope")
+    rows, errors = summarise(SummaryRequest(t, "y", "nope"))
     assert rows == [] and errors[0].level == "error" and "unknown statistic" in errors[0].message
-    rows, errors = summarise(t, "y", "bootstrap_mean", params={"bogus": 1})
+    rows, errors = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"bogus": 1}))
     assert rows == [] and "bogus" in errors[0].message
-    rows, errors = summarise(t, "y", "bootstrap_mean", params={"confidence_interval": 1.5})
+    rows, errors = summarise(
+        SummaryRequest(t, "y", "bootstrap_mean", params={"confidence_interval": 1.5})
+    )
     assert rows == [] and "confidence_interval" in errors[0].message
-    rows, errors = summarise(t, "missing", "count")
+    rows, errors = summarise(SummaryRequest(t, "missing", "count"))
     assert errors[0].message == msgs.MSG_MISSING_COLUMN.format(column="missing")
-    rows, errors = summarise(t, "y", "population_ratio", params={"numerator": "num"})
+    rows, errors = summarise(
+        SummaryRequest(t, "y", "population_ratio", params={"numerator": "num"})
+    )
     assert "denominator" in errors[0].message
 
 
 def test_all_null_metric_is_an_error():
     t = _table(20, 20)
     t["y"] = np.full(40, np.nan)
-    rows, errors = summarise(t, "y", "bootstrap_mean")
+    rows, errors = summarise(SummaryRequest(t, "y", "bootstrap_mean"))
     assert rows == []
     assert errors == [
         StatisticError(
@@ -193,12 +200,14 @@ def test_empty_branch_is_reported_and_others_still_computed(statistic):
         params["num_samples"] = 200
     metric = "conv" if statistic == "binomial" else "y"
     rows, errors = summarise(
-        t,
-        metric,
-        statistic,
-        params=params,
-        covariate="pre",
-        branches=["control", "treatment", "empty"],
+        SummaryRequest(
+            t,
+            metric,
+            statistic,
+            params=params,
+            covariate="pre",
+            branches=["control", "treatment", "empty"],
+        )
     )
     assert rows, errors
     assert all(r.branch != "empty" and r.comparison_to_branch != "empty" for r in rows)
@@ -209,7 +218,7 @@ def test_empty_branch_is_reported_and_others_still_computed(statistic):
 
 def test_single_branch_gives_branch_rows_and_a_warning():
     t = _table(300, 0)
-    rows, errors = summarise(t, "y", "bootstrap_mean", params={"num_samples": 200})
+    rows, errors = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 200}))
     assert [r.comparison for r in rows] == [None]
     assert errors[0].message == msgs.MSG_SINGLE_BRANCH.format(branch="control")
 
@@ -217,17 +226,19 @@ def test_single_branch_gives_branch_rows_and_a_warning():
 def test_zero_variance_linear_model_is_an_error_not_an_exception():
     t = _table(100, 100)
     t["y"] = np.ones(200)
-    rows, errors = summarise(t, "y", "linear_model_mean")
+    rows, errors = summarise(SummaryRequest(t, "y", "linear_model_mean"))
     assert rows == []
     assert errors[-1].message == msgs.MSG_ZERO_VARIANCE.format(metric="y")
-    rows, errors = summarise(t, "y", "bootstrap_mean", params={"num_samples": 100})
+    rows, errors = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 100}))
     assert {r.point for r in rows if r.comparison is None} == {1.0}
 
 
 def test_reference_branch_missing_is_an_error():
     t = _table(100, 100)
     rows, errors = summarise(
-        t, "y", "bootstrap_mean", params={"num_samples": 100}, reference_branch="ghost"
+        SummaryRequest(
+            t, "y", "bootstrap_mean", params={"num_samples": 100}, reference_branch="ghost"
+        )
     )
     assert all(r.comparison is None for r in rows)
     assert any(e.message == msgs.MSG_NO_REFERENCE.format(branch="ghost") for e in errors)
@@ -235,11 +246,13 @@ def test_reference_branch_missing_is_an_error():
 
 def test_reference_branch_restricts_comparisons_default_is_both_ways():
     t = _table(300, 300)
-    rows, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 200})
+    rows, _ = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 200}))
     pairs = {(r.branch, r.comparison_to_branch) for r in rows if r.comparison}
     assert pairs == {("control", "treatment"), ("treatment", "control")}
     rows, _ = summarise(
-        t, "y", "bootstrap_mean", params={"num_samples": 200}, reference_branch="control"
+        SummaryRequest(
+            t, "y", "bootstrap_mean", params={"num_samples": 200}, reference_branch="control"
+        )
     )
     pairs = {(r.branch, r.comparison_to_branch) for r in rows if r.comparison}
     assert pairs == {("treatment", "control")}
@@ -250,16 +263,18 @@ def test_reference_branch_restricts_comparisons_default_is_both_ways():
 
 def test_count_and_sum():
     t = {"branch": np.array(["a", "b", "a"], dtype=object), "x": np.array([1.5, np.nan, 2.0])}
-    rows, _ = summarise(t, "x", "count", branches=["a", "b"])
+    rows, _ = summarise(SummaryRequest(t, "x", "count", branches=["a", "b"]))
     assert [(r.branch, r.point) for r in rows] == [("a", 2.0)]
-    rows, _ = summarise(t, "x", "sum")
+    rows, _ = summarise(SummaryRequest(t, "x", "sum"))
     assert [(r.branch, r.point) for r in rows] == [("a", 3.5)]
 
 
 def test_binomial_branch_rows_are_exact_beta_and_any_width_has_bounds():
     t = _table(1000, 1000)
     for ci in (0.95, 0.8):
-        rows, _ = summarise(t, "conv", "binomial", params={"confidence_interval": ci})
+        rows, _ = summarise(
+            SummaryRequest(t, "conv", "binomial", params={"confidence_interval": ci})
+        )
         k = int(t["conv"][:1000].sum())
         r = _by_key(rows)[("control", None, None, None)]
         lo, hi = stats.beta(k + 1, 1000 - k + 1).ppf([(1 - ci) / 2, (1 + ci) / 2])
@@ -272,9 +287,11 @@ def test_binomial_branch_rows_are_exact_beta_and_any_width_has_bounds():
 
 def test_bootstrap_mean_non_default_width_and_clipping():
     t = _table(3000, 3000)
-    rows95, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 2000})
+    rows95, _ = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 2000}))
     rows80, _ = summarise(
-        t, "y", "bootstrap_mean", params={"num_samples": 2000, "confidence_interval": 0.8}
+        SummaryRequest(
+            t, "y", "bootstrap_mean", params={"num_samples": 2000, "confidence_interval": 0.8}
+        )
     )
     d95 = _by_key(rows95)[("treatment", "difference", "control", None)]
     d80 = _by_key(rows80)[("treatment", "difference", "control", None)]
@@ -331,10 +348,17 @@ def test_ratio_bootstrap_binned_matches_delta_method():
 def test_population_ratio_rows():
     t = _table(2000, 2000)
     rows, errors = summarise(
-        t,
-        "ratio",
-        "population_ratio",
-        params={"numerator": "num", "denominator": "den", "num_samples": 2000, "drop_highest": 0.0},
+        SummaryRequest(
+            t,
+            "ratio",
+            "population_ratio",
+            params={
+                "numerator": "num",
+                "denominator": "den",
+                "num_samples": 2000,
+                "drop_highest": 0.0,
+            },
+        )
     )
     assert errors == []
     c = _by_key(rows)[("control", None, None, None)]
@@ -345,7 +369,7 @@ def test_population_ratio_rows():
 
 def test_deciles_rows_and_labels():
     t = _table(2000, 2000)
-    rows, _ = summarise(t, "y", "deciles", params={"num_samples": 1000})
+    rows, _ = summarise(SummaryRequest(t, "y", "deciles", params={"num_samples": 1000}))
     labels = sorted({r.parameter for r in rows})
     assert labels == [f"0.{i}" for i in range(1, 10)]
     assert len(rows) == 9 * (2 + 4)
@@ -375,7 +399,7 @@ def _ols(t, cov=None, drop=0.005):
 def test_linear_model_difference_matches_statsmodels_ols(covariate):
     t = _table(1500, 1700, effect=1.1)
     rows, errors = summarise(
-        t, "y", "linear_model_mean", covariate=covariate, reference_branch="control"
+        SummaryRequest(t, "y", "linear_model_mean", covariate=covariate, reference_branch="control")
     )
     assert errors == []
     res = _ols(t, covariate)
@@ -388,7 +412,7 @@ def test_linear_model_difference_matches_statsmodels_ols(covariate):
 
 def test_linear_model_relative_uplift_delta_method_without_covariate():
     t = _table(1500, 1700, effect=1.1)
-    rows, _ = summarise(t, "y", "linear_model_mean", reference_branch="control")
+    rows, _ = summarise(SummaryRequest(t, "y", "linear_model_mean", reference_branch="control"))
     y = np.minimum(t["y"], np.quantile(t["y"], 0.995))
     c, tr = y[:1500], y[1500:]
     df = y.size - 2
@@ -405,8 +429,8 @@ def test_linear_model_relative_uplift_delta_method_without_covariate():
 
 def test_linear_model_missing_covariate_warns_and_is_unadjusted():
     t = _table(500, 500)
-    plain, _ = summarise(t, "y", "linear_model_mean")
-    rows, errors = summarise(t, "y", "linear_model_mean", covariate="not_there")
+    plain, _ = summarise(SummaryRequest(t, "y", "linear_model_mean"))
+    rows, errors = summarise(SummaryRequest(t, "y", "linear_model_mean", covariate="not_there"))
     assert rows == plain
     assert errors == [
         StatisticError(
@@ -417,11 +441,13 @@ def test_linear_model_missing_covariate_warns_and_is_unadjusted():
         )
     ]
     rows, errors = summarise(
-        t,
-        "y",
-        "linear_model_mean",
-        covariate=None,
-        params={"covariate_adjustment": {"period": "preenrollment_week"}},
+        SummaryRequest(
+            t,
+            "y",
+            "linear_model_mean",
+            covariate=None,
+            params={"covariate_adjustment": {"period": "preenrollment_week"}},
+        )
     )
     assert rows == plain and errors[0].level == "warning"
 
@@ -429,9 +455,11 @@ def test_linear_model_missing_covariate_warns_and_is_unadjusted():
 def test_per_client_dau_impact_scales_difference_by_clients():
     t = _table(800, 900, effect=1.2)
     lm, _ = summarise(
-        t, "y", "linear_model_mean", params={"drop_highest": 0.0}, reference_branch="control"
+        SummaryRequest(
+            t, "y", "linear_model_mean", params={"drop_highest": 0.0}, reference_branch="control"
+        )
     )
-    dau, _ = summarise(t, "y", "per_client_dau_impact", reference_branch="control")
+    dau, _ = summarise(SummaryRequest(t, "y", "per_client_dau_impact", reference_branch="control"))
     assert all(r.comparison for r in dau)
     a = _by_key(lm)[("treatment", "difference", "control", None)]
     b = _by_key(dau)[("treatment", "difference", "control", None)]
@@ -443,7 +471,7 @@ def test_kde_default_bandwidth_is_raw_scott_and_scaled_matches_scipy():
     rng = np.random.default_rng(2)
     x = rng.normal(10, 3, 500)
     t = {"branch": np.array(["a"] * 500, dtype=object), "x": x}
-    rows, _ = summarise(t, "x", "kernel_density_estimate", params={"grid_size": 16})
+    rows, _ = summarise(SummaryRequest(t, "x", "kernel_density_estimate", params={"grid_size": 16}))
     grid = np.linspace(x.min(), x.max(), 16)
     h = 500 ** (-1 / 5)
     hand = np.exp(-0.5 * ((grid[:, None] - x[None, :]) / h) ** 2).sum(1) / (
@@ -452,11 +480,18 @@ def test_kde_default_bandwidth_is_raw_scott_and_scaled_matches_scipy():
     assert [r.point for r in rows] == pytest.approx(hand, rel=1e-10)
     assert [r.parameter for r in rows] == [str(round(g, 6)) for g in grid]
     rows, _ = summarise(
-        t, "x", "kernel_density_estimate", params={"grid_size": 16, "bandwidth": "scott_scaled"}
+        SummaryRequest(
+            t, "x", "kernel_density_estimate", params={"grid_size": 16, "bandwidth": "scott_scaled"}
+        )
     )
     assert [r.point for r in rows] == pytest.approx(stats.gaussian_kde(x, "scott")(grid), rel=1e-9)
     rows, _ = summarise(
-        t, "x", "kernel_density_estimate", params={"grid_size": 16, "bandwidth": "silverman_scaled"}
+        SummaryRequest(
+            t,
+            "x",
+            "kernel_density_estimate",
+            params={"grid_size": 16, "bandwidth": "silverman_scaled"},
+        )
     )
     assert [r.point for r in rows] == pytest.approx(
         stats.gaussian_kde(x, "silverman")(grid), rel=1e-9
@@ -466,15 +501,19 @@ def test_kde_default_bandwidth_is_raw_scott_and_scaled_matches_scipy():
 def test_empirical_cdf_log_space_grid_with_zero():
     x = np.array([0.0, 0.0, 1.0, 2.0, 4.0, 4.0, 8.0, 10.0])
     t = {"branch": np.array(["a"] * 8, dtype=object), "x": x}
-    rows, _ = summarise(t, "x", "empirical_cdf", params={"log_space": True, "grid_size": 4})
+    rows, _ = summarise(
+        SummaryRequest(t, "x", "empirical_cdf", params={"log_space": True, "grid_size": 4})
+    )
     grid = np.geomspace(1.0, 10.0, 4)
     assert [r.parameter for r in rows] == ["0.0"] + [str(round(g, 6)) for g in grid]
     assert [r.point for r in rows] == [2 / 8] + [np.mean(x <= g) for g in grid]
     rows, errors = summarise(
-        {"branch": t["branch"], "x": x - 5},
-        "x",
-        "empirical_cdf",
-        params={"log_space": True, "grid_size": 4},
+        SummaryRequest(
+            {"branch": t["branch"], "x": x - 5},
+            "x",
+            "empirical_cdf",
+            params={"log_space": True, "grid_size": 4},
+        )
     )
     assert len(rows) == 4 and errors[0].level == "warning"
 
@@ -488,11 +527,11 @@ def test_every_comparison_row_has_a_two_sided_p_value():
         ("linear_model_mean", "y", {}),
         ("population_ratio", "r", {"numerator": "num", "denominator": "den", "num_samples": 1000}),
     ]:
-        rows, _ = summarise(t, metric, statistic, params=params)
+        rows, _ = summarise(SummaryRequest(t, metric, statistic, params=params))
         comps = [r for r in rows if r.comparison]
         assert comps and all(r.p_value is not None and 0 < r.p_value <= 1 for r in comps)
         assert all(r.p_value is None for r in rows if r.comparison is None)
-    rows, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 1000})
+    rows, _ = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 1000}))
     d = _by_key(rows)[("treatment", "difference", "control", None)]
     assert d.p_value == pytest.approx(2 / 1001)  # a strong effect: the Monte Carlo floor
 
@@ -622,7 +661,7 @@ def test_compute_command_writes_rows(tmp_path):
 
 def test_too_few_clients_for_the_model_is_an_error_named_by_registry_name():
     t = {"branch": np.array(["a", "b"], dtype=object), "x": np.array([1.0, 2.0])}
-    rows, errors = summarise(t, "x", "linear_model_mean")
+    rows, errors = summarise(SummaryRequest(t, "x", "linear_model_mean"))
     assert all(r.comparison is None for r in rows)
     assert errors == [
         StatisticError(
@@ -655,9 +694,11 @@ def test_clip_uncertainty_delta_widens_bootstrap_intervals_to_the_sampling_sd():
     assert theory > 1.05
     assert clip_variance_factor(np.repeat([0.0, 1.0, 2.0], 1000), 0.005) == 1.0  # ties
     t = _table(3000, 3000)
-    plain, _ = summarise(t, "y", "bootstrap_mean", params={"num_samples": 2000})
+    plain, _ = summarise(SummaryRequest(t, "y", "bootstrap_mean", params={"num_samples": 2000}))
     wide, errors = summarise(
-        t, "y", "bootstrap_mean", params={"num_samples": 2000, "clip_uncertainty": "delta"}
+        SummaryRequest(
+            t, "y", "bootstrap_mean", params={"num_samples": 2000, "clip_uncertainty": "delta"}
+        )
     )
     assert errors == []
     for key, r in _by_key(plain).items():
@@ -665,7 +706,9 @@ def test_clip_uncertainty_delta_widens_bootstrap_intervals_to_the_sampling_sd():
         if key[1] != "relative_uplift":  # scaling around the mean keeps the mean
             assert w.point == pytest.approx(r.point, rel=1e-9)
         assert w.upper - w.lower > r.upper - r.lower
-    _, errors = summarise(t, "y", "bootstrap_mean", params={"clip_uncertainty": "bogus"})
+    _, errors = summarise(
+        SummaryRequest(t, "y", "bootstrap_mean", params={"clip_uncertainty": "bogus"})
+    )
     assert errors and "clip_uncertainty" in errors[0].message
 
 
@@ -695,12 +738,15 @@ def test_branch_codes_and_branch_rows_give_the_same_rows_as_the_branch_column(st
         params["num_samples"] = 300
     metric = "conv" if statistic == "binomial" else "y"
     kw = dict(params=params, covariate="pre", branches=["a", "b", "ghost"], seed=3)
-    expected = summarise(t, metric, statistic, **kw)
+    expected = summarise(SummaryRequest(t, metric, statistic, **kw))
     names = ["extra", "b", "a", "unused"]
     codes = np.array([names.index(b) for b in t.pop("branch")], dtype=np.int8)
-    assert summarise(t, metric, statistic, branch_codes=(codes, names), **kw) == expected
+    assert (
+        summarise(SummaryRequest(t, metric, statistic, branch_codes=(codes, names), **kw))
+        == expected
+    )
     rows = BranchRows.from_codes(codes, names)
-    assert summarise(t, metric, statistic, branch_codes=rows, **kw) == expected
+    assert summarise(SummaryRequest(t, metric, statistic, branch_codes=rows, **kw)) == expected
 
 
 def test_branch_rows_from_codes_and_labels():
@@ -722,9 +768,11 @@ def test_branch_rows_from_codes_and_labels():
 
 def test_branch_codes_of_the_wrong_length_are_an_error():
     t = _three_branch_table(100)
-    rows, errors = summarise(t, "y", "count", branch_codes=(np.zeros(99, dtype=int), ["a"]))
+    rows, errors = summarise(
+        SummaryRequest(t, "y", "count", branch_codes=(np.zeros(99, dtype=int), ["a"]))
+    )
     assert rows == [] and "99 rows" in errors[0].message
-    rows, errors = summarise(t, "y", "count", branch_codes=(np.full(100, 5), ["a"]))
+    rows, errors = summarise(SummaryRequest(t, "y", "count", branch_codes=(np.full(100, 5), ["a"])))
     assert rows == [] and errors[0].message.startswith("branch_codes:")
 
 
@@ -839,5 +887,7 @@ def test_linear_model_robust_variance_matches_statsmodels_hc1(with_covariate):
 
 def test_linear_model_unknown_variance_is_an_error_row():
     table = {"branch": np.array(["a"] * 50 + ["b"] * 50), "m": np.arange(100.0)}
-    rows, errors = summarise(table, "m", "linear_model_mean", params={"variance": "weird"})
+    rows, errors = summarise(
+        SummaryRequest(table, "m", "linear_model_mean", params={"variance": "weird"})
+    )
     assert not rows and any("variance must be one of" in e.message for e in errors)

@@ -19,7 +19,7 @@ from benchmarks.calibration import (
     simulate,
     truths,
 )
-from jetstream.statistics import summarise
+from jetstream.statistics import SummaryRequest, summarise
 from jetstream.statistics.deciles import decile_draws
 from jetstream.statistics.means import clip_variance_factor, ratio_clip_variance_factor
 
@@ -140,7 +140,9 @@ def test_population_ratio_clip_uncertainty_delta_widens_by_the_factor():
     rows = {}
     for mode in ("ignore", "delta"):
         got, errors = summarise(
-            t, "r", "population_ratio", params={**base, "clip_uncertainty": mode}, seed=7
+            SummaryRequest(
+                t, "r", "population_ratio", params={**base, "clip_uncertainty": mode}, seed=7
+            )
         )
         assert not errors
         rows[mode] = {(r.branch, r.comparison): r for r in got}
@@ -150,5 +152,7 @@ def test_population_ratio_clip_uncertainty_delta_widens_by_the_factor():
     plain, wide = rows["ignore"][("control", None)], rows["delta"][("control", None)]
     assert wide.upper - wide.lower == pytest.approx(factor * (plain.upper - plain.lower), rel=1e-9)
     assert wide.point == pytest.approx(plain.point, rel=1e-12)
-    _, errors = summarise(t, "r", "population_ratio", params={**base, "clip_uncertainty": "x"})
+    _, errors = summarise(
+        SummaryRequest(t, "r", "population_ratio", params={**base, "clip_uncertainty": "x"})
+    )
     assert errors and "clip_uncertainty" in errors[0].message

@@ -23,7 +23,7 @@ import attrs
 import numpy as np
 import pytest
 
-from jetstream.statistics import summarise
+from jetstream.statistics import SummaryRequest, summarise
 
 DETERMINISTIC = {
     "count",
@@ -110,12 +110,14 @@ def _tolerance_failures(expected: dict, ours: dict) -> list[str]:
 def test_matches_reference(shared_dir: Path, dataset: str, name: str, args: dict) -> None:
     table = _table(shared_dir, dataset)
     rows, errors = summarise(
-        table,
-        args["--metric"],
-        args["--statistic"],
-        params=json.loads(args.get("--params", "{}")),
-        covariate=args.get("--covariate"),
-        seed=0,
+        SummaryRequest(
+            table,
+            args["--metric"],
+            args["--statistic"],
+            params=json.loads(args.get("--params", "{}")),
+            covariate=args.get("--covariate"),
+            seed=0,
+        )
     )
     assert not [e for e in errors if e.level == "error"], errors
     rows = [

@@ -99,7 +99,7 @@ def compute(
     import attrs
 
     from jetstream.logs import get_logger
-    from jetstream.statistics import summarise
+    from jetstream.statistics import SummaryRequest, summarise
 
     try:
         params = json.loads(params_json)
@@ -114,15 +114,17 @@ def compute(
 
     table = _read_parquet(input_path)
     rows, errors = summarise(
-        table,
-        metric,
-        statistic,
-        params=params,
-        pre_treatments=pre,
-        covariate=covariate,
-        reference_branch=reference_branch,
-        seed=seed,
-        analysis_period_days=analysis_period_days,
+        SummaryRequest(
+            table,
+            metric,
+            statistic,
+            params=params,
+            pre_treatments=pre,
+            covariate=covariate,
+            reference_branch=reference_branch,
+            seed=seed,
+            analysis_period_days=analysis_period_days,
+        )
     )
     rows = [
         attrs.evolve(r, segment=segment, analysis_basis=analysis_basis, window_index=window_index)

@@ -1,6 +1,11 @@
 """The metric-hub config language: model, parsing, resolution, validation. No I/O here
 except reading the files named by the caller in `repo.py`.
 
+Steps: `schema.check` checks the parsed TOML once; `tables` turns checked tables into
+typed values; `resolve` merges the layers (`layers`) and resolves the settings, data
+sources, metrics and segments from the typed tables. Statistics and pre-treatments are
+named in `jetstream.statistics.catalogue`.
+
 Public API:
     ConfigRepo.load(path)                                   (jetstream.config.repo)
     resolve_spec(experiment, config, repo, config_path)     (jetstream.config.resolve)

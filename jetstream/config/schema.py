@@ -2,7 +2,8 @@
 
 Every key used anywhere in the metric-hub corpus is known here (see docs/config-reference.md);
 anything else is an error with a "did you mean" hint. Pure: takes parsed TOML, returns
-problems.
+problems. `jetstream.config.tables` then gives resolution the checked tables as typed
+values.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from typing import Any
 
 import attrs
 
-from jetstream.config import catalogue
 from jetstream.config.problems import WARNING, Problem, did_you_mean, key_path
 from jetstream.periods import CONFIG_KEYS, Period
+from jetstream.statistics import catalogue
 
 
 class Kind(enum.Enum):

@@ -12,8 +12,9 @@ import attrs
 
 from jetstream.config.problems import ERROR, Problem, key_path
 from jetstream.config.repo import ConfigRepo, read_toml
-from jetstream.config.resolve import placeholder_experiment, resolve_with_problems, sql_problem
+from jetstream.config.resolve import placeholder_experiment, resolve_with_problems
 from jetstream.config.schema import FileKind, check
+from jetstream.config.sql_check import sql_problem
 from jetstream.config.templating import Renderer, TemplateError
 
 INFO = "info"

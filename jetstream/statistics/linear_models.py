@@ -362,14 +362,14 @@ def _model_rows(
     drop_highest: float,
     scale_difference: bool,
     branch_rows: bool,
+    repeat: bool,
 ) -> Outcome:
-    """Rows of the linear model. With `repeat_clipping` (default, as the reference) the
-    k-th reference's model sees data clipped k times (the reference clips its frame in
-    place on every pass) and per-branch rows come from the last pass; with
-    `repeat_clipping = False` every pass uses data clipped once. `variance` (comparisons
+    """Rows of the linear model. With `repeat` (linear_model_mean's `repeat_clipping`,
+    default, as the reference) the k-th reference's model sees data clipped k times (the
+    reference clips its frame in place on every pass) and per-branch rows come from the
+    last pass; without, every pass uses data clipped once. `variance` (comparisons
     only): "pooled" (default, as the reference) or "robust" (HC1; see `fit`)."""
     ci = float(inp.params["confidence_interval"])
-    repeat = bool(inp.params.get("repeat_clipping", True))
     variance = str(inp.params.get("variance", "pooled"))
     y0, x0, errors = _prepare(inp, label)
     out = Outcome(errors=errors)
@@ -470,10 +470,12 @@ def _model_rows(
 
 def linear_model_mean(inp: StatisticInput) -> Outcome:
     """Label `mean_lm`. Pooled clipping of metric and covariate at `1 - drop_highest`."""
-    return _model_rows(inp, "mean_lm", float(inp.params["drop_highest"]), False, True)
+    repeat = bool(inp.params.get("repeat_clipping", True))
+    return _model_rows(inp, "mean_lm", float(inp.params["drop_highest"]), False, True, repeat)
 
 
 def per_client_dau_impact(inp: StatisticInput) -> Outcome:
     """The linear model without clipping; comparison rows only; the `difference` is scaled
-    by the number of clients in the model (all branches)."""
-    return _model_rows(inp, "per_client_dau_impact", 0.0, True, False)
+    by the number of clients in the model (all branches). Nothing is clipped, so there is
+    no `repeat_clipping` parameter."""
+    return _model_rows(inp, "per_client_dau_impact", 0.0, True, False, True)

@@ -438,17 +438,19 @@ def _one_summary(
     )
     try:
         out, problems = stats.summarise(
-            table,
-            s.metric.name,
-            st.name,
-            params={k: v for k, v in st.params.items() if k != "covariate_adjustment"},
-            pre_treatments=[(p.name, p.args) for p in st.pre_treatments],
-            covariate=covariate,
-            reference_branch=None,
-            branches=list(spec.experiment.branch_slugs),
-            seed=seed,
-            analysis_period_days=window.length,
-            branch_codes=branch,
+            stats.SummaryRequest(
+                table,
+                s.metric.name,
+                st.name,
+                params={k: v for k, v in st.params.items() if k != "covariate_adjustment"},
+                pre_treatments=[(p.name, p.args) for p in st.pre_treatments],
+                covariate=covariate,
+                reference_branch=None,
+                branches=list(spec.experiment.branch_slugs),
+                seed=seed,
+                analysis_period_days=window.length,
+                branch_codes=branch,
+            )
         )
     except TransientError:
         raise

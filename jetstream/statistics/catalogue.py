@@ -1,9 +1,12 @@
-"""The statistics and pre-treatments a config may name, with their parameters.
+"""The statistics and pre-treatments, with their parameters: pure data, no numpy/scipy.
 
-One catalogue for the config validator and the statistics engine: a name missing here is
-rejected by `validate-config`. Resolved StatisticSpec.params hold only the parameters a
-config sets; the defaults listed here are the ones the statistics engine applies (keep
-jetstream/statistics/registry.py in step).
+The one catalogue: the config validator (`jetstream.config.schema`) checks configs against
+it, and the statistics registry (`jetstream.statistics.implementations`) takes each statistic's
+parameter names and defaults from it, adding only the implementing function. A name
+missing here is rejected by `validate-config` and by `summarise`. Resolved
+StatisticSpec.params hold only the parameters a config sets; the defaults listed here are
+the ones the statistics engine applies. tests/test_statistics_catalogue.py checks that
+every statistic's parameters are exactly the ones its implementation reads.
 """
 
 from __future__ import annotations
@@ -20,8 +23,7 @@ BOOL = "bool"
 STR = "str"
 METRIC = "metric"
 TABLE = "table"
-
-_NO_DEFAULT = object()
+NUMBER_OR_CHOICE = "number_or_choice"  # a number, or one of the parameter's choices
 
 
 @attrs.frozen
@@ -47,6 +49,10 @@ class Param:
             ok = isinstance(value, str)
         elif self.kind == TABLE:
             ok = isinstance(value, dict)
+        elif self.kind == NUMBER_OR_CHOICE:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return None
+            ok = isinstance(value, str)
         else:  # pragma: no cover - catalogue bug
             raise ValueError(self.kind)
         if not ok:
@@ -57,6 +63,7 @@ class Param:
                 STR: "a string",
                 METRIC: "a metric name (string)",
                 TABLE: "a table",
+                NUMBER_OR_CHOICE: f"a number or one of {', '.join(map(repr, self.choices))}",
             }[self.kind]
             return f"must be {expected}, got {value!r}"
         if self.choices and value not in self.choices:
@@ -73,6 +80,14 @@ class StatisticDef:
     name: str
     params: dict[str, Param] = attrs.field(factory=dict, hash=False)
     description: str = ""
+    # Output label in the `statistic` column (the reference keeps historical labels).
+    label: str = ""
+    # The statistic reads the covariate named by `covariate_adjustment`.
+    uses_covariate: bool = False
+    # False when the metric's own column is not read (population_ratio reads two others).
+    reads_metric_column: bool = True
+    # False for per-branch-only statistics (no comparison rows, no reference needed).
+    has_comparisons: bool = True
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params.values() if p.default is not None}
@@ -105,36 +120,59 @@ def _covariate() -> Param:
     return Param("covariate_adjustment", TABLE)
 
 
-BANDWIDTHS = ("normal_reference", "scott", "silverman")
-KERNELS = ("gau", "epa", "uni", "tri", "biw", "triw", "cos", "cos2")
+def _bins() -> Param:
+    return Param("bins", INT, 1000, minimum=1)
+
+
+def _clip_uncertainty() -> Param:
+    return Param("clip_uncertainty", STR, "ignore", choices=CLIP_UNCERTAINTY)
+
+
+def _variance() -> Param:
+    return Param("variance", STR, "pooled", choices=VARIANCES)
+
+
+BANDWIDTHS = ("normal_reference", "scott", "silverman", "scott_scaled", "silverman_scaled")
+KERNELS = ("gau", "gaussian")  # the only kernel implemented
+CLIP_UNCERTAINTY = ("ignore", "delta")
+VARIANCES = ("pooled", "robust")
 
 STATISTICS: dict[str, StatisticDef] = {
     s.name: s
     for s in (
         StatisticDef(
             "bootstrap_mean",
-            _params(_samples(), _drop(), _ci()),
+            _params(_samples(), _drop(), _ci(), _bins(), _clip_uncertainty()),
             "Bayesian bootstrap of the per-branch mean, clipped at the top.",
+            label="mean",
         ),
         StatisticDef(
             "binomial",
             _params(_ci(), _samples()),
             "Beta-binomial proportion of a 0/1 metric (num_samples: comparison draws).",
+            label="binomial",
         ),
         StatisticDef(
             "deciles",
-            _params(_ci(), _samples(), _drop(None)),
+            _params(_ci(), _samples()),
             "Bootstrapped deciles of the per-client distribution.",
+            label="deciles",
         ),
         StatisticDef(
             "linear_model_mean",
-            _params(_drop(), _ci(), _covariate()),
+            _params(
+                _drop(), _ci(), _covariate(), _variance(), Param("repeat_clipping", BOOL, True)
+            ),
             "OLS mean difference, optionally adjusted for a pre-enrollment covariate.",
+            label="mean_lm",
+            uses_covariate=True,
         ),
         StatisticDef(
             "per_client_dau_impact",
-            _params(_ci(), _covariate()),
+            _params(_ci(), _covariate(), _variance()),
             "DAU impact: the linear model difference times the number of clients.",
+            label="per_client_dau_impact",
+            uses_covariate=True,
         ),
         StatisticDef(
             "population_ratio",
@@ -142,28 +180,36 @@ STATISTICS: dict[str, StatisticDef] = {
                 Param("numerator", METRIC, required=True),
                 Param("denominator", METRIC, required=True),
                 _samples(),
-                _ci(),
                 _drop(),
+                _ci(),
+                _bins(),
+                _clip_uncertainty(),
             ),
             "Ratio of per-branch means of two metrics, bootstrapped over clients.",
+            label="population_ratio",
+            reads_metric_column=False,
         ),
-        StatisticDef("count", {}, "Number of clients per branch."),
-        StatisticDef("sum", {}, "Sum of the metric per branch."),
+        StatisticDef("count", {}, "Number of clients per branch.", "count", has_comparisons=False),
+        StatisticDef("sum", {}, "Sum of the metric per branch.", "sum", has_comparisons=False),
         StatisticDef(
             "kernel_density_estimate",
             _params(
-                Param("bandwidth", STR, "scott", choices=BANDWIDTHS),
+                Param("bandwidth", NUMBER_OR_CHOICE, "scott", choices=BANDWIDTHS),
                 Param("adjust", FLOAT, 1.0, minimum=0.0),
                 Param("kernel", STR, "gau", choices=KERNELS),
                 Param("log_space", BOOL, False),
                 Param("grid_size", INT, 256, minimum=2),
             ),
             "Gaussian kernel density estimate per branch.",
+            label="kernel_density_estimate",
+            has_comparisons=False,
         ),
         StatisticDef(
             "empirical_cdf",
             _params(Param("log_space", BOOL, False), Param("grid_size", INT, 256, minimum=2)),
             "Empirical CDF per branch on a grid.",
+            label="empirical_cdf",
+            has_comparisons=False,
         ),
     )
 }

@@ -1,0 +1,58 @@
+"""What every step of one resolution shares: the experiment record, the layers, the
+problems found so far, and the renderer of Jinja templates."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jetstream.config.layers import Layers, Ref
+from jetstream.config.problems import WARNING, Problem
+from jetstream.config.repo import ConfigRepo
+from jetstream.config.sql_check import sql_problem
+from jetstream.config.templating import Renderer, TemplateError
+
+if TYPE_CHECKING:
+    from jetstream.experiments import Experiment
+
+
+class Context:
+    def __init__(
+        self,
+        experiment: Experiment,
+        repo: ConfigRepo,
+        layers: Layers,
+        config_path: str,
+        placeholder: bool,
+    ):
+        self.exp = experiment
+        self.repo = repo
+        self.layers = layers
+        self.config_path = config_path
+        self.placeholder = placeholder
+        self.app = experiment.app_name
+        self.platform_dataset = experiment.app_name
+        self.problems: list[Problem] = []
+        self.renderer = Renderer(repo.functions)  # replaced once parameters are known
+
+    def error(self, file: str, key: str, message: str) -> None:
+        self.problems.append(Problem(file, key, message))
+
+    def warn(self, file: str, key: str, message: str) -> None:
+        self.problems.append(Problem(file, key, message, WARNING))
+
+    def error_at(self, ref: Ref, message: str) -> None:
+        self.error(ref.file, ref.key, message)
+
+    def render_select(self, select: str, ref: Ref) -> str | None:
+        """A select_expression with Jinja rendered, checked to parse as BigQuery SQL; on a
+        problem it is recorded at `ref` and None returned."""
+        try:
+            rendered = self.renderer.render(select)
+        except TemplateError as exc:
+            self.error_at(ref, str(exc))
+            return None
+        msg = sql_problem(rendered)
+        if msg:
+            self.error_at(ref, msg)
+            return None
+        return rendered
