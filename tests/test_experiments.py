@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 import time
 
 import jsonschema
@@ -167,7 +168,7 @@ def test_not_a_list_and_not_an_object_and_duplicates():
         parse_experiments({"results": []}, "src")
     with pytest.raises(ExperimentSourceError, match=r"src\[0\].*JSON object"):
         parse_experiments(["pref-search-ui-2024"], "src")
-    with pytest.raises(ExperimentSourceError, match="more than once"):
+    with pytest.raises(ExperimentSourceError, match="collides"):
         parse_experiments([V8_FENIX, V8_FENIX], "src")
 
 
@@ -268,8 +269,6 @@ def test_http_connection_refused_is_transient():
         (b"<html>Service maintenance</html>", "not valid JSON"),
         (b"\xff\xfe\x00garbage", "not valid JSON"),
         (b'{"detail": "paged"}', "expected a JSON array"),
-        (b'[{"slug": "x", "appName": "fenix", "startDate": "soon"}]', "startDate"),
-        (b"[1, 2]", r"\[0\]"),
     ],
 )
 def test_http_garbage_bodies(http_server, body, match):
@@ -277,3 +276,19 @@ def test_http_garbage_bodies(http_server, body, match):
     with pytest.raises(ExperimentSourceError, match=match) as info:
         load_experiments(http_server.url(API), retries=0)
     assert http_server.url(API) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "label", "match"),
+    [
+        (b'[{"slug": "x", "appName": "fenix", "startDate": "soon"}]', "x", "startDate"),
+        (b"[1, 2]", "[0]", r"\[0\].*JSON object"),
+    ],
+)
+def test_http_bad_records_are_rejected_one_by_one(http_server, body, label, match):
+    http_server.route(API, Reply(200, body))
+    found = load_experiments(http_server.url(API), retries=0)
+    assert dict(found) == {}
+    key = next(k for k in found.rejected if k.endswith(label))
+    assert http_server.url(API) in found.rejected[key]
+    assert re.search(match, found.rejected[key])
