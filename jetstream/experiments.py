@@ -160,7 +160,7 @@ class ExperimentSet(dict[str, Experiment]):
 
 def parse_experiment_set(payload: Any, source: str) -> ExperimentSet:
     """A v8 list of experiments -> ExperimentSet. Records that do not parse, and every record
-    of a group whose slugs name the same tables and files (`slugs.storage_key`: equal slugs,
+    of a group whose slugs name the same tables and files (`slugs.collision_key`: equal slugs,
     or `a-b` beside `a_b`), are rejected with a message; the list itself must be an array."""
     if not isinstance(payload, list):
         raise ExperimentSourceError(
@@ -176,7 +176,7 @@ def parse_experiment_set(payload: Any, source: str) -> ExperimentSet:
             rejected[label if label not in rejected else f"{source}[{i}]"] = str(exc)
     groups: dict[str, list[tuple[int, Experiment]]] = {}
     for i, exp in parsed:
-        groups.setdefault(slugs.storage_key(exp.slug), []).append((i, exp))
+        groups.setdefault(slugs.collision_key(exp.slug), []).append((i, exp))
     out: dict[str, Experiment] = {}
     for members in groups.values():
         if len(members) == 1:
@@ -204,22 +204,27 @@ def parse_experiments(payload: Any, source: str) -> dict[str, Experiment]:
 
 
 def spec_problems(spec: AnalysisSpec) -> list[str]:
-    """Why a resolved experiment cannot be analysed: no branches, or a reference branch that
-    is missing or not one of its branches (Experimenter's record or the config's
-    `[experiment] reference_branch`)."""
+    """Why a resolved experiment cannot be analysed (see `branch_problems`); the reference
+    branch is the config's `[experiment] reference_branch` or else Experimenter's."""
     exp = spec.experiment
-    branches = [b.slug for b in exp.branches]
+    return branch_problems(spec.slug, exp.branch_slugs, exp.reference_branch)
+
+
+def branch_problems(
+    slug: str, branches: tuple[str, ...] | list[str], reference: str | None
+) -> list[str]:
+    """No branches, or a reference branch that is missing or not one of the branches."""
     if not branches:
-        return [f"experiment {spec.slug!r}: has no branches (field 'branches' is empty)"]
-    if not exp.reference_branch:
+        return [f"experiment {slug!r}: has no branches (field 'branches' is empty)"]
+    if not reference:
         return [
-            f"experiment {spec.slug!r}: has no reference branch (field 'referenceBranch' is "
+            f"experiment {slug!r}: has no reference branch (field 'referenceBranch' is "
             "missing; set [experiment] reference_branch in its config)"
         ]
-    if exp.reference_branch not in branches:
+    if reference not in branches:
         return [
-            f"experiment {spec.slug!r}: reference branch {exp.reference_branch!r} is not one of "
-            f"its branches ({', '.join(branches)})"
+            f"experiment {slug!r}: reference branch {reference!r} is not one of its branches "
+            f"({', '.join(branches)})"
         ]
     return []
 

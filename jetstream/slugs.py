@@ -61,8 +61,8 @@ def check(value: object, what: str = "slug", rule: re.Pattern[str] = EXPERIMENT_
     return value
 
 
-def storage_key(slug: str) -> str:
-    """What a slug becomes in table and file names; two experiments with the same key would
-    share tables and published files, so that is a collision (`results.safe` spells it the
-    same way)."""
-    return re.sub(r"[^a-z0-9_]", "_", slug.lower())
+def collision_key(slug: str) -> str:
+    """What tells two slugs apart in table names (`results.safe`: `-` and `.` become `_`),
+    published file names and Argo task names (runs of other characters become one `-`, ends
+    trimmed): two experiments with the same key would share tables, files or tasks."""
+    return re.sub(r"[^a-z0-9]+", "-", slug.lower()).strip("-")

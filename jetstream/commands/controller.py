@@ -1,6 +1,7 @@
 """`jetstream controller`: the scheduled entry point. Analyses the UTC day before the
-scheduled time: loads experiments, resolves their configs (an experiment whose config
-fails is logged and skipped, never fatal), plans the task graph and runs it locally or
+scheduled time: loads experiments, resolves their configs (an experiment whose record,
+config or plan fails is logged, recorded as an error row and skipped, never fatal; the
+command then exits 1), plans the task graph and runs it locally or
 submits it to Argo as one Workflow. Every option also reads a JETSTREAM_* env var, so the
 CronWorkflow pod takes them from the jetstream-settings ConfigMap."""
 
@@ -43,29 +44,27 @@ def _default_namespace() -> str:
         return "jetstream"
 
 
-def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> TaskGraph
-    from jetstream.config import load_spec
-    from jetstream.errors import TransientError
-    from jetstream.experiments import load_experiments
-    from jetstream.graph import plan, skip_reason
+def plan_day(
+    experiments: str, config_repo: Path | None, date: dt.date, failures: dict[str, str]
+):  # -> TaskGraph
+    """The day's graph; experiments that cannot be loaded, resolved or planned are added to
+    `failures` (and logged) instead of stopping the others."""
+    from jetstream.commands.loading import load_many, plan_each
+    from jetstream.graph import skip_reason
 
-    exps = load_experiments(experiments)
-    specs = []
-    for slug in exps:
-        try:
-            specs.append(load_spec(slug, exps, config_repo))  # type: ignore[arg-type]
-        except TransientError:
-            raise
-        except Exception as exc:  # one bad config never stops the others
-            problems = getattr(exc, "problems", None) or [str(exc)]
-            log.error("experiment skipped: config failed", experiment=slug, problems=problems)
+    specs, skipped = load_many(experiments, config_repo)
+    failures.update(skipped)
     for spec in specs:
         reason = skip_reason(spec, date)
         if reason is not None:
             log.info("experiment not analysed", experiment=spec.slug, reason=reason)
-    graph = plan(specs, date)
+    graph = plan_each(specs, date, failures=failures)
     log.info(
-        "planned", date=date.isoformat(), experiments=len(graph.experiments), tasks=len(graph.nodes)
+        "planned",
+        date=date.isoformat(),
+        experiments=len(graph.experiments),
+        tasks=len(graph.nodes),
+        skipped=len(failures),
     )
     return graph
 
@@ -131,7 +130,15 @@ def command(
     from jetstream.runners.common import RunSettings
 
     date = analysis_date(scheduled_time)
-    graph = plan_day(experiments, config_repo, date)
+    failures: dict[str, str] = {}
+    graph = plan_day(experiments, config_repo, date, failures)
+    for slug, problem in failures.items():
+        click.echo(f"{slug}: skipped: {problem}", err=True)
+    failed = 1 if failures else 0
+    if failures and not dry_run:
+        from jetstream.commands.loading import record_skipped
+
+        record_skipped(failures, warehouse, out)
     settings = RunSettings(
         experiments=experiments,
         warehouse=warehouse,
@@ -145,8 +152,9 @@ def command(
         settings = attrs.evolve(settings, parallelism=parallelism)
     if not graph.nodes:
         click.echo(f"nothing to analyse for {date.isoformat()}", err=True)
-        return
+        raise SystemExit(failed)
     if runner == "local":
+        from jetstream.artifacts import check_writable
         from jetstream.runners.local import LocalRunner
 
         local = LocalRunner(settings, parallelism=parallelism or 2)
@@ -154,11 +162,10 @@ def command(
             for argv in local.commands(graph):
                 click.echo("jetstream " + " ".join(argv))
             return
+        check_writable(out)
         summary = local.run(graph)
         click.echo(summary.describe(), err=True)
-        if not summary.ok:
-            raise SystemExit(summary.exit_code)
-        return
+        raise SystemExit(summary.exit_code or failed)
 
     from jetstream.runners.argo import AlreadyExistsError, build_workflow, submit
 
@@ -178,7 +185,8 @@ def command(
         # the same graph was submitted already (a retried controller pod): nothing to do
         log.warning("workflow already submitted", workflow=workflow.name, detail=str(exc))
         click.echo(f"workflow {settings.namespace}/{workflow.name} was already submitted", err=True)
-        return
+        raise SystemExit(failed) from None
     click.echo(result.describe())
     if result.phase is not None and result.phase != "Succeeded":
         raise SystemExit(1)
+    raise SystemExit(failed)

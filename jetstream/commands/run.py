@@ -35,6 +35,10 @@ def execute_graph(
     if not graph.nodes:
         click.echo("Nothing is due: no tasks to run.")
         return 0
+    if runner != "argo":
+        from jetstream.artifacts import check_writable
+
+        check_writable(out)  # an unusable --out fails here (exit 2 or 75), before any task
     settings_kwargs = dict(
         experiments=experiments,
         warehouse=warehouse,
@@ -60,8 +64,22 @@ def execute_graph(
 
     summary = LocalRunner(settings, parallelism=parallelism).run(graph)
     click.echo(summary.describe())
-    click.echo(f"Results published to {out}")
+    click.echo(published_line(summary, out))
     return summary.exit_code
+
+
+def published_line(summary, out: str) -> str:
+    """What was published: every experiment, or only those whose export task succeeded."""
+    exports = [r for r in summary.results if r.node_id.startswith("export/")]
+    done = [r for r in exports if r in summary.succeeded]
+    if summary.ok:
+        return f"Results published to {out}"
+    if not done:
+        return f"No results published to {out}: tasks failed"
+    return (
+        f"Results of {len(done)} of {len(exports)} experiment(s) published to {out}; "
+        "tasks failed"
+    )
 
 
 @click.command()
@@ -73,13 +91,13 @@ def execute_graph(
 @runner_options
 def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out, **runner_kw):
     """Analyse experiments for a date: enrollments, metrics, statistics, export."""
-    from jetstream.commands.loading import load_many
-    from jetstream.graph import plan
+    from jetstream.commands.loading import load_many, plan_each, record_skipped
 
     specs, failures = load_many(experiments, config_repo, slugs)
+    graph = plan_each(specs, date, periods or None, metrics, failures)
     for slug, problem in failures.items():
-        click.echo(f"{slug}: config error: {problem}", err=True)
-    graph = plan(specs, date, periods or None, metrics)
+        click.echo(f"{slug}: skipped: {problem}", err=True)
+    record_skipped(failures, warehouse, out)
     code = execute_graph(
         graph,
         experiments=experiments,
