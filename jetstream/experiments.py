@@ -340,8 +340,7 @@ def _fetch(
                     return body
                 if status not in RETRYABLE_STATUS:
                     raise ExperimentSourceError(
-                        f"{url}: HTTP {status} {reason}: "
-                        f"{body[:200].decode('utf-8', 'replace')!r}"
+                        f"{url}: HTTP {status} {reason}: {body[:200].decode('utf-8', 'replace')!r}"
                     )
                 last_problem = f"HTTP {status} {reason}"
                 wait = max(wait, _retry_after(headers))
@@ -497,7 +496,9 @@ class _Fields:
                 or ratio < 0
                 or ratio > 1e6
             ):
-                self.fail(f"branches[{i}].ratio", f"must be a number from 0 to 1000000, got {ratio!r}")
+                self.fail(
+                    f"branches[{i}].ratio", f"must be a number from 0 to 1000000, got {ratio!r}"
+                )
             out.append(Branch(slug=slug, ratio=float(ratio)))
         return tuple(out)
 

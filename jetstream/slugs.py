@@ -48,7 +48,9 @@ def problem(value: object, rule: re.Pattern[str] = EXPERIMENT_SLUG) -> str | Non
             if rule is EXPERIMENT_SLUG
             else "letters, digits, '-', '_' and '.'"
         )
-        return f"{value!r} may only contain {allowed}, starting with a letter or digit (not {shown})"
+        return (
+            f"{value!r} may only contain {allowed}, starting with a letter or digit (not {shown})"
+        )
     return None
 
 

@@ -77,8 +77,7 @@ def published_line(summary, out: str) -> str:
     if not done:
         return f"No results published to {out}: tasks failed"
     return (
-        f"Results of {len(done)} of {len(exports)} experiment(s) published to {out}; "
-        "tasks failed"
+        f"Results of {len(done)} of {len(exports)} experiment(s) published to {out}; tasks failed"
     )
 
 
