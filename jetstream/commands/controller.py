@@ -127,13 +127,14 @@ def command(
     """Plan the previous UTC day and run it (local) or submit it (argo)."""
     import attrs
 
+    from jetstream.commands.loading import describe_skipped
     from jetstream.runners.common import RunSettings
 
     date = analysis_date(scheduled_time)
     failures: dict[str, str] = {}
     graph = plan_day(experiments, config_repo, date, failures)
     for slug, problem in failures.items():
-        click.echo(f"{slug}: skipped: {problem}", err=True)
+        click.echo(describe_skipped(slug, problem), err=True)
     failed = 1 if failures else 0
     if failures and not dry_run:
         from jetstream.commands.loading import record_skipped

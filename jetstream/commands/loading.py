@@ -127,6 +127,11 @@ def plan_each(
     return plan([s for s in good if s.slug not in clashing], date, periods, metrics)
 
 
+def describe_skipped(label: str, message: str) -> str:
+    """One line for the terminal: the message, prefixed with the label unless it has it."""
+    return f"skipped: {message if message.startswith(label) else f'{label}: {message}'}"
+
+
 def record_skipped(failures: Mapping[str, str], warehouse: str, out: str) -> None:
     """Each skipped experiment as an error row in the warehouse's errors table (replacing
     the previous load error of that experiment) and, for those with a valid slug, its

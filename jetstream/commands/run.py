@@ -90,12 +90,17 @@ def published_line(summary, out: str) -> str:
 @runner_options
 def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out, **runner_kw):
     """Analyse experiments for a date: enrollments, metrics, statistics, export."""
-    from jetstream.commands.loading import load_many, plan_each, record_skipped
+    from jetstream.commands.loading import (
+        describe_skipped,
+        load_many,
+        plan_each,
+        record_skipped,
+    )
 
     specs, failures = load_many(experiments, config_repo, slugs)
     graph = plan_each(specs, date, periods or None, metrics, failures)
     for slug, problem in failures.items():
-        click.echo(f"{slug}: skipped: {problem}", err=True)
+        click.echo(describe_skipped(slug, problem), err=True)
     record_skipped(failures, warehouse, out)
     code = execute_graph(
         graph,

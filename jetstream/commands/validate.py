@@ -53,7 +53,7 @@ def command(
     """Check config files strictly; print every problem."""
     from jetstream.config import ConfigRepo, validate_file
     from jetstream.config.validate import FileKind, file_kind
-    from jetstream.errors import JetstreamError
+    from jetstream.errors import JetstreamError, TransientError
 
     files = list(paths)
     if changed_since:
@@ -81,6 +81,8 @@ def command(
 
         try:
             experiments = load_experiments(experiments_source)
+        except TransientError:
+            raise  # exit 75: worth retrying
         except JetstreamError as exc:
             raise click.BadParameter(str(exc), param_hint="--experiments") from exc
 
