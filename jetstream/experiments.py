@@ -87,8 +87,7 @@ class Experiment:
         bad_slug = slugs.problem(slug)
         if bad_slug is not None:
             raise ExperimentSourceError(
-                f"{source}: experiment {payload.get('id')!r}: field 'slug' is not an "
-                f"Experimenter slug: {bad_slug}"
+                f"{source}: field 'slug' is not an Experimenter slug: {bad_slug}"
             )
         f = _Fields(source, slug, payload)
         app_name = f.name("appName")

@@ -162,7 +162,7 @@ def command(
         if dry_run:
             for argv in local.commands(graph):
                 click.echo("jetstream " + " ".join(argv))
-            return
+            raise SystemExit(failed)
         check_writable(out)
         summary = local.run(graph)
         click.echo(summary.describe(), err=True)
@@ -173,7 +173,7 @@ def command(
     workflow = build_workflow(graph, settings)
     if dry_run:
         click.echo(workflow.to_yaml(), nl=False)
-        return
+        raise SystemExit(failed)
     try:
         result = submit(
             workflow,
