@@ -130,7 +130,7 @@ def test_a_hostile_slug_never_reaches_sql(template):
     """Defence in depth: even a settings object built without the loader's check (a
     placeholder, a test, a future code path) cannot put a quote into a template."""
     r = Renderer({}, experiment=settings(NASTY[0]))
-    with pytest.raises(TemplateError, match="refusing to put the experiment's slug"):
+    with pytest.raises(TemplateError, match="the experiment's slug cannot go into SQL"):
         r.render(template)
 
 

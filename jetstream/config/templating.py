@@ -42,10 +42,10 @@ def checked(value: str, what: str, rule: re.Pattern[str] = slugs.NAME) -> str:
     """An Experimenter value about to be pasted into SQL: it must pass its identifier rule
     (`jetstream.slugs`), and is escaped for a string literal's body all the same, so it can
     neither end the quotes it stands in nor change the statement around it."""
-    try:
-        return literals.string_body(slugs.check(value, what, rule))
-    except slugs.SlugError as exc:
-        raise TemplateError(f"refusing to put the experiment's {exc} into SQL") from None
+    problem = slugs.problem(value, rule)
+    if problem is not None:
+        raise TemplateError(f"the experiment's {what} cannot go into SQL: {problem}")
+    return literals.string_body(value)
 
 
 class ExperimentView:
