@@ -189,7 +189,7 @@ def parse_experiment_set(payload: Any, source: str) -> ExperimentSet:
                 f"(the same tables and files would hold both): {names}; none of them is analysed"
             )
     for label, message in rejected.items():
-        log.error("experiment record rejected", experiment=label, problem=message)
+        log.warning("experiment record rejected", experiment=label, problem=message)
     return ExperimentSet(out, rejected)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from jetstream.config.model import AnalysisSpec
-from jetstream.errors import ConfigError, JetstreamError, TransientError
+from jetstream.errors import ConfigError, TransientError
 from jetstream.logs import get_logger
 
 log = get_logger("jetstream.commands")
@@ -65,6 +65,8 @@ def load_many(
     failures: dict[str, str] = {
         label: message for label, message in rejected.items() if not slugs or label in slugs
     }
+    for label, message in failures.items():
+        log.error("experiment skipped: record rejected", experiment=label, problem=message)
     specs = []
     repo = _repo(config_repo)
     for slug in slugs or tuple(exps):
@@ -165,7 +167,7 @@ def record_skipped(failures: Mapping[str, str], warehouse: str, out: str) -> Non
                     ).to_pylist()
         finally:
             wh.close()
-    except (JetstreamError, OSError) as exc:
+    except Exception as exc:  # the skips are on stderr and in the exit code already
         log.error("could not record skipped experiments", warehouse=warehouse, error=str(exc))
         published = {
             e.experiment: e.rows for e in collectors if slugs.problem(e.experiment) is None
@@ -183,5 +185,5 @@ def _publish_errors(rows_by_slug: Mapping[str, list[dict[str, Any]]], out: str) 
                 if r.get("window") is not None:
                     r["window"] = r["window"] + 1  # tables hold k, published files k + 1
             store.write_json(export.errors_path(slug), export.errors_document(rows))
-    except (JetstreamError, OSError) as exc:
+    except Exception as exc:
         log.error("could not publish errors of skipped experiments", out=out, error=str(exc))
