@@ -298,3 +298,20 @@ def test_run_with_an_unusable_out_exits_2_and_claims_nothing(tmp_path):
     assert "exists and is not a directory" in text
     assert "published" not in text.lower()
     assert "Traceback" not in text
+
+
+def test_the_publish_line_never_claims_a_publish_that_did_not_happen():
+    from jetstream.commands.run import published_line
+    from jetstream.runners.common import NodeResult, NodeStatus, RunSummary
+
+    ok, failed = NodeStatus.SUCCEEDED, NodeStatus.FAILED
+    summary = RunSummary(
+        (NodeResult("export/a", ok), NodeResult("metrics/b/week", ok), NodeResult("export/b", ok))
+    )
+    assert published_line(summary, "out") == "Results published to out"
+    partly = RunSummary((NodeResult("export/a", ok), NodeResult("export/b", failed, exit_code=2)))
+    assert published_line(partly, "out") == (
+        "Results of 1 of 2 experiment(s) published to out; tasks failed"
+    )
+    nothing = RunSummary((NodeResult("export/a", failed, exit_code=75),))
+    assert published_line(nothing, "out") == "No results published to out: tasks failed"
