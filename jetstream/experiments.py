@@ -1,10 +1,12 @@
 """Experiments as Experimenter describes them (its v8 JSON shape), read from a local JSON file
 or from the Experimenter API over HTTP.
 
-`Experiment.from_v8` is strict: a payload that cannot be analysed correctly (no slug, a date
-that does not parse, branches that are not a list of {slug, ratio}) is rejected with an
-`ExperimentSourceError` naming the source, the experiment and the field. Keys we do not use
-are ignored. `appName` is kept as given: it is the platform name (`firefox_desktop`, `fenix`,
+`Experiment.from_v8` is strict: a payload that cannot be analysed correctly (no slug or one
+that breaks the slug rule of `jetstream.slugs`, a date that does not parse, branches that are
+not a list of {slug, ratio}, numbers out of range) is rejected with an `ExperimentSourceError`
+naming the source, the experiment and the field. A list is read record by record
+(`parse_experiment_set`): a rejected record is listed in `ExperimentSet.rejected` and never
+hides the others. Keys we do not use are ignored. `appName` is kept as given: it is the platform name (`firefox_desktop`, `fenix`,
 `firefox_ios`, `focus_android`, ...).
 """
 
