@@ -7,6 +7,7 @@ never a partial file. Paths are relative, `/`-separated, and may not climb out o
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
 
-from jetstream.errors import JetstreamError, TransientError
+from jetstream.errors import EXIT_USAGE, JetstreamError, TransientError
 from jetstream.logs import get_logger
 
 log = get_logger(__name__)
@@ -25,6 +26,49 @@ _TMP_PREFIX = ".tmp-"
 
 class ArtifactError(JetstreamError):
     """An artifact path or location is invalid, or the store refused a request."""
+
+
+class OutputLocationError(ArtifactError):
+    """The output location cannot take files (not a directory, no permission, read-only):
+    a usage error, retrying does not help."""
+
+    exit_code = EXIT_USAGE
+
+
+# errno values of a local write that may succeed later (full disk, quota, I/O hiccup).
+_TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EAGAIN, errno.EBUSY})
+
+
+def os_error(where: str, exc: OSError) -> JetstreamError:
+    """A local write's OSError as a clear error: TransientError (exit 75) for a full disk or
+    an I/O error, OutputLocationError (exit 2) for a path that cannot take files."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in _TRANSIENT_ERRNOS:
+        return TransientError(f"{where}: cannot write: {reason} (errno {exc.errno})")
+    return OutputLocationError(f"{where}: cannot write: {reason}")
+
+
+def check_writable(location: str) -> None:
+    """Before a run: a local output directory must exist or be creatable and take a file
+    (written and removed again). Raises OutputLocationError or TransientError. A gs://
+    location is checked by its first upload."""
+    store = open_store(location)
+    if not isinstance(store, LocalArtifactStore):
+        return
+    root = store.root
+    if root.exists() and not root.is_dir():
+        raise OutputLocationError(f"--out {location}: exists and is not a directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + "check-", dir=root)
+        try:
+            os.write(fd, b"{}")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+            Path(tmp).unlink(missing_ok=True)
+    except OSError as exc:
+        raise os_error(f"--out {location}", exc) from exc
 
 
 @runtime_checkable
@@ -94,8 +138,11 @@ class LocalArtifactStore:
 
     def write_bytes(self, path: str, data: bytes, content_type: str = "application/json") -> None:
         target = self._file(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
+        except OSError as exc:
+            raise os_error(self.url(path), exc) from exc
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
@@ -103,6 +150,9 @@ class LocalArtifactStore:
                 os.fsync(fh.fileno())
             os.chmod(tmp, 0o644)
             os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise os_error(self.url(path), exc) from exc
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

@@ -1,10 +1,12 @@
 """Experiments as Experimenter describes them (its v8 JSON shape), read from a local JSON file
 or from the Experimenter API over HTTP.
 
-`Experiment.from_v8` is strict: a payload that cannot be analysed correctly (no slug, a date
-that does not parse, branches that are not a list of {slug, ratio}) is rejected with an
-`ExperimentSourceError` naming the source, the experiment and the field. Keys we do not use
-are ignored. `appName` is kept as given: it is the platform name (`firefox_desktop`, `fenix`,
+`Experiment.from_v8` is strict: a payload that cannot be analysed correctly (no slug or one
+that breaks the slug rule of `jetstream.slugs`, a date that does not parse, branches that are
+not a list of {slug, ratio}, numbers out of range) is rejected with an `ExperimentSourceError`
+naming the source, the experiment and the field. A list is read record by record
+(`parse_experiment_set`): a rejected record is listed in `ExperimentSet.rejected` and never
+hides the others. Keys we do not use are ignored. `appName` is kept as given: it is the platform name (`firefox_desktop`, `fenix`,
 `firefox_ios`, `focus_android`, ...).
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +23,8 @@ from typing import Any, NoReturn
 import attrs
 import httpx
 
-from jetstream.config.model import Branch
+from jetstream import slugs
+from jetstream.config.model import AnalysisSpec, Branch
 from jetstream.errors import ExperimentSourceError, TransientError
 from jetstream.logs import get_logger
 
@@ -28,6 +32,12 @@ log = get_logger(__name__)
 
 EXPERIMENTER_V8_URL = "https://experimenter.services.mozilla.com/api/v8/experiments/"
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# Limits of one fetch of the experiments list (all attempts together for the deadline).
+FETCH_DEADLINE_S = 120.0
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+MAX_REDIRECTS = 5
+# More days of enrollment than this is a typo (or an attack), not an experiment.
+MAX_ENROLLMENT_DAYS = 3650
 
 
 @attrs.frozen
@@ -76,11 +86,16 @@ class Experiment:
                 f"{source}: experiment {payload.get('id')!r}: field 'slug' is missing or "
                 f"not a non-empty string (got {slug!r})"
             )
+        bad_slug = slugs.problem(slug)
+        if bad_slug is not None:
+            raise ExperimentSourceError(
+                f"{source}: field 'slug' is not an Experimenter slug: {bad_slug}"
+            )
         f = _Fields(source, slug, payload)
-        app_name = f.optional_str("appName")
+        app_name = f.name("appName")
         if app_name is None:
             # The Remote Settings shape has only `application` ("firefox-desktop").
-            application = f.optional_str("application")
+            application = f.name("application")
             if application is None:
                 f.fail("appName", "is missing (and there is no 'application' to fall back on)")
             app_name = application.replace("-", "_")
@@ -89,18 +104,18 @@ class Experiment:
             f.fail("bucketConfig", f"must be an object, got {bucket!r}")
         randomization_unit = None
         if bucket:
-            randomization_unit = _Fields(source, slug, bucket, "bucketConfig.").optional_str(
+            randomization_unit = _Fields(source, slug, bucket, "bucketConfig.").name(
                 "randomizationUnit"
             )
         return cls(
             slug=slug,
             app_name=app_name,
-            app_id=f.optional_str("appId"),
+            app_id=f.name("appId"),
             branches=f.branches(),
-            reference_branch=f.optional_str("referenceBranch"),
+            reference_branch=f.name("referenceBranch"),
             start_date=f.date("startDate"),
             end_date=f.date("endDate"),
-            proposed_enrollment=f.optional_int("proposedEnrollment"),
+            proposed_enrollment=f.optional_int("proposedEnrollment", MAX_ENROLLMENT_DAYS),
             enrollment_end_date=f.date("enrollmentEndDate"),
             is_enrollment_paused=f.flag("isEnrollmentPaused"),
             is_rollout=f.flag("isRollout"),
@@ -134,21 +149,92 @@ class Experiment:
         return out
 
 
-def parse_experiments(payload: Any, source: str) -> dict[str, Experiment]:
-    """A v8 list of experiments -> {slug: Experiment}. Duplicate slugs are an error."""
+class ExperimentSet(dict[str, Experiment]):
+    """{slug: Experiment} for the records that can be analysed, plus `rejected`: {label:
+    message} for each record that cannot (the label is its slug when it has a usable one,
+    else `source[i]`). One bad record never hides the others."""
+
+    def __init__(self, experiments: dict[str, Experiment], rejected: dict[str, str]):
+        super().__init__(experiments)
+        self.rejected = rejected
+
+
+def parse_experiment_set(payload: Any, source: str) -> ExperimentSet:
+    """A v8 list of experiments -> ExperimentSet. Records that do not parse, and every record
+    of a group whose slugs name the same tables and files (`slugs.collision_key`: equal slugs,
+    or `a-b` beside `a_b`), are rejected with a message; the list itself must be an array."""
     if not isinstance(payload, list):
         raise ExperimentSourceError(
             f"{source}: expected a JSON array of experiments, got {type(payload).__name__}"
         )
-    out: dict[str, Experiment] = {}
+    parsed: list[tuple[int, Experiment]] = []
+    rejected: dict[str, str] = {}
     for i, item in enumerate(payload):
-        exp = Experiment.from_v8(item, source=f"{source}[{i}]")
-        if exp.slug in out:
-            raise ExperimentSourceError(
-                f"{source}[{i}]: experiment {exp.slug!r}: slug appears more than once"
+        try:
+            parsed.append((i, Experiment.from_v8(item, source=f"{source}[{i}]")))
+        except ExperimentSourceError as exc:
+            label = _label(item, source, i)
+            rejected[label if label not in rejected else f"{source}[{i}]"] = str(exc)
+    groups: dict[str, list[tuple[int, Experiment]]] = {}
+    for i, exp in parsed:
+        groups.setdefault(slugs.collision_key(exp.slug), []).append((i, exp))
+    out: dict[str, Experiment] = {}
+    for members in groups.values():
+        if len(members) == 1:
+            out[members[0][1].slug] = members[0][1]
+            continue
+        names = ", ".join(f"{e.slug!r} ({source}[{i}])" for i, e in members)
+        for i, exp in members:
+            label = exp.slug if exp.slug not in rejected else f"{source}[{i}]"
+            rejected[label] = (
+                f"{source}[{i}]: experiment {exp.slug!r}: slug collides with another record "
+                f"(the same tables and files would hold both): {names}; none of them is analysed"
             )
-        out[exp.slug] = exp
-    return out
+    for label, message in rejected.items():
+        log.warning("experiment record rejected", experiment=label, problem=message)
+    return ExperimentSet(out, rejected)
+
+
+def parse_experiments(payload: Any, source: str) -> dict[str, Experiment]:
+    """A v8 list of experiments -> {slug: Experiment}; strict: the first record that cannot be
+    analysed (see `parse_experiment_set`) raises ExperimentSourceError."""
+    found = parse_experiment_set(payload, source)
+    if found.rejected:
+        raise ExperimentSourceError(next(iter(found.rejected.values())))
+    return dict(found)
+
+
+def spec_problems(spec: AnalysisSpec) -> list[str]:
+    """Why a resolved experiment cannot be analysed (see `branch_problems`); the reference
+    branch is the config's `[experiment] reference_branch` or else Experimenter's."""
+    exp = spec.experiment
+    return branch_problems(spec.slug, exp.branch_slugs, exp.reference_branch)
+
+
+def branch_problems(
+    slug: str, branches: tuple[str, ...] | list[str], reference: str | None
+) -> list[str]:
+    """No branches, or a reference branch that is missing or not one of the branches."""
+    if not branches:
+        return [f"experiment {slug!r}: has no branches (field 'branches' is empty)"]
+    if not reference:
+        return [
+            f"experiment {slug!r}: has no reference branch (field 'referenceBranch' is "
+            "missing; set [experiment] reference_branch in its config)"
+        ]
+    if reference not in branches:
+        return [
+            f"experiment {slug!r}: reference branch {reference!r} is not one of its branches "
+            f"({', '.join(branches)})"
+        ]
+    return []
+
+
+def _label(item: Any, source: str, i: int) -> str:
+    slug = item.get("slug") if isinstance(item, dict) else None
+    if isinstance(slug, str) and slugs.problem(slug) is None:
+        return slug
+    return f"{source}[{i}]"
 
 
 def load_experiments(
@@ -158,16 +244,30 @@ def load_experiments(
     retries: int = 3,
     backoff: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
-) -> dict[str, Experiment]:
+    deadline: float = FETCH_DEADLINE_S,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+    max_redirects: int = MAX_REDIRECTS,
+) -> ExperimentSet:
     """Read experiments from a local JSON file or an http(s) URL (the Experimenter API).
+    Records that cannot be analysed are left out and listed in the result's `rejected`.
 
-    HTTP: `timeout` seconds per attempt; up to `retries` more attempts after the first on
-    connection errors, timeouts, 429 and 5xx, waiting backoff * 2**attempt seconds (or the
+    HTTP: `timeout` seconds per network read; up to `retries` more attempts after the first
+    on connection errors, timeouts, 429 and 5xx, waiting backoff * 2**attempt seconds (or the
     server's Retry-After, capped at 60 s) in between. A 4xx other than 408/425/429 fails at
-    once with ExperimentSourceError; exhausting the retries raises TransientError.
+    once with ExperimentSourceError; exhausting the retries raises TransientError. The whole
+    fetch (every attempt and wait) must finish within `deadline` seconds, a response may not
+    exceed `max_bytes` (it is streamed and cut off there) and at most `max_redirects`
+    redirects are followed: each of these limits is a TransientError naming it.
     """
     if source.startswith(("http://", "https://")):
-        body = _fetch(source, timeout=timeout, retries=retries, backoff=backoff, sleep=sleep)
+        body = _fetch(
+            source,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            sleep=sleep,
+            limits=_Limits(deadline, max_bytes, max_redirects),
+        )
     else:
         path = Path(source.removeprefix("file://"))
         try:
@@ -178,39 +278,73 @@ def load_experiments(
             raise ExperimentSourceError(f"{source}: cannot read experiments file: {exc}") from exc
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         snippet = body[:80].decode("utf-8", "replace")
         raise ExperimentSourceError(
             f"{source}: response is not valid JSON ({exc}); starts with {snippet!r}"
         ) from exc
-    experiments = parse_experiments(payload, source)
-    log.info("experiments_loaded", source=source, count=len(experiments))
+    experiments = parse_experiment_set(payload, source)
+    log.info(
+        "experiments_loaded",
+        source=source,
+        count=len(experiments),
+        rejected=len(experiments.rejected),
+    )
     return experiments
 
 
+@attrs.frozen
+class _Limits:
+    deadline: float
+    max_bytes: int
+    max_redirects: int
+
+
 def _fetch(
-    url: str, *, timeout: float, retries: int, backoff: float, sleep: Callable[[float], None]
+    url: str,
+    *,
+    timeout: float,
+    retries: int,
+    backoff: float,
+    sleep: Callable[[float], None],
+    limits: _Limits,
 ) -> bytes:
     last_problem = ""
-    with httpx.Client(timeout=timeout, follow_redirects=True) as client:
+    end = time.monotonic() + limits.deadline
+
+    def left() -> float:
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            raise TransientError(
+                f"{url}: no complete answer within the {limits.deadline:g} s deadline"
+                + (f"; last: {last_problem}" if last_problem else "")
+            )
+        return remaining
+
+    with httpx.Client(
+        timeout=timeout, follow_redirects=True, max_redirects=limits.max_redirects
+    ) as client:
         for attempt in range(retries + 1):
             wait = backoff * 2**attempt
             try:
-                response = client.get(url, headers={"Accept": "application/json"})
+                status, reason, headers, body = _get(client, url, timeout, limits, left)
+            except httpx.TooManyRedirects:
+                raise TransientError(
+                    f"{url}: more than {limits.max_redirects} redirects (a redirect loop?)"
+                ) from None
             except httpx.TimeoutException as exc:
                 last_problem = f"timed out after {timeout} s ({type(exc).__name__})"
             except httpx.TransportError as exc:
                 last_problem = f"connection failed: {type(exc).__name__}: {exc}"
             else:
-                status = response.status_code
                 if status < 300:
-                    return response.content
+                    return body
                 if status not in RETRYABLE_STATUS:
                     raise ExperimentSourceError(
-                        f"{url}: HTTP {status} {response.reason_phrase}: {response.text[:200]!r}"
+                        f"{url}: HTTP {status} {reason}: {body[:200].decode('utf-8', 'replace')!r}"
                     )
-                last_problem = f"HTTP {status} {response.reason_phrase}"
-                wait = max(wait, _retry_after(response))
+                last_problem = f"HTTP {status} {reason}"
+                wait = max(wait, _retry_after(headers))
             if attempt < retries:
                 log.warning(
                     "experiments_fetch_retry",
@@ -219,12 +353,49 @@ def _fetch(
                     problem=last_problem,
                     wait_s=wait,
                 )
-                sleep(wait)
+                sleep(min(wait, left()))
+                left()
     raise TransientError(f"{url}: gave up after {retries + 1} attempts; last: {last_problem}")
 
 
-def _retry_after(response: httpx.Response) -> float:
-    value = response.headers.get("Retry-After", "")
+def _get(
+    client: httpx.Client,
+    url: str,
+    timeout: float,
+    limits: _Limits,
+    left: Callable[[], float],
+) -> tuple[int, str, httpx.Headers, bytes]:
+    """One GET, streamed. A network read waits at most min(timeout, time left at the start of
+    the request) and the deadline is checked after every chunk, so a server that drips bytes
+    is cut off at most one read after the deadline; the body stops at `limits.max_bytes`.
+    Returns (status, reason, headers, body)."""
+    with client.stream(
+        "GET",
+        url,
+        headers={"Accept": "application/json"},
+        timeout=httpx.Timeout(min(timeout, left())),
+    ) as response:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limits.max_bytes:
+            raise TransientError(
+                f"{url}: response of {int(declared):,} bytes is over the "
+                f"{limits.max_bytes:,}-byte limit"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limits.max_bytes:
+                raise TransientError(
+                    f"{url}: response is over the {limits.max_bytes:,}-byte limit; stopped reading"
+                )
+            chunks.append(chunk)
+            left()
+        return response.status_code, response.reason_phrase, response.headers, b"".join(chunks)
+
+
+def _retry_after(headers: httpx.Headers) -> float:
+    value = headers.get("Retry-After", "")
     try:
         return min(max(float(value), 0.0), 60.0)
     except ValueError:
@@ -250,14 +421,30 @@ class _Fields:
             self.fail(key, f"must be a string, got {value!r}")
         return value or None
 
-    def optional_int(self, key: str) -> int | None:
+    def name(self, key: str) -> str | None:
+        """An optional identifier (app name, branch slug, ...): `slugs.NAME` rule."""
+        value = self.optional_str(key)
+        if value is not None:
+            bad = slugs.problem(value, slugs.NAME)
+            if bad is not None:
+                self.fail(key, bad)
+        return value
+
+    def optional_int(self, key: str, maximum: int) -> int | None:
         value = self.data.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value != int(value)
+        ):
             self.fail(key, f"must be a whole number, got {value!r}")
         if value < 0:
             self.fail(key, f"must not be negative, got {value!r}")
+        if value > maximum:
+            self.fail(key, f"must be at most {maximum}, got {value!r}")
         return int(value)
 
     def flag(self, key: str) -> bool:
@@ -296,12 +483,23 @@ class _Fields:
             slug = b.get("slug")
             if not isinstance(slug, str) or not slug:
                 self.fail(f"branches[{i}].slug", f"is missing or empty (got {slug!r})")
+            bad = slugs.problem(slug, slugs.NAME)
+            if bad is not None:
+                self.fail(f"branches[{i}].slug", bad)
             if slug in seen:
                 self.fail(f"branches[{i}].slug", f"repeats branch {slug!r}")
             seen.add(slug)
             ratio = b.get("ratio", 1)
-            if isinstance(ratio, bool) or not isinstance(ratio, int | float) or ratio < 0:
-                self.fail(f"branches[{i}].ratio", f"must be a non-negative number, got {ratio!r}")
+            if (
+                isinstance(ratio, bool)
+                or not isinstance(ratio, int | float)
+                or not math.isfinite(ratio)
+                or ratio < 0
+                or ratio > 1e6
+            ):
+                self.fail(
+                    f"branches[{i}].ratio", f"must be a number from 0 to 1000000, got {ratio!r}"
+                )
             out.append(Branch(slug=slug, ratio=float(ratio)))
         return tuple(out)
 
@@ -317,6 +515,9 @@ class _Fields:
             slug = item.get("slug") if isinstance(item, dict) else item
             if not isinstance(slug, str) or not slug:
                 self.fail(f"{key}[{i}]", f"must be a slug or an object with a slug, got {item!r}")
+            bad = slugs.problem(slug, slugs.NAME)
+            if bad is not None:
+                self.fail(f"{key}[{i}]", bad)
             out.append(slug)
         return tuple(out)
 

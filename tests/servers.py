@@ -33,6 +33,8 @@ class Reply:
     headers: dict[str, str] = attrs.field(factory=dict)
     delay: float = 0.0  # seconds to stall before answering (the stall ends on server stop)
     content_type: str = "application/json"
+    drip: float = 0.0  # seconds between body bytes (one byte at a time; ends on server stop)
+    content_length: int | None = None  # declared length (default len(body)); -1: none, close
 
 
 @attrs.frozen
@@ -102,12 +104,27 @@ class ScriptedHTTPServer:
                 try:
                     self.send_response(reply.status)
                     self.send_header("Content-Type", reply.content_type)
-                    self.send_header("Content-Length", str(len(reply.body)))
+                    length = (
+                        len(reply.body) if reply.content_length is None else reply.content_length
+                    )
+                    if length >= 0:
+                        self.send_header("Content-Length", str(length))
+                    else:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
                     for k, v in reply.headers.items():
                         self.send_header(k, v)
                     self.end_headers()
-                    if self.command != "HEAD":
+                    if self.command == "HEAD":
+                        return
+                    if not reply.drip:
                         self.wfile.write(reply.body)
+                        return
+                    for i in range(len(reply.body)):
+                        self.wfile.write(reply.body[i : i + 1])
+                        self.wfile.flush()
+                        if server._stopping.wait(reply.drip):
+                            return
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import json
+import re
 import time
 
 import jsonschema
@@ -10,7 +11,13 @@ import pytest
 
 from jetstream.config.model import Branch
 from jetstream.errors import EXIT_TRANSIENT, EXIT_USAGE, ExperimentSourceError, TransientError
-from jetstream.experiments import Experiment, load_experiments, parse_experiments
+from jetstream.experiments import (
+    Experiment,
+    branch_problems,
+    load_experiments,
+    parse_experiment_set,
+    parse_experiments,
+)
 from tests import servers
 from tests.servers import Reply, ScriptedHTTPServer
 
@@ -167,7 +174,7 @@ def test_not_a_list_and_not_an_object_and_duplicates():
         parse_experiments({"results": []}, "src")
     with pytest.raises(ExperimentSourceError, match=r"src\[0\].*JSON object"):
         parse_experiments(["pref-search-ui-2024"], "src")
-    with pytest.raises(ExperimentSourceError, match="more than once"):
+    with pytest.raises(ExperimentSourceError, match="collides"):
         parse_experiments([V8_FENIX, V8_FENIX], "src")
 
 
@@ -268,8 +275,6 @@ def test_http_connection_refused_is_transient():
         (b"<html>Service maintenance</html>", "not valid JSON"),
         (b"\xff\xfe\x00garbage", "not valid JSON"),
         (b'{"detail": "paged"}', "expected a JSON array"),
-        (b'[{"slug": "x", "appName": "fenix", "startDate": "soon"}]', "startDate"),
-        (b"[1, 2]", r"\[0\]"),
     ],
 )
 def test_http_garbage_bodies(http_server, body, match):
@@ -277,3 +282,187 @@ def test_http_garbage_bodies(http_server, body, match):
     with pytest.raises(ExperimentSourceError, match=match) as info:
         load_experiments(http_server.url(API), retries=0)
     assert http_server.url(API) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "label", "match"),
+    [
+        (b'[{"slug": "x", "appName": "fenix", "startDate": "soon"}]', "x", "startDate"),
+        (b"[1, 2]", "[0]", r"\[0\].*JSON object"),
+    ],
+)
+def test_http_bad_records_are_rejected_one_by_one(http_server, body, label, match):
+    http_server.route(API, Reply(200, body))
+    found = load_experiments(http_server.url(API), retries=0)
+    assert dict(found) == {}
+    key = next(k for k in found.rejected if k.endswith(label))
+    assert http_server.url(API) in found.rejected[key]
+    assert re.search(match, found.rejected[key])
+
+
+# -- hardening: one bad record, hostile slugs, fetch limits --------------------------------
+
+HOSTILE_SLUGS = [
+    "demo-sidebar-redesign' OR event_method = 'enroll' OR 'a'='b",
+    "x`; DROP TABLE errors; --",
+    "line\nbreak",
+    "../../x/outside",
+    "a/b",
+    "Demo_Sidebar_Redesign",
+    "-leading-hyphen",
+    "x" * 201,
+]
+
+
+@pytest.mark.parametrize("slug", HOSTILE_SLUGS)
+def test_hostile_slugs_are_rejected_alone(slug):
+    found = parse_experiment_set([{**V8_DESKTOP, "slug": slug}, V8_FENIX], "src")
+    assert list(found) == ["fenix-onboarding"]
+    [(label, message)] = found.rejected.items()
+    assert label == "src[0]"
+    assert "field 'slug' is not an Experimenter slug" in message
+    with pytest.raises(ExperimentSourceError, match="Experimenter slug"):
+        parse_experiments([{**V8_DESKTOP, "slug": slug}], "src")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("branches", [{"slug": "control' OR 1=1 --", "ratio": 1}]),
+        ("referenceBranch", "control'"),
+        ("appName", "firefox_desktop; DROP"),
+        ("appId", "a\nb"),
+        ("outcomes", [{"slug": "../x"}]),
+        ("segments", ["a b"]),
+    ],
+)
+def test_hostile_names_are_rejected(field, value):
+    found = parse_experiment_set([{**V8_DESKTOP, field: value}], "src")
+    assert dict(found) == {}
+    [message] = found.rejected.values()
+    assert field in message
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (1e9, "at most"),
+        (10**30, "at most"),
+        (float("inf"), "whole number"),
+        (float("nan"), "whole number"),
+        (-1, "negative"),
+        (2.5, "whole number"),
+    ],
+)
+def test_bad_enrollment_numbers_are_rejected_without_a_traceback(value, problem):
+    found = parse_experiment_set([{**V8_DESKTOP, "proposedEnrollment": value}, V8_FENIX], "src")
+    assert list(found) == ["fenix-onboarding"]
+    [message] = found.rejected.values()
+    assert "proposedEnrollment" in message and problem in message
+
+
+def test_json_infinity_from_a_file_is_rejected(tmp_path):
+    path = tmp_path / "experiments.json"
+    body = json.dumps([V8_DESKTOP, V8_FENIX]).replace(
+        '"proposedEnrollment": 7', '"proposedEnrollment": 1e400'
+    )
+    path.write_text(body)
+    found = load_experiments(str(path))
+    assert list(found) == ["fenix-onboarding"]
+    assert "pref-search-ui-2024" in found.rejected
+
+
+@pytest.mark.parametrize(
+    "other",
+    ["pref_search_ui_2024", "pref.search.ui.2024", "pref-search-ui-2024", "pref--search-ui-2024-"],
+)
+def test_slugs_equal_after_normalisation_are_all_rejected(other):
+    records = [V8_DESKTOP, {**V8_DESKTOP, "slug": other}, V8_FENIX]
+    found = parse_experiment_set(records, "src")
+    assert list(found) == ["fenix-onboarding"]
+    assert len(found.rejected) == 2
+    assert all("collides" in m for m in found.rejected.values())
+
+
+def test_branch_problems():
+    assert branch_problems("x", (), "control") == [
+        "experiment 'x': has no branches (field 'branches' is empty)"
+    ]
+    assert "no reference branch" in branch_problems("x", ("a", "b"), None)[0]
+    assert "not one of its branches" in branch_problems("x", ("a", "b"), "c")[0]
+    assert branch_problems("x", ("a", "b"), "a") == []
+
+
+def test_http_redirect_loop_is_a_clear_transient_error(http_server):
+    http_server.route(API, Reply(302, b"", headers={"Location": API}))
+    with pytest.raises(TransientError, match="more than 3 redirects") as info:
+        load_experiments(http_server.url(API), retries=0, max_redirects=3)
+    assert info.value.exit_code == EXIT_TRANSIENT
+    assert len(http_server.requests) == 4
+
+
+def test_http_slow_drip_ends_at_the_deadline(http_server):
+    body = json.dumps([V8_FENIX]).encode()
+    http_server.route(API, Reply(200, body, drip=0.3))
+    started = time.monotonic()
+    with pytest.raises(TransientError, match="1.5 s deadline") as info:
+        load_experiments(http_server.url(API), retries=2, timeout=1, deadline=1.5)
+    assert time.monotonic() - started < 4
+    assert info.value.exit_code == EXIT_TRANSIENT
+
+
+def test_http_declared_oversize_is_refused_before_reading(http_server):
+    http_server.route(API, Reply(200, b"[]", content_length=3 * 1024**3))
+    with pytest.raises(TransientError, match="3,221,225,472 bytes is over the 1,000-byte limit"):
+        load_experiments(http_server.url(API), retries=0, max_bytes=1000)
+
+
+def test_http_undeclared_oversize_stops_reading_at_the_cap(http_server):
+    body = json.dumps([V8_FENIX] * 200).encode()
+    assert len(body) > 20_000
+    http_server.route(API, Reply(200, body, content_length=-1))
+    with pytest.raises(TransientError, match="over the 10,000-byte limit; stopped reading"):
+        load_experiments(http_server.url(API), retries=0, max_bytes=10_000)
+    # under the cap the same streaming read gives the whole body
+    http_server.route(API, Reply(200, json.dumps([V8_FENIX]).encode(), content_length=-1))
+    assert list(load_experiments(http_server.url(API), retries=0, max_bytes=10_000)) == [
+        "fenix-onboarding"
+    ]
+
+
+@pytest.mark.parametrize("command", ["run", "validate-config"])
+def test_fetch_limits_exit_75_through_the_cli(http_server, tmp_path, command):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from jetstream import synthetic
+
+    http_server.route(API, Reply(302, b"", headers={"Location": API}))
+    args = {
+        "run": [
+            "run",
+            "--date",
+            "2026-01-17",
+            "--config-repo",
+            str(synthetic.DEMO_DIR),
+            "--warehouse",
+            f"duckdb:{tmp_path / 'w.duckdb'}",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        "validate-config": ["validate-config", str(tmp_path / "x.toml")],
+    }[command]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root, "JETSTREAM_LOG_FORMAT": "console"}
+    res = subprocess.run(
+        [sys.executable, "-m", "jetstream.cli", *args, "--experiments", http_server.url(API)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert res.returncode == EXIT_TRANSIENT, res.stdout + res.stderr
+    assert "more than 5 redirects" in res.stderr
+    assert "Traceback" not in res.stdout + res.stderr

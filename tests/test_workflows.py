@@ -304,6 +304,7 @@ def test_controller_skips_an_experiment_whose_config_fails(tmp_path):
             "--dry-run",
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # skipped, the others planned: exit 1
     assert "demo-sidebar-redesign --date" not in result.output
     assert "config failed" in result.output and "demo-sidebar-redesign" in result.output
+    assert "skipped: demo-sidebar-redesign:" in result.output

@@ -1,6 +1,7 @@
 """`jetstream controller`: the scheduled entry point. Analyses the UTC day before the
-scheduled time: loads experiments, resolves their configs (an experiment whose config
-fails is logged and skipped, never fatal), plans the task graph and runs it locally or
+scheduled time: loads experiments, resolves their configs (an experiment whose record,
+config or plan fails is logged, recorded as an error row and skipped, never fatal; the
+command then exits 1), plans the task graph and runs it locally or
 submits it to Argo as one Workflow. Every option also reads a JETSTREAM_* env var, so the
 CronWorkflow pod takes them from the jetstream-settings ConfigMap."""
 
@@ -34,29 +35,27 @@ def analysis_date(scheduled_time: str) -> dt.date:
     return when.astimezone(dt.UTC).date() - dt.timedelta(days=1)
 
 
-def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> TaskGraph
-    from jetstream.config import load_spec
-    from jetstream.errors import TransientError
-    from jetstream.experiments import load_experiments
-    from jetstream.graph import plan, skip_reason
+def plan_day(
+    experiments: str, config_repo: Path | None, date: dt.date, failures: dict[str, str]
+):  # -> TaskGraph
+    """The day's graph; experiments that cannot be loaded, resolved or planned are added to
+    `failures` (and logged) instead of stopping the others."""
+    from jetstream.commands.loading import load_many, plan_each
+    from jetstream.graph import skip_reason
 
-    exps = load_experiments(experiments)
-    specs = []
-    for slug in exps:
-        try:
-            specs.append(load_spec(slug, exps, config_repo))  # type: ignore[arg-type]
-        except TransientError:
-            raise
-        except Exception as exc:  # one bad config never stops the others
-            problems = getattr(exc, "problems", None) or [str(exc)]
-            log.error("experiment skipped: config failed", experiment=slug, problems=problems)
+    specs, skipped = load_many(experiments, config_repo)
+    failures.update(skipped)
     for spec in specs:
         reason = skip_reason(spec, date)
         if reason is not None:
             log.info("experiment not analysed", experiment=spec.slug, reason=reason)
-    graph = plan(specs, date)
+    graph = plan_each(specs, date, failures=failures)
     log.info(
-        "planned", date=date.isoformat(), experiments=len(graph.experiments), tasks=len(graph.nodes)
+        "planned",
+        date=date.isoformat(),
+        experiments=len(graph.experiments),
+        tasks=len(graph.nodes),
+        skipped=len(failures),
     )
     return graph
 
@@ -119,12 +118,21 @@ def command(
     """Plan the previous UTC day and run it (local) or submit it (argo)."""
     import attrs
 
+    from jetstream.commands.loading import describe_skipped
     from jetstream.runners.argo.build import workflow_name
     from jetstream.runners.argo.kube import pod_namespace
     from jetstream.runners.common import RunSettings
 
     date = analysis_date(scheduled_time)
-    graph = plan_day(experiments, config_repo, date)
+    failures: dict[str, str] = {}
+    graph = plan_day(experiments, config_repo, date, failures)
+    for slug, problem in failures.items():
+        click.echo(describe_skipped(slug, problem), err=True)
+    failed = 1 if failures else 0
+    if failures and not dry_run:
+        from jetstream.commands.loading import record_skipped
+
+        record_skipped(failures, warehouse, out)
     settings = RunSettings(
         experiments=experiments,
         warehouse=warehouse,
@@ -138,7 +146,7 @@ def command(
         settings = attrs.evolve(settings, parallelism=parallelism)
     if not graph.nodes:
         click.echo(f"nothing to analyse for {date.isoformat()}", err=True)
-        return
+        raise SystemExit(failed)
     from jetstream.runners.base import RunnerOptions, make_runner
 
     chosen = make_runner(
@@ -154,7 +162,11 @@ def command(
     )
     if dry_run:
         click.echo(chosen.plan(graph), nl=False)
-        return
+        raise SystemExit(failed)
+    if chosen.name == "local":
+        from jetstream.artifacts import check_writable
+
+        check_writable(out)
     from jetstream.runners.argo.errors import AlreadyExistsError
 
     try:
@@ -164,8 +176,7 @@ def command(
         name = workflow_name(graph, settings)
         log.warning("workflow already submitted", workflow=name, detail=str(exc))
         click.echo(f"workflow {settings.namespace}/{name} was already submitted", err=True)
-        return
+        raise SystemExit(failed) from None
     # a local run's summary on stderr, an Argo submission's on stdout
     click.echo(result.describe(), err=chosen.name == "local")
-    if result.exit_code:
-        raise SystemExit(result.exit_code)
+    raise SystemExit(result.exit_code or failed)

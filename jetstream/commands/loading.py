@@ -1,14 +1,24 @@
-"""Loading experiments and resolving specs for the analysis commands (I/O lives here)."""
+"""Loading experiments and resolving specs for the analysis commands (I/O lives here).
+
+One experiment that cannot be loaded, resolved or planned never stops the others: it is left
+out with a message (`load_many`, `plan_each`), `record_skipped` writes that message as an
+error row and publishes the experiment's errors file, and the command exits 1."""
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from jetstream.config.model import AnalysisSpec
-from jetstream.errors import ConfigError
+from jetstream.errors import ConfigError, TransientError
 from jetstream.logs import get_logger
 
 log = get_logger("jetstream.commands")
+
+SKIPPED_EXCEPTION = "ExperimentSkipped"
 
 
 def load_experiments(source: str) -> dict:
@@ -31,6 +41,9 @@ def load_one(slug: str, experiments: str, config_repo: Path | str | None) -> Ana
 
     exps = load_experiments(experiments)
     if slug not in exps:
+        rejected = getattr(exps, "rejected", {}).get(slug)
+        if rejected:
+            raise ConfigError(f"experiment {slug!r} cannot be analysed: {rejected}")
         raise ConfigError(f"experiment {slug!r} is not in {experiments}")
     return load_spec(slug, exps, _repo(config_repo))
 
@@ -38,18 +51,139 @@ def load_one(slug: str, experiments: str, config_repo: Path | str | None) -> Ana
 def load_many(
     experiments: str, config_repo: Path | str | None, slugs: tuple[str, ...] = ()
 ) -> tuple[list[AnalysisSpec], dict[str, str]]:
-    """Specs for the chosen (or all) experiments; configs that fail are reported, not fatal."""
+    """Specs for the chosen (or all) experiments, and {experiment: problem} for the records
+    that were rejected and the experiments whose config failed: those are reported, not
+    fatal. Only a transient error (network, warehouse) stops the whole load."""
     from jetstream.config import load_spec
+    from jetstream.experiments import spec_problems
 
     exps = load_experiments(experiments)
-    unknown = [s for s in slugs if s not in exps]
+    rejected: Mapping[str, str] = getattr(exps, "rejected", {})
+    unknown = [s for s in slugs if s not in exps and s not in rejected]
     if unknown:
         raise ConfigError(f"experiments not found in {experiments}: {', '.join(unknown)}")
-    specs, failures = [], {}
+    failures: dict[str, str] = {
+        label: message for label, message in rejected.items() if not slugs or label in slugs
+    }
+    for label, message in failures.items():
+        log.error("experiment skipped: record rejected", experiment=label, problem=message)
+    specs = []
+    repo = _repo(config_repo)
     for slug in slugs or tuple(exps):
+        if slug in failures:
+            continue
         try:
-            specs.append(load_spec(slug, exps, _repo(config_repo)))
+            spec = load_spec(slug, exps, repo)
+            problems = spec_problems(spec)
+        except TransientError:
+            raise
         except ConfigError as exc:
-            failures[slug] = "; ".join(exc.problems)
-            log.error("config failed", experiment=slug, problems=exc.problems)
+            problems = list(exc.problems)
+        except Exception as exc:  # one record never stops the others
+            problems = [f"experiment {slug!r}: cannot be resolved: {type(exc).__name__}: {exc}"]
+        if problems:
+            failures[slug] = "; ".join(problems)
+            log.error("experiment skipped: config failed", experiment=slug, problems=problems)
+        else:
+            specs.append(spec)
     return specs, failures
+
+
+def plan_each(
+    specs: Sequence[AnalysisSpec],
+    date: dt.date,
+    periods: Any = None,
+    metrics: Sequence[str] = (),
+    failures: dict[str, str] | None = None,
+) -> Any:  # -> TaskGraph
+    """`graph.plan` of the specs that plan on their own and whose task names are their own;
+    each other spec is added to `failures` (and logged) instead of failing the graph."""
+    from jetstream.graph import plan
+
+    failures = failures if failures is not None else {}
+    names: dict[str, str] = {}
+    clashing: set[str] = set()
+    good: list[AnalysisSpec] = []
+    for spec in specs:
+        try:
+            nodes = plan([spec], date, periods, metrics).nodes
+        except TransientError:
+            raise
+        except Exception as exc:
+            failures[spec.slug] = (
+                f"experiment {spec.slug!r}: cannot be planned: {type(exc).__name__}: {exc}"
+            )
+            log.error("experiment skipped: planning failed", experiment=spec.slug, error=str(exc))
+            continue
+        for node in nodes:
+            other = names.setdefault(node.name, spec.slug)
+            if other != spec.slug:
+                clashing.update((other, spec.slug))
+        good.append(spec)
+    for slug in sorted(clashing):
+        failures[slug] = (
+            f"experiment {slug!r}: its task names clash with another experiment's "
+            f"({', '.join(sorted(clashing - {slug}))}); none of them is analysed"
+        )
+        log.error("experiment skipped: task names clash", experiment=slug)
+    return plan([s for s in good if s.slug not in clashing], date, periods, metrics)
+
+
+def describe_skipped(label: str, message: str) -> str:
+    """One line for the terminal: the message, prefixed with the label unless it has it."""
+    return f"skipped: {message if message.startswith(label) else f'{label}: {message}'}"
+
+
+def record_skipped(failures: Mapping[str, str], warehouse: str, out: str) -> None:
+    """Each skipped experiment as an error row in the warehouse's errors table (replacing
+    the previous load error of that experiment) and, for those with a valid slug, its
+    published errors file. A failure here is logged: the command exits 1 anyway."""
+    if not failures:
+        return
+    from jetstream import results, slugs
+    from jetstream.sql import literals
+    from jetstream.tasks.context import ErrorCollector
+    from jetstream.warehouse import open_warehouse
+
+    run = uuid.uuid4().hex[:12]
+    collectors = []
+    for label, message in failures.items():
+        errs = ErrorCollector(run=run, experiment=label)
+        errs.add(message, exception_type=SKIPPED_EXCEPTION)
+        collectors.append(errs)
+    published: dict[str, list[dict[str, Any]]] = {}
+    try:
+        wh = open_warehouse(warehouse)
+        try:
+            ref = wh.table_ref(results.ERRORS_TABLE)
+            wh.execute(results.create_table_sql(ref, results.ERRORS_COLUMNS))
+            for errs in collectors:
+                insert = errs.insert_sql(ref)
+                wh.transaction([errs.delete_sql(ref), *([insert] if insert else [])])
+                if slugs.problem(errs.experiment) is None:
+                    published[errs.experiment] = wh.query(
+                        f"SELECT * FROM {ref} WHERE experiment = "
+                        f"{literals.string(errs.experiment)} ORDER BY timestamp"
+                    ).to_pylist()
+        finally:
+            wh.close()
+    except Exception as exc:  # the skips are on stderr and in the exit code already
+        log.error("could not record skipped experiments", warehouse=warehouse, error=str(exc))
+        published = {
+            e.experiment: e.rows for e in collectors if slugs.problem(e.experiment) is None
+        }
+    _publish_errors(published, out)
+
+
+def _publish_errors(rows_by_slug: Mapping[str, list[dict[str, Any]]], out: str) -> None:
+    from jetstream import artifacts, export
+
+    try:
+        store = artifacts.open_store(out)
+        for slug, rows in rows_by_slug.items():
+            for r in rows:
+                if r.get("window") is not None:
+                    r["window"] = r["window"] + 1  # tables hold k, published files k + 1
+            store.write_json(export.errors_path(slug), export.errors_document(rows))
+    except Exception as exc:
+        log.error("could not publish errors of skipped experiments", out=out, error=str(exc))

@@ -36,6 +36,10 @@ def execute_graph(
     if not graph.nodes:
         click.echo("Nothing is due: no tasks to run.")
         return 0
+    if runner != "argo":
+        from jetstream.artifacts import check_writable
+
+        check_writable(out)  # an unusable --out fails here (exit 2 or 75), before any task
     settings_kwargs = dict(
         experiments=experiments,
         warehouse=warehouse,
@@ -58,8 +62,21 @@ def execute_graph(
     result = chosen.run(graph)
     click.echo(result.describe())
     if chosen.name == "local":  # the results exist once the run returns
-        click.echo(f"Results published to {out}")
+        click.echo(published_line(result, out))
     return result.exit_code
+
+
+def published_line(summary, out: str) -> str:
+    """What was published: every experiment, or only those whose export task succeeded."""
+    exports = [r for r in summary.results if r.node_id.startswith("export/")]
+    done = [r for r in exports if r in summary.succeeded]
+    if summary.ok:
+        return f"Results published to {out}"
+    if not done:
+        return f"No results published to {out}: tasks failed"
+    return (
+        f"Results of {len(done)} of {len(exports)} experiment(s) published to {out}; tasks failed"
+    )
 
 
 @click.command()
@@ -71,13 +88,18 @@ def execute_graph(
 @runner_options
 def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out, **runner_kw):
     """Analyse experiments for a date: enrollments, metrics, statistics, export."""
-    from jetstream.commands.loading import load_many
-    from jetstream.graph import plan
+    from jetstream.commands.loading import (
+        describe_skipped,
+        load_many,
+        plan_each,
+        record_skipped,
+    )
 
     specs, failures = load_many(experiments, config_repo, slugs)
+    graph = plan_each(specs, date, periods or None, metrics, failures)
     for slug, problem in failures.items():
-        click.echo(f"{slug}: config error: {problem}", err=True)
-    graph = plan(specs, date, periods or None, metrics)
+        click.echo(describe_skipped(slug, problem), err=True)
+    record_skipped(failures, warehouse, out)
     code = execute_graph(
         graph,
         experiments=experiments,

@@ -53,7 +53,7 @@ def command(
     """Check config files strictly; print every problem."""
     from jetstream.config import ConfigRepo, validate_file
     from jetstream.config.validate import FileKind, file_kind
-    from jetstream.errors import JetstreamError
+    from jetstream.errors import JetstreamError, TransientError
 
     files = list(paths)
     if changed_since:
@@ -81,11 +81,18 @@ def command(
 
         try:
             experiments = load_experiments(experiments_source)
+        except TransientError:
+            raise  # exit 75: worth retrying
         except JetstreamError as exc:
             raise click.BadParameter(str(exc), param_hint="--experiments") from exc
 
     platform = platform or DEFAULT_PLATFORM
     invalid = 0
+    findings: list[str] = []
+    if experiments is not None and experiments_source:
+        findings = _record_findings(experiments, experiments_source, repo)
+        for line in findings:
+            click.echo(line)
     seen: set[Path] = set()
     for path in files:
         if path in seen:
@@ -101,7 +108,29 @@ def command(
             click.echo(_preview_command(path, config_repo))
     total = len(seen)
     click.echo(f"{total} file(s) checked: {total - invalid} valid, {invalid} invalid", err=True)
-    click.get_current_context().exit(EXIT_FINDINGS if invalid else EXIT_OK)
+    if findings:
+        click.echo(
+            f"{experiments_source}: {len(findings)} experiment record(s) cannot be analysed",
+            err=True,
+        )
+    click.get_current_context().exit(EXIT_FINDINGS if invalid or findings else EXIT_OK)
+
+
+def _record_findings(experiments, source: str, repo) -> list[str]:
+    """The experiments source's records that cannot be analysed, one line each: rejected
+    records (bad fields, slugs, colliding slugs) and records without usable branches (a
+    config's `[experiment] reference_branch` in the config repo counts)."""
+    from jetstream.experiments import branch_problems
+
+    lines = [f"{source}: {message}" for message in getattr(experiments, "rejected", {}).values()]
+    for slug, exp in experiments.items():
+        reference = exp.reference_branch
+        config = repo.experiment_config(slug) if repo is not None else None
+        section = config.get("experiment") if isinstance(config, dict) else None
+        if isinstance(section, dict) and isinstance(section.get("reference_branch"), str):
+            reference = section["reference_branch"]
+        lines += [f"{source}: {p}" for p in branch_problems(slug, exp.branch_slugs, reference)]
+    return lines
 
 
 def _preview_command(path: Path, config_repo: Path | None) -> str:

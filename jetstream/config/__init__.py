@@ -48,8 +48,12 @@ def load_spec(
     """Resolve experiment `slug` from the experiments source and the config repo (its
     jetstream/<slug>.toml if any). Without a record, `platform` gives a placeholder
     experiment (branches control and treatment). Raises ConfigError."""
+    from jetstream import slugs
     from jetstream.errors import ConfigError
 
+    bad = slugs.problem(slug)
+    if bad is not None:  # the slug names a file below jetstream/: no '/', no '..'
+        raise ConfigError(f"experiment slug {bad}")
     repo = ConfigRepo.load(Path(config_repo))
     path = repo.experiment_config_path(slug)
     config = repo.experiment_config(slug)

@@ -13,7 +13,9 @@ from typing import Any
 import jinja2
 import jinja2.sandbox
 
+from jetstream import slugs
 from jetstream.config.model import ExperimentSettings
+from jetstream.sql import literals
 
 # The SQL column holding a client's branch where metric expressions are evaluated: the metric
 # queries join the enrollments table under the alias `e`, whose `branch` column this names.
@@ -36,39 +38,53 @@ def make_function(slug: str, definition: str) -> Callable[[str], str]:
     return fn
 
 
+def checked(value: str, what: str, rule: re.Pattern[str] = slugs.NAME) -> str:
+    """An Experimenter value about to be pasted into SQL: it must pass its identifier rule
+    (`jetstream.slugs`), and is escaped for a string literal's body all the same, so it can
+    neither end the quotes it stands in nor change the statement around it."""
+    problem = slugs.problem(value, rule)
+    if problem is not None:
+        raise TemplateError(f"the experiment's {what} cannot go into SQL: {problem}")
+    return literals.string_body(value)
+
+
 class ExperimentView:
     """What `{{experiment.*}}` may read: the resolved experiment's fields and the reference
-    tool's string helpers. Reading a date that is not known is an error, not an empty string."""
+    tool's string helpers. Reading a date that is not known is an error, not an empty string.
+    Every string is an identifier checked by `checked` (dates and numbers are formatted)."""
 
     def __init__(self, settings: ExperimentSettings):
         self._s = settings
 
     @property
     def slug(self) -> str:
-        return self._s.slug
+        return checked(self._s.slug, "slug", slugs.EXPERIMENT_SLUG)
 
     normandy_slug = slug
     experimenter_slug = slug
 
     @property
     def app_name(self) -> str:
-        return self._s.app_name
+        return checked(self._s.app_name, "app name")
 
     @property
     def app_id(self) -> str | None:
-        return self._s.app_id
+        app_id = self._s.app_id
+        return None if app_id is None else checked(app_id, "app id")
 
     @property
     def reference_branch(self) -> str | None:
-        return self._s.reference_branch
+        ref = self._s.reference_branch
+        return None if ref is None else checked(ref, "reference branch")
 
     @property
     def branches(self) -> list[str]:
-        return list(self._s.branch_slugs)
+        return [checked(b, "branch slug") for b in self._s.branch_slugs]
 
     @property
     def enrollment_period(self) -> int | None:
-        return self._s.enrollment_period
+        period = self._s.enrollment_period
+        return None if period is None else int(period)
 
     @property
     def start_date(self) -> dt.date:
@@ -139,8 +155,11 @@ class Renderer:
         return self._slug(out)
 
     def _slug(self, text: str) -> str:
+        """`{experiment_slug}` (metric-hub writes it inside quotes: `= '{experiment_slug}'`)
+        becomes the checked, escaped slug."""
         if self.experiment is not None and "{experiment_slug}" in text:
-            return text.replace("{experiment_slug}", self.experiment.slug)
+            slug = checked(self.experiment.slug, "slug", slugs.EXPERIMENT_SLUG)
+            return text.replace("{experiment_slug}", slug)
         return text
 
 
@@ -159,18 +178,20 @@ def _environment(
 
 def format_parameter(name: str, value: str | Mapping[str, Any], distinct_by_branch: bool) -> str:
     """The SQL a `{{parameters.<name>}}` renders to. A per-branch mapping becomes a CASE on
-    `BRANCH_COLUMN` with SQL string literals; when every branch has the same value, that value."""
+    `BRANCH_COLUMN` with SQL string literals; when every branch has the same value, that value.
+    A single value is escaped for a string literal's body (metric-hub writes
+    `'{{ parameters.x }}'`), so it cannot end the quotes it stands in."""
     if not distinct_by_branch or not isinstance(value, Mapping):
-        return str(value)
+        return literals.string_body(str(value))
     values = {str(k): str(v) for k, v in value.items()}
     if len(set(values.values())) == 1:
-        return next(iter(values.values()))
+        return literals.string_body(next(iter(values.values())))
     whens = " ".join(f"WHEN {sql_string(b)} THEN {sql_string(v)}" for b, v in values.items())
     return f"CASE {BRANCH_COLUMN} {whens} END"
 
 
 def sql_string(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    return literals.string(text)
 
 
 _SIMPLE_TEMPLATE = re.compile(r"\{\{\s*(experiment|parameters)\.(\w+)\s*\}\}")
@@ -201,4 +222,11 @@ def substitute_dataset(from_expression: str, dataset: str | None) -> str:
             "from_expression uses {dataset} but the data source has no default_dataset "
             "and the experiment has no dataset"
         )
+    if _DATASET.fullmatch(dataset) is None:
+        raise TemplateError(
+            f"dataset {dataset!r} is not a [project.]dataset name (letters, digits, '_', '-')"
+        )
     return from_expression.replace("{dataset}", dataset)
+
+
+_DATASET = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+){0,2}")

@@ -7,8 +7,20 @@ from collections.abc import Iterable
 
 
 def string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
+    return f"'{string_body(value)}'"
+
+
+def string_body(value: str) -> str:
+    """`value` escaped for the inside of a BigQuery string literal, single- or double-quoted:
+    backslashes, both quote characters and line breaks are escaped, so the text can end
+    neither the literal nor the line it stands on."""
+    return (
+        value.replace("\\", "\\\\")
+        .replace("'", "\\'")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+    )
 
 
 def date(value: dt.date) -> str:
