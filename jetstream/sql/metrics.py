@@ -337,6 +337,11 @@ def wide_sql(
     return f"WITH {with_sql}\nSELECT {sel}\nFROM population p\n{join_sql}"
 
 
+def exposed_subset_sql(wide_ref: str) -> str:
+    """The rows of a wide table made with `flag_exposed` whose client is exposed."""
+    return f"(SELECT * FROM {wide_ref} WHERE {EXPOSED_COLUMN})"
+
+
 def direct_only_sql(
     spec: AnalysisSpec,
     ds: DataSource,

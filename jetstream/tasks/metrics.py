@@ -308,9 +308,7 @@ def _write_group(
         source = {b: ctx.ref(staging) for b in group.targets}
         if group.exposed:
             # the staging rows flag the exposed clients (wide_sql's flag_exposed)
-            source[AnalysisBasis.EXPOSURES] = (
-                f"(SELECT * FROM {ctx.ref(staging)} WHERE {met_sql.EXPOSED_COLUMN})"
-            )
+            source[AnalysisBasis.EXPOSURES] = met_sql.exposed_subset_sql(ctx.ref(staging))
         types = ctx.warehouse.table_columns(staging)
         metrics_ref = ctx.ref(results.metrics_table(slug))
         hashes = {p.metric.name: hashing.metric_hash(ctx.spec, p.metric) for p in plans}
