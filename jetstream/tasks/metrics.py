@@ -17,10 +17,10 @@ from jetstream.graph import DERIVED_SOURCE, metrics_of_node, source_of
 from jetstream.periods import Period, Window, due_window
 from jetstream.sql import metrics as met_sql
 from jetstream.sql import results as res_sql
+from jetstream.tasks import statistics as task_statistics
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
 from jetstream.tasks.partials import ensure_days
 from jetstream.tasks.staging import Staged, bases_for, exposures_within_enrollments
-from jetstream.tasks.statistics import read_statistics, run_statistics
 
 Wide = Callable[[list[met_sql.MetricPlan]], str]  # metric plans -> staging query
 
@@ -71,11 +71,11 @@ def run_metrics_unit(
                     ctx, date, period, window, data_source, metrics, errors, staged
                 )
             # read while the staging tables exist; compute outside the warehouse session
-            data = read_statistics(ctx, period, window, metrics, staged)
+            data = task_statistics.read_statistics(ctx, period, window, metrics, staged)
         finally:
             for st in staged:
                 ctx.warehouse.drop_table(st.table)
-    n_stats = run_statistics(ctx, period, window, metrics, errors, data)
+    n_stats = task_statistics.run_statistics(ctx, period, window, metrics, errors, data)
     with ctx.session():
         ctx.write_errors(errors)
     return UnitResult(written, failed, n_stats)
