@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -15,6 +15,11 @@ from jetstream import results
 from jetstream.config.model import AnalysisSpec
 from jetstream.logs import get_logger
 from jetstream.sql import results as res_sql
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from jetstream.warehouse.base import Warehouse
 
 log = get_logger("jetstream.tasks")
 
@@ -74,7 +79,7 @@ class ErrorCollector:
 
 @attrs.define
 class TaskContext:
-    warehouse: Any  # jetstream.warehouse.base.Warehouse
+    warehouse: Warehouse
     spec: AnalysisSpec
     run_id: str
     bytes_processed: int = 0
@@ -92,7 +97,7 @@ class TaskContext:
         with opener():
             yield
 
-    def query(self, sql: str):  # -> pyarrow.Table
+    def query(self, sql: str) -> pa.Table:
         return self.warehouse.query(sql, labels=self.labels())
 
     def execute(self, sql: str) -> None:
