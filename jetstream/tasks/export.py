@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -12,6 +12,9 @@ from jetstream.periods import Period
 from jetstream.sql import results as res_sql
 from jetstream.tasks.context import TaskContext, log
 from jetstream.tasks.statistics import IDENTITY
+
+if TYPE_CHECKING:
+    from jetstream.artifacts import ArtifactStore
 
 
 def create_views(ctx: TaskContext) -> None:
@@ -73,7 +76,7 @@ def delete_removed_metrics(ctx: TaskContext) -> None:
     ctx.transaction(res_sql.removed_metrics_sql(m_ref, s_ref, analysed, IDENTITY))
 
 
-def run_export(ctx: TaskContext, store: Any) -> list[str]:
+def run_export(ctx: TaskContext, store: ArtifactStore) -> list[str]:
     from jetstream import export
 
     spec = ctx.spec
