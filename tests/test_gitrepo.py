@@ -92,9 +92,7 @@ def test_inherited_variables_do_not_move_the_repository(work_tree, tmp_path, mon
 
 def test_refs_and_urls_cannot_be_options(work_tree, tmp_path):
     out = tmp_path / "written-by-diff"
-    subprocess.run(
-        ["git", "diff", f"--output={out}", "HEAD"], cwd=work_tree, capture_output=True
-    )
+    subprocess.run(["git", "diff", f"--output={out}", "HEAD"], cwd=work_tree, capture_output=True)
     assert out.exists()  # plain git would write it
     out.unlink()
     git_dir = work_tree / ".git"
