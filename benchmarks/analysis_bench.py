@@ -440,7 +440,7 @@ def plan_scans(spec: Any, enrollments_ref: str, exposure_ref: str | None,
     from jetstream.graph import DERIVED_SOURCE, data_sources_for
     from jetstream.periods import windows_through
     from jetstream.sql import metrics as met_sql
-    from jetstream.tasks.metrics import bases_for
+    from jetstream.tasks.staging import bases_for
 
     exp = spec.experiment
     end, last = exp.end_date, exp.last_enrollment_date
@@ -520,7 +520,7 @@ def _signal_and_segment_scans(
     from jetstream.sql import enrollments as enr_sql
     from jetstream.sql import metrics as met_sql
     from jetstream.sql import segments as seg_sql
-    from jetstream.tasks.metrics import bases_for
+    from jetstream.tasks.staging import bases_for
 
     exp = spec.experiment
     end, start, last = exp.end_date, exp.start_date, exp.last_enrollment_date

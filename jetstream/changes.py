@@ -16,33 +16,28 @@ what to redo, per experiment, in a `RerunPlan`:
   otherwise; windows closing after a shortened end are deleted; windows between an old
   end and a lengthened one that have closed are computed (the daily runs skipped them).
 
-Planning and graph building are pure. The git helpers at the bottom (`ConfigRepoCache`,
-`changed_paths`, `export_tree`) are the only I/O here; resolving specs reads the checkouts
-through `jetstream.config.load_spec`.
+Planning and graph building are pure: the SQL of the cleanup is built by
+`jetstream.sql.results`, the checkouts come from `jetstream.gitrepo`; resolving specs reads
+them through `jetstream.config.load_spec`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import io
-import os
 import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from jetstream import hashing
+from jetstream import hashing, results
 from jetstream.config.model import AnalysisSpec, Metric
-from jetstream.errors import ConfigError, JetstreamError, TransientError
+from jetstream.errors import ConfigError
 from jetstream.graph import TaskGraph, TaskKind, TaskNode, plan_dates, source_of
 from jetstream.logs import get_logger
 from jetstream.periods import Period, window
+from jetstream.sql import results as res_sql
 
 log = get_logger(__name__)
 
@@ -404,37 +399,25 @@ def cleanup_statements(
     """DELETE statements for a plan's removed metrics and dropped windows (BigQuery SQL;
     `ref` maps a table name to its reference; tables for which `exists` is false are
     skipped). Run before the graph."""
-    from jetstream import results
-    from jetstream.sql import literals as lit
-
     if plan.error is not None:
         return []
     tables = [
         (ref(name), column)
         for name, column in (
-            (results.metrics_table(plan.slug), "metric_slug"),
-            (results.statistics_table(plan.slug), "metric"),
+            (results.metrics_table(plan.slug), res_sql.METRICS_METRIC_COLUMN),
+            (results.statistics_table(plan.slug), res_sql.STATISTICS_METRIC_COLUMN),
         )
         if exists(name)
     ]
-    out: list[str] = []
-    for period, names in plan.removed.items():
-        p = lit.string(period.value)
-        for table, column in tables:
-            out.append(
-                f"DELETE FROM {table} WHERE period = {p} AND {column} IN ({lit.strings(names)})"
-            )
-    for period, first in plan.delete_windows_from.items():
-        p = lit.string(period.value)
-        for table, _ in tables:
-            out.append(f"DELETE FROM {table} WHERE period = {p} AND window_index >= {int(first)}")
-    return out
+    return res_sql.cleanup_sql(
+        tables,
+        {p.value: names for p, names in plan.removed.items()},
+        {p.value: first for p, first in plan.delete_windows_from.items()},
+    )
 
 
 def tables_to_drop(plan: RerunPlan) -> list[str]:
     """Tables a full rerun recreates (enrollments and what derives from them)."""
-    from jetstream import results
-
     if not plan.everything or plan.error is not None:
         return []
     slug = plan.slug
@@ -464,124 +447,6 @@ def describe(plans: Iterable[RerunPlan], graph: TaskGraph) -> str:
             lines.append(f"{plan.slug}: {'; '.join(plan.reasons)}")
     lines.append(f"{len(graph.nodes)} tasks")
     return "\n".join(lines)
-
-
-# -- git (I/O) ---------------------------------------------------------------------------
-
-
-class GitError(JetstreamError):
-    """A git command failed."""
-
-
-def git(
-    *args: str,
-    cwd: Path | None = None,
-    git_dir: Path | None = None,
-    timeout: float = 300,
-    input: bytes | None = None,
-) -> bytes:
-    """Run git without prompts or user/system config; raise GitError naming the command."""
-    env = {
-        **os.environ,
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_ASKPASS": "true",
-    }
-    cmd = ["git"]
-    if git_dir is not None:
-        cmd += ["--git-dir", str(git_dir)]
-    cmd += list(args)
-    try:
-        proc = subprocess.run(
-            cmd, cwd=cwd, env=env, capture_output=True, timeout=timeout, input=input, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise TransientError(f"git {args[0]} timed out after {timeout}s") from None
-    if proc.returncode != 0:
-        msg = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise GitError(f"git {' '.join(args[:2])} failed: {msg[-1] if msg else proc.returncode}")
-    return proc.stdout
-
-
-def changed_paths(git_dir: Path, before: str, after: str) -> list[str]:
-    """Paths that differ between two commits (renames count as both paths)."""
-    out = git("diff", "--name-only", "--no-renames", "-z", before, after, git_dir=git_dir)
-    return [p for p in out.decode().split("\0") if p]
-
-
-def export_tree(git_dir: Path, commit: str, dest: Path) -> Path:
-    """Write the files of `commit` into `dest` (via `git archive`, no work tree state)."""
-    data = git("archive", "--format=tar", commit, git_dir=git_dir)
-    dest.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        tar.extractall(dest, filter="data")
-    return dest
-
-
-class ConfigRepoCache:
-    """A bare mirror of the config repository and read-only checkouts per commit.
-
-    cache = ConfigRepoCache(url, Path("/tmp/jetstream-config"))
-    cache.update()                       # clone once, then fetch
-    before = cache.checkout(sha1)        # <dir>/checkouts/<sha1>/
-    """
-
-    def __init__(self, url: str, directory: Path, keep: int = 8):
-        self.url = url
-        self.directory = Path(directory)
-        self.git_dir = self.directory / "mirror.git"
-        self.keep = keep
-
-    def update(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        if not (self.git_dir / "HEAD").exists():
-            tmp = Path(tempfile.mkdtemp(dir=self.directory, prefix="clone-"))
-            try:
-                git("clone", "--mirror", "--quiet", self.url, str(tmp / "m.git"))
-                os.replace(tmp / "m.git", self.git_dir)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            return
-        git("remote", "set-url", "origin", self.url, git_dir=self.git_dir)
-        git("fetch", "--quiet", "--prune", "origin", git_dir=self.git_dir)
-
-    def has_commit(self, commit: str) -> bool:
-        try:
-            git("cat-file", "-e", f"{commit}^{{commit}}", git_dir=self.git_dir)
-        except GitError:
-            return False
-        return True
-
-    def checkout(self, commit: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{7,64}", commit):
-            raise GitError(f"not a commit id: {commit!r}")
-        target = self.directory / "checkouts" / commit
-        if target.is_dir():
-            return target
-        tmp = Path(tempfile.mkdtemp(dir=self.directory, prefix="checkout-"))
-        try:
-            export_tree(self.git_dir, commit, tmp)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.replace(tmp, target)
-            except OSError:  # another request made it first
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        self._prune(keep_also=target)
-        return target
-
-    def changed_paths(self, before: str, after: str) -> list[str]:
-        return changed_paths(self.git_dir, before, after)
-
-    def _prune(self, keep_also: Path) -> None:
-        root = self.directory / "checkouts"
-        dirs = sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in dirs[self.keep :]:
-            if old != keep_also:
-                shutil.rmtree(old, ignore_errors=True)
 
 
 # -- the whole computation ---------------------------------------------------------------

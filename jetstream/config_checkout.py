@@ -1,16 +1,16 @@
 """A config repository named by git URL, optionally pinned: `URL@REF` (a commit, tag or
 branch). Pods and the webhook use it so every task of a rerun reads the configs of the
-commit that triggered it. Checkouts are cached per URL and commit."""
+commit that triggered it. Checkouts are cached per URL and commit (git: `jetstream.gitrepo`)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import tempfile
 from pathlib import Path
 
-from jetstream.errors import ConfigError, TransientError
+from jetstream import gitrepo
+from jetstream.errors import ConfigError
 
 
 def is_git_url(text: str) -> bool:
@@ -31,46 +31,24 @@ def cache_root() -> Path:
     return root / "jetstream-config-repos"
 
 
-def _git(args: list[str], cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False
-    )
-    if proc.returncode != 0:
-        message = proc.stderr.strip() or f"exit {proc.returncode}"
-        if "Could not resolve host" in message or "unable to access" in message:
-            raise TransientError(f"git {' '.join(args[:2])}: {message}")
-        raise ConfigError(f"git {' '.join(args[:2])} failed: {message}")
-    return proc.stdout.strip()
-
-
 def checkout(spec: str) -> Path:
-    """A local directory holding the config repo `spec` (URL or URL@REF)."""
+    """A local directory holding the files of the config repo `spec` (URL or URL@REF):
+    one shallow fetch of the ref into the URL's cache (`gitrepo.ConfigRepoCache`), its
+    tree exported once per commit. A git failure is a ConfigError naming the command;
+    an unreachable host a TransientError (retried)."""
     url, ref = split_ref(spec)
     key = hashlib.sha256(url.encode()).hexdigest()[:16]
-    root = cache_root() / key
-    if ref is not None and len(ref) >= 7 and all(c in "0123456789abcdef" for c in ref.lower()):
-        done = root / ref
-        if (done / ".git").exists():
-            return done
-    work = Path(tempfile.mkdtemp(prefix="checkout-", dir=_mkdir(root)))
-    _git(["init", "--quiet"], cwd=work)
-    _git(["remote", "add", "origin", url], cwd=work)
-    _git(["fetch", "--quiet", "--depth", "1", "origin", ref or "HEAD"], cwd=work)
-    _git(["checkout", "--quiet", "FETCH_HEAD"], cwd=work)
-    sha = _git(["rev-parse", "HEAD"], cwd=work)
-    final = root / sha
-    if final.exists():
-        return final
     try:
-        work.rename(final)
-    except OSError:  # another process won the race
-        return final if final.exists() else work
-    return final
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+        cache = gitrepo.ConfigRepoCache(url, cache_root() / key, keep=None)
+        if ref is not None and gitrepo.COMMIT_ID.fullmatch(ref.lower()):
+            done = cache.tree_dir(ref.lower())
+            if done.is_dir():
+                return done
+        return cache.checkout(cache.fetch(ref or "HEAD"))
+    except gitrepo.GitUnavailable:
+        raise
+    except gitrepo.GitError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def resolve(config_repo: str | Path) -> Path:

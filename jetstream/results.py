@@ -1,5 +1,5 @@
-"""Storage tables: names and BigQuery DDL. One table family per experiment (slug), plus
-the shared `errors` and `runs` tables. Pure: strings only."""
+"""Storage tables: names and column types. One table family per experiment (slug), plus
+the shared `errors` and `runs` tables (their SQL: `jetstream.sql.results`). Pure."""
 
 from __future__ import annotations
 
@@ -118,8 +118,3 @@ def statistics_table(slug: str) -> str:
 
 def staging_table(slug: str, *parts: str) -> str:
     return "staging_" + "_".join(safe(p) for p in (slug, *parts))
-
-
-def create_table_sql(ref: str, columns: tuple[tuple[str, str], ...]) -> str:
-    cols = ", ".join(f"{name} {typ}" for name, typ in columns)
-    return f"CREATE TABLE IF NOT EXISTS {ref} ({cols})"

@@ -39,16 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from jetstream.changes import (
-    NULL_COMMIT,
-    ChangeAnalysis,
-    ConfigRepoCache,
-    GitError,
-    RerunPlan,
-    analyse_change,
-    yesterday,
-)
+from jetstream.changes import NULL_COMMIT, ChangeAnalysis, RerunPlan, analyse_change, yesterday
 from jetstream.errors import JetstreamError, TransientError
+from jetstream.gitrepo import ConfigRepoCache, GitError
 from jetstream.graph import TaskGraph
 from jetstream.logs import get_logger
 from jetstream.webhook_store import DeliveryStore

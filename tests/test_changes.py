@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from jetstream import changes, results
+from jetstream import changes, gitrepo, results
 from jetstream.changes import RerunPlan
 from jetstream.experiments import load_experiments
 from jetstream.graph import TaskGraph, TaskKind, TaskNode
 from jetstream.periods import Period
+from jetstream.sql.results import create_table_sql
 
 FIXTURE = Path(__file__).parent / "fixtures" / "changes"
 AS_OF = dt.date(2026, 2, 20)  # after the fixture experiments' end (2026-02-08)
@@ -75,8 +76,8 @@ def experiments():
 
 def analyse(repo: ConfigGitRepo, experiments, before: str, tmp_path: Path, as_of=AS_OF):
     git_dir = repo.path / ".git"
-    before_dir = changes.export_tree(git_dir, before, tmp_path / f"before-{before[:8]}")
-    paths = changes.changed_paths(git_dir, before, repo.head)
+    before_dir = gitrepo.export_tree(git_dir, before, tmp_path / f"before-{before[:8]}")
+    paths = gitrepo.changed_paths(git_dir, before, repo.head)
     return changes.analyse_change(experiments, before_dir, repo.path, as_of, changed=paths)
 
 
@@ -318,8 +319,8 @@ def test_apply_cleanup_on_duckdb(tmp_path):
     wh = open_warehouse(uri)
     try:
         m, s = results.metrics_table("exp-a"), results.statistics_table("exp-a")
-        wh.execute(results.create_table_sql(wh.table_ref(m), results.METRICS_COLUMNS))
-        wh.execute(results.create_table_sql(wh.table_ref(s), results.STATISTICS_COLUMNS))
+        wh.execute(create_table_sql(wh.table_ref(m), results.METRICS_COLUMNS))
+        wh.execute(create_table_sql(wh.table_ref(s), results.STATISTICS_COLUMNS))
         rows = [
             ("week", 0, "days_of_use"),
             ("week", 3, "clicks"),

@@ -834,9 +834,10 @@ def test_client_ids_are_stored_uncompressed(wh):
     dictionary+FSST compression (a third of the time of a metrics insert); the other string
     columns keep it, and the values read back unchanged."""
     from jetstream import results
+    from jetstream.sql.results import create_table_sql
 
     ref = wh.table_ref("metrics_x")
-    wh.execute(results.create_table_sql(ref, results.METRICS_COLUMNS))
+    wh.execute(create_table_sql(ref, results.METRICS_COLUMNS))
     wh.execute(
         f"INSERT INTO {ref} (analysis_id, branch, metric_slug, metric_value) "
         "SELECT CONCAT('client-', CAST(n AS STRING)), 'control', 'm', n "

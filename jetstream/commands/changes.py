@@ -22,15 +22,6 @@ from jetstream.rerun_cleanup import apply_cleanup
 log = get_logger("jetstream.changes")
 
 
-def _tracked_changes(repo: Path, since: str) -> list[str]:
-    from jetstream.changes import git
-
-    out = git("diff", "--name-only", "--no-renames", "-z", since, "--", cwd=repo)
-    untracked = git("ls-files", "--others", "--exclude-standard", "-z", cwd=repo)
-    names = [p for p in (out + b"\0" + untracked).decode().split("\0") if p]
-    return sorted(set(names))
-
-
 @click.command()
 @click.option(
     "--since",
@@ -50,16 +41,17 @@ def _tracked_changes(repo: Path, since: str) -> list[str]:
 @runner_options
 def command(since, slugs, as_of, dry_run, experiments, config_repo, warehouse, out, **runner_kw):
     """Recompute only what a config change touched (compares definition hashes)."""
-    from jetstream.changes import GitError, analyse_change, describe, export_tree, git, yesterday
+    from jetstream import gitrepo
+    from jetstream.changes import analyse_change, describe, yesterday
     from jetstream.commands.loading import load_experiments
 
     if config_repo is None:
         raise click.UsageError("--config-repo (a git work tree) is required")
     repo = Path(config_repo)
     try:
-        git_dir = Path(git("rev-parse", "--absolute-git-dir", cwd=repo).decode().strip())
-        changed = _tracked_changes(repo, since)
-    except GitError as exc:
+        git_dir = gitrepo.git_dir_of(repo)
+        changed = gitrepo.worktree_changes(repo, since)
+    except gitrepo.GitError as exc:
         raise click.UsageError(f"{repo}: {exc}") from None
     exps = load_experiments(experiments)
     unknown = [s for s in slugs if s not in exps]
@@ -68,8 +60,8 @@ def command(since, slugs, as_of, dry_run, experiments, config_repo, warehouse, o
     tmp = Path(tempfile.mkdtemp(prefix="jetstream-before-"))
     try:
         try:
-            before = export_tree(git_dir, since, tmp / "before")
-        except GitError as exc:
+            before = gitrepo.export_tree(git_dir, since, tmp / "before")
+        except gitrepo.GitError as exc:
             raise click.UsageError(f"{repo}: cannot read --since {since!r}: {exc}") from None
         analysis = analyse_change(
             exps, before, repo, as_of or yesterday(), changed=changed, slugs=slugs

@@ -337,6 +337,11 @@ def wide_sql(
     return f"WITH {with_sql}\nSELECT {sel}\nFROM population p\n{join_sql}"
 
 
+def exposed_subset_sql(wide_ref: str) -> str:
+    """The rows of a wide table made with `flag_exposed` whose client is exposed."""
+    return f"(SELECT * FROM {wide_ref} WHERE {EXPOSED_COLUMN})"
+
+
 def direct_only_sql(
     spec: AnalysisSpec,
     ds: DataSource,
@@ -379,64 +384,3 @@ def derived_sql(
 SELECT analysis_id, branch,
        {cols}
 FROM deps"""
-
-
-def to_float(column: str, sql_type: str) -> str:
-    """A wide column as FLOAT64 (BigQuery cannot CAST BOOL to FLOAT64 directly)."""
-    t = sql_type.upper()
-    if t.startswith("BOOL"):
-        return f"IF({column} IS NULL, NULL, IF({column}, 1.0, 0.0))"
-    return f"CAST({column} AS FLOAT64)"
-
-
-def insert_rows_sql(
-    metrics_ref: str,
-    staging_ref: str,
-    column_types: dict[str, str],
-    metric_names: Sequence[str],
-    *,
-    basis: AnalysisBasis,
-    period: str,
-    window_index: int,
-    window_start: int,
-    window_end: int,
-    data_source: str,
-    hashes: dict[str, str],
-) -> str:
-    """Unpivot a wide staging table into row-per-metric inserts."""
-    parts = []
-    for name in metric_names:
-        col = lit.ident(name)
-        parts.append(
-            f"""SELECT analysis_id, branch, {lit.string(basis.value)} AS analysis_basis,
-       {lit.string(period)} AS period, {int(window_index)} AS window_index,
-       {int(window_start)} AS window_start, {int(window_end)} AS window_end,
-       {lit.string(data_source)} AS data_source, {lit.string(name)} AS metric_slug,
-       {to_float(col, column_types.get(name, "FLOAT64"))} AS metric_value,
-       {lit.string(hashes.get(name, ""))} AS definition_hash
-FROM {staging_ref}"""
-        )
-    union = "\nUNION ALL\n".join(parts)
-    return f"INSERT INTO {metrics_ref}\n{union}"
-
-
-def delete_rows_sql(
-    metrics_ref: str,
-    *,
-    period: str,
-    window_index: int,
-    data_source: str,
-    metric_names: Sequence[str] | None = None,
-    basis: AnalysisBasis | None = None,
-) -> str:
-    where = [
-        f"period = {lit.string(period)}",
-        f"window_index = {int(window_index)}",
-        f"data_source = {lit.string(data_source)}",
-    ]
-    if basis is not None:
-        where.append(f"analysis_basis = {lit.string(basis.value)}")
-    if metric_names is not None:
-        names = lit.strings(metric_names) or "''"
-        where.append(f"metric_slug IN ({names})")
-    return f"DELETE FROM {metrics_ref} WHERE " + " AND ".join(where)

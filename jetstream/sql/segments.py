@@ -81,6 +81,11 @@ def window_segment_rollup_sql(
     )
 
 
+def segment_windows_sql(seg_ref: str) -> str:
+    """The (period, window_index, segment) triples the segments table holds rows of."""
+    return f"SELECT DISTINCT period, window_index, segment FROM {seg_ref}"
+
+
 def segment_rows_sql(
     seg_ref: str, segment: str, body: str, windows: list[tuple[str, int]]
 ) -> list[str]:

@@ -7,14 +7,19 @@ import contextlib
 import datetime as dt
 import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from jetstream import results
 from jetstream.config.model import AnalysisSpec
 from jetstream.logs import get_logger
-from jetstream.sql import literals as lit
+from jetstream.sql import results as res_sql
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from jetstream.warehouse.base import Warehouse
 
 log = get_logger("jetstream.tasks")
 
@@ -64,38 +69,17 @@ class ErrorCollector:
             log.debug("traceback", tb="".join(traceback.format_exception(exception)))
 
     def delete_sql(self, errors_ref: str) -> str:
-        where = [f"experiment = {lit.string(self.experiment)}"]
-        for col, value in (("period", self.period), ("data_source", self.data_source)):
-            where.append(f"{col} = {lit.string(value)}" if value is not None else f"{col} IS NULL")
-        where.append(
-            f"`window` = {int(self.window)}" if self.window is not None else "`window` IS NULL"
+        return res_sql.delete_errors_sql(
+            errors_ref, self.experiment, self.period, self.window, self.data_source
         )
-        return f"DELETE FROM {errors_ref} WHERE " + " AND ".join(where)
 
     def insert_sql(self, errors_ref: str) -> str | None:
-        if not self.rows:
-            return None
-        values = []
-        for r in self.rows:
-            vals = []
-            for name, typ in results.ERRORS_COLUMNS:
-                v = r.get(name)
-                if v is None:
-                    vals.append(f"CAST(NULL AS {typ})")
-                elif typ == "INT64":
-                    vals.append(str(int(v)))
-                elif typ == "TIMESTAMP":
-                    vals.append(f"TIMESTAMP '{v.strftime('%Y-%m-%d %H:%M:%S')}+00'")
-                else:
-                    vals.append(lit.string(str(v)))
-            values.append("SELECT " + ", ".join(vals))
-        cols = ", ".join(f"`{name}`" for name, _ in results.ERRORS_COLUMNS)
-        return f"INSERT INTO {errors_ref} ({cols})\n" + "\nUNION ALL\n".join(values)
+        return res_sql.insert_errors_sql(errors_ref, results.ERRORS_COLUMNS, self.rows)
 
 
 @attrs.define
 class TaskContext:
-    warehouse: Any  # jetstream.warehouse.base.Warehouse
+    warehouse: Warehouse
     spec: AnalysisSpec
     run_id: str
     bytes_processed: int = 0
@@ -113,7 +97,7 @@ class TaskContext:
         with opener():
             yield
 
-    def query(self, sql: str):  # -> pyarrow.Table
+    def query(self, sql: str) -> pa.Table:
         return self.warehouse.query(sql, labels=self.labels())
 
     def execute(self, sql: str) -> None:
@@ -140,7 +124,7 @@ class TaskContext:
             (results.partial_days_table(slug), results.PARTIAL_DAYS_COLUMNS),
             (results.ERRORS_TABLE, results.ERRORS_COLUMNS),
         ):
-            self.execute(results.create_table_sql(self.ref(table), cols))
+            self.execute(res_sql.create_table_sql(self.ref(table), cols))
 
     def write_errors(self, errors: ErrorCollector) -> None:
         ref = self.ref(results.ERRORS_TABLE)

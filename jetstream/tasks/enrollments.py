@@ -117,9 +117,7 @@ def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollec
     enr_ref = ctx.ref(results.enrollments_table(slug))
     done = {
         (r["period"], r["window_index"], r["segment"])
-        for r in ctx.query(
-            f"SELECT DISTINCT period, window_index, segment FROM {seg_ref}"
-        ).to_pylist()
+        for r in ctx.query(seg_sql.segment_windows_sql(seg_ref)).to_pylist()
     }
     # decomposable segments roll up from their daily leaves (one telemetry day per run)
     rolled: dict[str, tuple[Decomposition, str]] = {}

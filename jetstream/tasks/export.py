@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING
 
 import attrs
 
 from jetstream import results
 from jetstream.periods import Period
-from jetstream.sql import literals as lit
+from jetstream.sql import results as res_sql
 from jetstream.tasks.context import TaskContext, log
+from jetstream.tasks.statistics import IDENTITY
 
-
-def pivot_view_sql(metrics_ref: str, metric_names: list[str], period: Period) -> str:
-    cols = ",\n       ".join(
-        f"MAX(IF(metric_slug = {lit.string(n)}, metric_value, NULL)) AS {lit.ident(n)}"
-        for n in metric_names
-    )
-    return f"""SELECT analysis_id, branch, analysis_basis, window_index, window_start, window_end,
-       {cols}
-FROM {metrics_ref}
-WHERE period = {lit.string(period.value)}
-GROUP BY analysis_id, branch, analysis_basis, window_index, window_start, window_end"""
+if TYPE_CHECKING:
+    from jetstream.artifacts import ArtifactStore
 
 
 def create_views(ctx: TaskContext) -> None:
@@ -33,9 +25,7 @@ def create_views(ctx: TaskContext) -> None:
         if not names:
             continue
         view = ctx.ref(results.metrics_view(spec.slug, period.value))
-        ctx.execute(
-            f"CREATE OR REPLACE VIEW {view} AS\n{pivot_view_sql(metrics_ref, names, period)}"
-        )
+        ctx.execute(res_sql.create_view_sql(view, metrics_ref, names, period.value))
 
 
 def adjust_p_values(ctx: TaskContext) -> None:
@@ -47,7 +37,7 @@ def adjust_p_values(ctx: TaskContext) -> None:
     from jetstream import statistics as stats
 
     ref = ctx.ref(results.statistics_table(ctx.spec.slug))
-    rows = ctx.query(f"SELECT * FROM {ref}").to_pylist()
+    rows = ctx.query(res_sql.select_all_sql(ref)).to_pylist()
     if not rows:
         return
     fields = set(attrs.fields_dict(stats.StatisticRow))
@@ -65,12 +55,11 @@ def adjust_p_values(ctx: TaskContext) -> None:
 
     staging = results.staging_table(ctx.spec.slug, "stats_adjusted")
     ctx.warehouse.load_arrow(staging, pa.Table.from_pylist(out), mode="replace")
-    cols = ", ".join(name for name, _ in results.STATISTICS_COLUMNS)
     try:
         ctx.transaction(
             [
-                f"DELETE FROM {ref} WHERE TRUE",
-                f"INSERT INTO {ref} ({cols}) SELECT {cols} FROM {ctx.ref(staging)}",
+                res_sql.delete_rows_sql(ref),
+                res_sql.copy_rows_sql(ref, ctx.ref(staging), results.STATISTICS_COLUMNS),
             ]
         )
     finally:
@@ -83,18 +72,11 @@ def delete_removed_metrics(ctx: TaskContext) -> None:
     spec = ctx.spec
     m_ref = ctx.ref(results.metrics_table(spec.slug))
     s_ref = ctx.ref(results.statistics_table(spec.slug))
-    stmts = []
-    for period in Period:
-        names = [m.name for m in spec.metrics_for(period)]
-        keep = lit.strings(names) or "''"
-        p = lit.string(period.value)
-        stmts.append(f"DELETE FROM {m_ref} WHERE period = {p} AND metric_slug NOT IN ({keep})")
-        keep_stats = lit.strings([*names, "identity"]) if names else "''"
-        stmts.append(f"DELETE FROM {s_ref} WHERE period = {p} AND metric NOT IN ({keep_stats})")
-    ctx.transaction(stmts)
+    analysed = {p.value: [m.name for m in spec.metrics_for(p)] for p in Period}
+    ctx.transaction(res_sql.removed_metrics_sql(m_ref, s_ref, analysed, IDENTITY))
 
 
-def run_export(ctx: TaskContext, store: Any) -> list[str]:
+def run_export(ctx: TaskContext, store: ArtifactStore) -> list[str]:
     from jetstream import export
 
     spec = ctx.spec
@@ -105,11 +87,10 @@ def run_export(ctx: TaskContext, store: Any) -> list[str]:
         create_views(ctx)
         adjust_p_values(ctx)
         stat_rows = ctx.query(
-            f"SELECT * FROM {ctx.ref(results.statistics_table(slug))}"
+            res_sql.select_all_sql(ctx.ref(results.statistics_table(slug)))
         ).to_pylist()
         error_rows = ctx.query(
-            f"SELECT * FROM {ctx.ref(results.ERRORS_TABLE)} "
-            f"WHERE experiment = {lit.string(slug)} ORDER BY timestamp"
+            res_sql.experiment_errors_sql(ctx.ref(results.ERRORS_TABLE), slug)
         ).to_pylist()
     # tables hold the 0-based window k; published files carry k + 1
     for r in stat_rows:

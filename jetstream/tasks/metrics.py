@@ -11,26 +11,18 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from jetstream import hashing, results
-from jetstream.config.model import AnalysisBasis, AnalysisSpec, Metric
+from jetstream.config.model import AnalysisBasis, Metric
 from jetstream.errors import TransientError
 from jetstream.graph import DERIVED_SOURCE, metrics_of_node, source_of
 from jetstream.periods import Period, Window, due_window
 from jetstream.sql import metrics as met_sql
+from jetstream.sql import results as res_sql
+from jetstream.tasks import statistics as task_statistics
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
 from jetstream.tasks.partials import ensure_days
+from jetstream.tasks.staging import Staged, bases_for, exposures_within_enrollments
 
 Wide = Callable[[list[met_sql.MetricPlan]], str]  # metric plans -> staging query
-
-
-@attrs.frozen
-class Staged:
-    """A staging table kept (within the unit's session) after its rows were stored, so the
-    statistics read the per-client values from it instead of pivoting the stored rows."""
-
-    table: str
-    bases: frozenset[AnalysisBasis]
-    names: tuple[str, ...]  # metric columns
-    types: dict[str, str]  # column -> BigQuery type
 
 
 @attrs.frozen
@@ -48,13 +40,6 @@ def source_metrics(ctx: TaskContext, data_source: str) -> list[Metric]:
             if source_of(m) == data_source:
                 seen.setdefault(m.name, m)
     return [seen[k] for k in sorted(seen)]
-
-
-def bases_for(period: Period, metrics: Sequence[Metric]) -> list[AnalysisBasis]:
-    if period.is_preenrollment:
-        return [AnalysisBasis.ENROLLMENTS]
-    found = {b for m in metrics for b in m.analysis_bases}
-    return [b for b in AnalysisBasis if b in found]
 
 
 def run_metrics_unit(
@@ -76,8 +61,6 @@ def run_metrics_unit(
     errors.window = window.index
     metrics = [m for m in metrics_of_node(spec, period, data_source) if not only or m.name in only]
     written, failed = 0, 0
-    from jetstream.tasks.statistics import read_statistics, run_statistics
-
     staged: list[Staged] = []
     with ctx.session():  # storage tables exist: ensure-enrollments, a dependency, made them
         try:
@@ -88,11 +71,11 @@ def run_metrics_unit(
                     ctx, date, period, window, data_source, metrics, errors, staged
                 )
             # read while the staging tables exist; compute outside the warehouse session
-            data = read_statistics(ctx, period, window, metrics, staged)
+            data = task_statistics.read_statistics(ctx, period, window, metrics, staged)
         finally:
             for st in staged:
                 ctx.warehouse.drop_table(st.table)
-    n_stats = run_statistics(ctx, period, window, metrics, errors, data)
+    n_stats = task_statistics.run_statistics(ctx, period, window, metrics, errors, data)
     with ctx.session():
         ctx.write_errors(errors)
     return UnitResult(written, failed, n_stats)
@@ -197,19 +180,6 @@ def _from_source(
     return written, failed
 
 
-def exposures_within_enrollments(
-    spec: AnalysisSpec, period: Period, bases: Sequence[AnalysisBasis]
-) -> bool:
-    """True when one query can serve both `bases`: an exposures-basis value then equals
-    the enrollments-basis value of the same client (a custom exposure signal, so windows
-    count from enrollment, and a period with an exposures basis)."""
-    return (
-        spec.exposure_signal is not None
-        and not period.is_preenrollment
-        and set(bases) == {AnalysisBasis.ENROLLMENTS, AnalysisBasis.EXPOSURES}
-    )
-
-
 @attrs.frozen
 class WriteGroup:
     """What one staging query feeds: the metric names stored per basis; `exposed` when the
@@ -297,19 +267,21 @@ def _delete_statements(
     for basis, stored in group.targets.items():
         chosen = [n for n in names if n in stored]
         if chosen:
-            sql = met_sql.delete_rows_sql(
+            sql = res_sql.delete_rows_sql(
                 ctx.ref(results.metrics_table(ctx.spec.slug)),
                 period=period.value,
                 window_index=window.index,
                 data_source=group.data_source,
-                metric_names=chosen,
-                basis=basis,
+                bases=[basis.value],
+                metrics=chosen,
             )
             out.append((basis, chosen, sql))
     return out
 
 
-def _delete_rows(ctx, period, window, group: WriteGroup, names) -> None:
+def _delete_rows(
+    ctx: TaskContext, period: Period, window: Window, group: WriteGroup, names: Sequence[str]
+) -> None:
     ctx.transaction([sql for _, _, sql in _delete_statements(ctx, period, window, group, names)])
 
 
@@ -336,20 +308,18 @@ def _write_group(
         source = {b: ctx.ref(staging) for b in group.targets}
         if group.exposed:
             # the staging rows flag the exposed clients (wide_sql's flag_exposed)
-            source[AnalysisBasis.EXPOSURES] = (
-                f"(SELECT * FROM {ctx.ref(staging)} WHERE {met_sql.EXPOSED_COLUMN})"
-            )
+            source[AnalysisBasis.EXPOSURES] = met_sql.exposed_subset_sql(ctx.ref(staging))
         types = ctx.warehouse.table_columns(staging)
         metrics_ref = ctx.ref(results.metrics_table(slug))
         hashes = {p.metric.name: hashing.metric_hash(ctx.spec, p.metric) for p in plans}
         statements = []
         for basis, chosen, delete in _delete_statements(ctx, period, window, group, names):
-            insert = met_sql.insert_rows_sql(
+            insert = res_sql.insert_metric_rows_sql(
                 metrics_ref,
                 source[basis],
                 types,
                 chosen,
-                basis=basis,
+                basis=basis.value,
                 period=period.value,
                 window_index=window.index,
                 window_start=window.start,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jetstream import hashing, results
-from jetstream.sql import literals as lit
+from jetstream.sql import partials as part_sql
 from jetstream.sql.metrics import PRE_ENROLLMENT_DAYS
 from jetstream.tasks.context import TaskContext, log
 
@@ -56,10 +56,7 @@ def ensure_days(
     slug = ctx.spec.slug
     days_ref = ctx.ref(results.partial_days_table(slug))
     def_hash = hashing.digest(hashing.enrollment_hash(ctx.spec), definition)
-    rows = ctx.query(
-        f"SELECT submission_date, definition_hash FROM {days_ref} "
-        f"WHERE data_source = {lit.string(source)}"
-    ).to_pylist()
+    rows = ctx.query(part_sql.recorded_days_sql(days_ref, source)).to_pylist()
     stale = any(r["definition_hash"] != def_hash for r in rows)
     done = {r["submission_date"] for r in rows if r["definition_hash"] == def_hash}
     exists = ctx.warehouse.table_exists(table)
@@ -82,21 +79,13 @@ def ensure_days(
         days=len(missing),
     )
     ref = ctx.ref(table)
-    delete_days = f"DELETE FROM {days_ref} WHERE data_source = {lit.string(source)}"
     if stale or not exists:
         ctx.create_table_as(table, build(missing[0], missing[-1]))
-        stmts = [delete_days]
+        stmts = [part_sql.forget_days_sql(days_ref, source)]
     else:
         stmts = []
         for lo, hi in runs(missing):
-            between = f"submission_date BETWEEN {lit.date(lo)} AND {lit.date(hi)}"
-            stmts += [
-                f"DELETE FROM {ref} WHERE {between}",
-                f"INSERT INTO {ref}\n{build(lo, hi)}",
-                f"{delete_days} AND {between}",
-            ]
-    values = " UNION ALL ".join(
-        f"SELECT {lit.string(source)}, {lit.date(d)}, {lit.string(def_hash)}" for d in missing
-    )
-    stmts.append(f"INSERT INTO {days_ref} (data_source, submission_date, definition_hash) {values}")
+            stmts += part_sql.replace_days_sql(ref, lo, hi, build(lo, hi))
+            stmts.append(part_sql.forget_days_sql(days_ref, source, (lo, hi)))
+    stmts.append(part_sql.record_days_sql(days_ref, source, missing, def_hash))
     ctx.transaction(stmts)

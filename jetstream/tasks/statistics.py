@@ -5,7 +5,7 @@ statistic per segment in numpy, store rows with delete + insert in one transacti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
@@ -13,17 +13,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jetstream import hashing, results
-from jetstream.config.model import AnalysisBasis, Metric, Summary
+from jetstream.config.model import AnalysisBasis, AnalysisSpec, Metric, Summary
 from jetstream.errors import TransientError
 from jetstream.periods import Period, Window
-from jetstream.sql import literals as lit
+from jetstream.sql import results as res_sql
+from jetstream.sql import statistics as stat_sql
 from jetstream.sql.enrollments import CLIENT_KEY_COLUMN
-from jetstream.sql.metrics import EXPOSED_COLUMN, to_float
+from jetstream.sql.statistics import Columns
 from jetstream.tasks.context import ErrorCollector, TaskContext, log
-from jetstream.tasks.metrics import Staged, bases_for, exposures_within_enrollments
+from jetstream.tasks.staging import Staged, bases_for, exposures_within_enrollments
 
 if TYPE_CHECKING:  # the statistics package imports scipy: loaded when first needed
-    from jetstream.statistics import BranchRows
+    from jetstream.statistics import BranchRows, StatisticRow
+
+Row = tuple["StatisticRow", str]  # a statistic row and its definition hash
 
 Reads = list[tuple[list[AnalysisBasis], pa.Table]]  # the bases each read serves, its rows
 
@@ -31,167 +34,16 @@ ALL_SEGMENT = "all"
 IDENTITY = "identity"
 
 
-@attrs.frozen
-class Columns:
-    """SQL aliases for the values a unit's statistics read."""
-
-    metrics: dict[str, str]  # metric slug -> alias
-    covariates: dict[tuple[str, str], str]  # (period, metric) -> alias
-
-
-def _summaries(ctx: TaskContext, period: Period, metrics: Sequence[Metric]) -> list[Summary]:
+def summaries_of(spec: AnalysisSpec, period: Period, metrics: Sequence[Metric]) -> list[Summary]:
+    """The statistics configured for `metrics` in `period`."""
     names = {m.name for m in metrics}
-    return [s for s in ctx.spec.metrics.get(period, ()) if s.metric.name in names]
-
-
-def _columns(summaries: Sequence[Summary], metrics: Sequence[Metric]) -> Columns:
-    wanted: dict[str, None] = {m.name: None for m in metrics if m.select_expression.strip()}
-    covs: dict[tuple[str, str], None] = {}
-    for s in summaries:
-        for key in ("numerator", "denominator"):
-            v = s.statistic.params.get(key)
-            if isinstance(v, str):
-                wanted[v] = None
-        cov = s.statistic.covariate_adjustment
-        if cov is not None:
-            covs[(cov.period.value, cov.metric or s.metric.name)] = None
-    return Columns(
-        {name: f"m{i}" for i, name in enumerate(wanted)},
-        {key: f"c{i}" for i, key in enumerate(covs)},
-    )
-
-
-def read_sql(
-    ctx: TaskContext,
-    period: Period,
-    window: Window,
-    basis: AnalysisBasis | Sequence[AnalysisBasis],
-    cols: Columns,
-    metrics: Sequence[Metric] = (),
-    staged: Staged | None = None,
-) -> str:
-    """Per-client values of a unit's metrics (with covariates and segment membership) for
-    one basis, or for both at once when the exposures basis is the exposed subset of the
-    enrollments basis (`tasks.metrics.exposures_within_enrollments`): then each metric's
-    column holds its enrollments value when it has one (else its exposures value), and
-    the column `exposed` says which clients have exposures rows.
-
-    The values come from the stored rows, or from `staged`, the unit's staging table of
-    those bases (the same values: the stored rows are its columns as FLOAT64)."""
-    slug = ctx.spec.slug
-    m_ref = ctx.ref(results.metrics_table(slug))
-    bases = [basis] if isinstance(basis, AnalysisBasis) else list(basis)
-    own = {m.name: m.analysis_bases for m in metrics}
-    if staged is not None:
-        cur = _staged_cur(ctx, staged, bases, cols, own)
-    else:
-        cur = _stored_cur(m_ref, period, window, bases, cols, own)
-    ctes = [cur]
-
-    selects = ["cur.*"]
-    joins = []
-    # stored rows are unique per client within (basis, period, window, metric) and
-    # segment rows within (period, window, segment): one filtered join per column
-    for (p, m), alias in cols.covariates.items():
-        joins.append(
-            f"""LEFT JOIN (
-    SELECT analysis_id, metric_value FROM {m_ref}
-    WHERE analysis_basis = 'enrollments' AND period = {lit.string(p)} AND window_index = 0
-      AND metric_slug = {lit.string(m)}
-) {alias} ON {alias}.analysis_id = cur.analysis_id"""
-        )
-        selects.append(f"{alias}.metric_value AS {alias}")
-    # the client's key orders the rows (run_statistics) and the enrollment-time segments
-    joins.append(
-        f"LEFT JOIN {ctx.ref(results.enrollments_table(slug))} e ON e.analysis_id = cur.analysis_id"
-    )
-    selects.append(f"e.{CLIENT_KEY_COLUMN} AS {CLIENT_KEY_COLUMN}")
-    segs = [s for s in ctx.spec.segments if not s.depends_on_analysis_window]
-    selects += [f"e.{lit.ident(s.name)} AS s{i}" for i, s in enumerate(segs)]
-    wsegs = [s for s in ctx.spec.segments if s.depends_on_analysis_window]
-    if wsegs and not period.is_preenrollment:
-        for i, seg in enumerate(wsegs):
-            joins.append(
-                f"""LEFT JOIN (
-    SELECT analysis_id, in_segment FROM {ctx.ref(results.segments_table(slug))}
-    WHERE period = {lit.string(period.value)} AND window_index = {window.index}
-      AND segment = {lit.string(seg.name)}
-) w{i} ON w{i}.analysis_id = cur.analysis_id"""
-            )
-            selects.append(f"w{i}.in_segment AS w{i}")
-    with_sql = ",\n".join(ctes)
-    # unordered: run_statistics sorts by client key, outside the warehouse session
-    return f"WITH {with_sql}\nSELECT {', '.join(selects)}\nFROM cur\n" + "\n".join(joins)
-
-
-def _pick(name: str, bases: Sequence[AnalysisBasis], own: dict) -> AnalysisBasis:
-    """The basis whose value a metric's column holds in a read serving `bases`."""
-    return next((b for b in bases if b in own.get(name, bases)), bases[0])
-
-
-def _stored_cur(
-    m_ref: str,
-    period: Period,
-    window: Window,
-    bases: Sequence[AnalysisBasis],
-    cols: Columns,
-    own: dict,
-) -> str:
-    def chosen(name: str) -> str:
-        if len(bases) == 1:
-            return ""
-        return f" AND analysis_basis = {lit.string(_pick(name, bases, own).value)}"
-
-    pivot = ",\n           ".join(
-        f"MAX(IF(metric_slug = {lit.string(name)}{chosen(name)}, metric_value, NULL)) AS {alias}"
-        for name, alias in cols.metrics.items()
-    )
-    if len(bases) > 1:
-        pivot += f""",
-           COUNTIF(analysis_basis = {lit.string(AnalysisBasis.EXPOSURES.value)}) > 0 AS exposed"""
-    return f"""cur AS (
-    SELECT analysis_id, branch,
-           {pivot}
-    FROM {m_ref}
-    WHERE period = {lit.string(period.value)} AND window_index = {window.index}
-      AND analysis_basis IN ({lit.strings([b.value for b in bases])})
-      AND metric_slug IN ({lit.strings(cols.metrics)})
-    GROUP BY analysis_id, branch
-)"""
-
-
-def _staged_cur(
-    ctx: TaskContext, staged: Staged, bases: Sequence[AnalysisBasis], cols: Columns, own: dict
-) -> str:
-    """`_stored_cur` from the staging table: each column as the stored metric_value
-    (metrics.to_float); with both bases, a metric stored only on the exposures basis has
-    no value for the clients outside it, as in the stored rows."""
-    selects = []
-    for name, alias in cols.metrics.items():
-        value = to_float(lit.ident(name), staged.types.get(name, "FLOAT64"))
-        if len(bases) > 1 and _pick(name, bases, own) is AnalysisBasis.EXPOSURES:
-            value = f"IF({EXPOSED_COLUMN}, {value}, NULL)"
-        selects.append(f"{value} AS {alias}")
-    if len(bases) > 1:
-        selects.append(f"{EXPOSED_COLUMN} AS exposed")
-    cols_sql = ",\n           ".join(selects)
-    return f"""cur AS (
-    SELECT analysis_id, branch,
-           {cols_sql}
-    FROM {ctx.ref(staged.table)}
-)"""
+    return [s for s in spec.metrics.get(period, ()) if s.metric.name in names]
 
 
 def _segment_masks(ctx: TaskContext, period: Period, data: pa.Table) -> dict[str, np.ndarray]:
-    n = data.num_rows
-    masks = {ALL_SEGMENT: np.ones(n, dtype=bool)}
-    segs = [s for s in ctx.spec.segments if not s.depends_on_analysis_window]
-    for i, s in enumerate(segs):
-        masks[s.name] = _bool(data.column(f"s{i}"))
-    if not period.is_preenrollment:
-        wsegs = [s for s in ctx.spec.segments if s.depends_on_analysis_window]
-        for i, s in enumerate(wsegs):
-            masks[s.name] = _bool(data.column(f"w{i}"))
+    masks = {ALL_SEGMENT: np.ones(data.num_rows, dtype=bool)}
+    for name, alias in stat_sql.segment_columns(ctx.spec, period).items():
+        masks[name] = _bool(data.column(alias))
     return masks
 
 
@@ -213,7 +65,7 @@ def read_statistics(
 ) -> Reads:
     """The per-client rows the unit's statistics read, one query per group of bases; from
     a `staged` table holding every needed column of those bases when there is one."""
-    cols = _columns(_summaries(ctx, period, metrics), metrics)
+    cols = stat_sql.columns(summaries_of(ctx.spec, period, metrics), metrics)
     if not metrics or not cols.metrics:
         return []
     bases = bases_for(period, metrics)
@@ -231,8 +83,12 @@ def read_statistics(
             ),
             None,
         )
-        basis: AnalysisBasis | list[AnalysisBasis] = group if len(group) > 1 else group[0]
-        sql = read_sql(ctx, period, window, basis, cols, metrics, source)
+        staged_source = (
+            None if source is None else stat_sql.StagedSource(source.table, source.types)
+        )
+        sql = stat_sql.read_sql(
+            ctx.ref, ctx.spec, period, window, group, cols, metrics, staged_source
+        )
         with ctx.session():
             out.append((group, ctx.query(sql)))
     return out
@@ -248,25 +104,23 @@ def run_statistics(
 ) -> int:
     """Compute and store the unit's statistics from `reads` (default: read the stored
     rows now)."""
-    from jetstream import statistics as stats
-
     spec = ctx.spec
-    summaries = _summaries(ctx, period, metrics)
+    summaries = summaries_of(spec, period, metrics)
     if not metrics:
         return 0
-    cols = _columns(summaries, metrics)
+    cols = stat_sql.columns(summaries, metrics)
     if not cols.metrics:
         return 0
     # once per summary, not per segment and basis
     hashes = [hashing.statistic_hash(spec, s.metric, s.statistic) for s in summaries]
-    rows: list[Any] = []
+    rows: list[Row] = []
     if reads is None:
         reads = read_statistics(ctx, period, window, metrics)
     for read_bases, unordered in reads:
         data = in_key_order(unordered)
         for basis in read_bases:
             rows += _basis_statistics(
-                ctx, stats, period, window, basis, data, summaries, cols, hashes, errors
+                ctx, period, window, basis, data, summaries, cols, hashes, errors
             )
     n = _store(ctx, period, window, metrics, rows)
     log.info("statistics stored", period=period.value, window=window.published_index, rows=n)
@@ -292,7 +146,6 @@ def in_key_order(rows: pa.Table) -> pa.Table:
 
 def _basis_statistics(
     ctx: TaskContext,
-    stats: Any,
     period: Period,
     window: Window,
     basis: AnalysisBasis,
@@ -301,13 +154,15 @@ def _basis_statistics(
     cols: Columns,
     hashes: Sequence[str],
     errors: ErrorCollector,
-) -> list[Any]:
+) -> list[Row]:
     """Identity counts, SRM checks and every summary of one basis, for every segment."""
+    from jetstream import statistics as stats
+
     exp = ctx.spec.experiment
-    rows: list[Any] = []
+    rows: list[Row] = []
     in_basis = np.ones(data.num_rows, dtype=bool)
-    if "exposed" in data.column_names and basis is AnalysisBasis.EXPOSURES:
-        in_basis = _bool(data.column("exposed"))
+    if stat_sql.EXPOSED in data.column_names and basis is AnalysisBasis.EXPOSURES:
+        in_basis = _bool(data.column(stat_sql.EXPOSED))
     if not in_basis.any():
         errors.add(f"no clients in the {basis.value} basis", level="warning")
         return rows
@@ -331,21 +186,19 @@ def _basis_statistics(
             found = branch.of(b)
             counts[b] = 0 if found is None else int(found.size)
         for b, n in counts.items():
-            rows.append(
-                stats.StatisticRow(
-                    metric=IDENTITY,
-                    statistic="count",
-                    branch=b,
-                    point=float(n),
-                    segment=segment,
-                    analysis_basis=basis.value,
-                )
+            count = stats.StatisticRow(
+                metric=IDENTITY,
+                statistic="count",
+                branch=b,
+                point=float(n),
+                segment=segment,
+                analysis_basis=basis.value,
             )
+            rows.append((count, ""))
         srm_rows, srm_problems = stats.srm_check(counts, ratios, metric=IDENTITY)
         for r in srm_rows:
-            rows.append(
-                attrs.evolve(r, metric=IDENTITY, segment=segment, analysis_basis=basis.value)
-            )
+            srm = attrs.evolve(r, metric=IDENTITY, segment=segment, analysis_basis=basis.value)
+            rows.append((srm, ""))
         for problem in srm_problems:
             note = (
                 " (exposure-based populations may be legitimately imbalanced)"
@@ -363,7 +216,7 @@ def _basis_statistics(
             if basis not in s.metric.analysis_bases and not period.is_preenrollment:
                 continue
             part = Slice(basis, segment, mask, branch)
-            rows += _one_summary(ctx, stats, s, period, window, part, arrays, errors, hashes[i])
+            rows += _one_summary(ctx, s, period, window, part, arrays, errors, hashes[i])
     return rows
 
 
@@ -389,7 +242,6 @@ class Slice:
 
 def _one_summary(
     ctx: TaskContext,
-    stats: Any,
     s: Summary,
     period: Period,
     window: Window,
@@ -397,7 +249,9 @@ def _one_summary(
     arrays: Arrays,
     errors: ErrorCollector,
     definition_hash: str,
-) -> list[Any]:
+) -> list[Row]:
+    from jetstream import statistics as stats
+
     spec = ctx.spec
     basis, segment, mask, branch = part.basis, part.segment, part.mask, part.branch
     values, covs, cols = arrays.values, arrays.covs, arrays.cols
@@ -471,12 +325,17 @@ def _one_summary(
     ]
 
 
-def _store(ctx: TaskContext, period: Period, window: Window, metrics, rows) -> int:
+def _store(
+    ctx: TaskContext,
+    period: Period,
+    window: Window,
+    metrics: Sequence[Metric],
+    rows: Sequence[Row],
+) -> int:
     slug = ctx.spec.slug
     names = sorted({m.name for m in metrics} | {IDENTITY})
     records = []
-    for item in rows:
-        r, h = item if isinstance(item, tuple) else (item, "")
+    for r, h in rows:
         rec = {name: getattr(r, name, None) for name, _ in results.STATISTICS_COLUMNS}
         rec.update(period=period.value, window_index=window.index, definition_hash=h)
         records.append(rec)
@@ -489,22 +348,22 @@ def _store(ctx: TaskContext, period: Period, window: Window, metrics, rows) -> i
     table = pa.Table.from_pylist(records, schema=schema)
     ref = ctx.ref(results.statistics_table(slug))
     staging = results.staging_table(slug, "stats", period.value, str(window.index), names[0])
-    basis_names = lit.strings(
-        sorted({str(r["analysis_basis"]) for r in records} or {"enrollments"})
-    )
-    delete = (
-        f"DELETE FROM {ref} WHERE period = {lit.string(period.value)} "
-        f"AND window_index = {window.index} AND metric IN ({lit.strings(names)})"
-    )
+    bases = None
     if not metrics or not records:
-        delete += f" AND analysis_basis IN ({basis_names})"
+        bases = sorted({str(r["analysis_basis"]) for r in records} or {"enrollments"})
+    delete = res_sql.delete_rows_sql(
+        ref,
+        metric_column=res_sql.STATISTICS_METRIC_COLUMN,
+        period=period.value,
+        window_index=window.index,
+        bases=bases,
+        metrics=names,
+    )
     with ctx.session():
         ctx.warehouse.load_arrow(staging, table, mode="replace")
         try:
-            cols = ", ".join(name for name, _ in results.STATISTICS_COLUMNS)
-            ctx.transaction(
-                [delete, f"INSERT INTO {ref} ({cols}) SELECT {cols} FROM {ctx.ref(staging)}"]
-            )
+            insert = res_sql.copy_rows_sql(ref, ctx.ref(staging), results.STATISTICS_COLUMNS)
+            ctx.transaction([delete, insert])
         finally:
             ctx.warehouse.drop_table(staging)
     return len(records)
