@@ -141,7 +141,7 @@ def record_skipped(failures: Mapping[str, str], warehouse: str, out: str) -> Non
     if not failures:
         return
     from jetstream import results, slugs
-    from jetstream.sql import literals
+    from jetstream.sql import results as result_sql
     from jetstream.tasks.context import ErrorCollector
     from jetstream.warehouse import open_warehouse
 
@@ -156,14 +156,13 @@ def record_skipped(failures: Mapping[str, str], warehouse: str, out: str) -> Non
         wh = open_warehouse(warehouse)
         try:
             ref = wh.table_ref(results.ERRORS_TABLE)
-            wh.execute(results.create_table_sql(ref, results.ERRORS_COLUMNS))
+            wh.execute(result_sql.create_table_sql(ref, results.ERRORS_COLUMNS))
             for errs in collectors:
                 insert = errs.insert_sql(ref)
                 wh.transaction([errs.delete_sql(ref), *([insert] if insert else [])])
                 if slugs.problem(errs.experiment) is None:
                     published[errs.experiment] = wh.query(
-                        f"SELECT * FROM {ref} WHERE experiment = "
-                        f"{literals.string(errs.experiment)} ORDER BY timestamp"
+                        result_sql.experiment_errors_sql(ref, errs.experiment)
                     ).to_pylist()
         finally:
             wh.close()
