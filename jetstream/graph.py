@@ -186,7 +186,7 @@ def plan_dates(
     nodes: list[TaskNode] = []
     for spec in specs:
         exp = spec.experiment
-        usable = [d for d in sorted(dates) if _analysable(spec, d, force)]
+        usable = [d for d in sorted(set(dates)) if _analysable(spec, d, force)]
         if not usable:
             continue
         last = exp.last_enrollment_date
