@@ -1,6 +1,7 @@
 """The config-repository webhook, over real HTTP: uvicorn on 127.0.0.1 (port 0) in a
 thread, a bare git repository served over file://, GitHub-shaped push deliveries signed
-with HMAC-SHA256 - and forged, replayed, oversized and malformed ones."""
+with HMAC-SHA256 - and forged, replayed, oversized and malformed ones. Pushes are queued
+and processed by the webhook's worker; `settled` waits for a delivery's outcome."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from jetstream.graph import TaskGraph, TaskKind
 from jetstream.periods import Period
 from jetstream.webhook import MAX_BODY, Webhook, WebhookConfig, signature
+from jetstream.webhook_store import DONE, FAILED, Push
 from tests.test_changes import AS_OF, FIXTURE, ConfigGitRepo
 
 SECRET = b"test-shared-key"
@@ -49,7 +51,7 @@ class Server:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -148,11 +150,35 @@ def make_webhook(tmp_path: Path, origin: Origin, recorder: Recorder, **kw: Any) 
 
 @pytest.fixture
 def client(tmp_path, origin, recorder):
+    webhook = make_webhook(tmp_path, origin, recorder)
     with (
-        Server(make_webhook(tmp_path, origin, recorder).app) as server,
+        Server(webhook.app) as server,
         httpx.Client(base_url=server.url, timeout=60) as http,
     ):
+        http.webhook = webhook  # type: ignore[attr-defined]
         yield http
+
+
+def settled(webhook: Webhook, delivery: str, timeout: float = 60) -> Push:
+    """The delivery's push once the worker has finished with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        push = webhook.store.find(delivery)
+        if push is not None and push.state in (DONE, FAILED):
+            return push
+        assert time.monotonic() < deadline, f"delivery {delivery} not processed: {push}"
+        time.sleep(0.05)
+
+
+def post_settled(http: httpx.Client, body: bytes, **kw: Any) -> dict[str, Any]:
+    """Deliver, expect 202 queued, and return the answer recorded once processed."""
+    delivery = kw.pop("delivery", None) or str(uuid.uuid4())
+    r = post(http, body, delivery=delivery, **kw)
+    assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+    push = settled(http.webhook, delivery)  # type: ignore[attr-defined]
+    assert push.state == DONE, push
+    assert push.answer is not None
+    return push.answer
 
 
 def post(http: httpx.Client, body: bytes, **kw: Any) -> httpx.Response:
@@ -166,9 +192,7 @@ def test_push_changing_one_metric_of_one_experiment(client, origin, recorder):
     before, after = origin.change(
         "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["days_of_use", "searches"]'
     )
-    r = post(client, payload(before, after))
-    assert r.status_code == 202, r.text
-    doc = r.json()
+    doc = post_settled(client, payload(before, after))
     assert doc["status"] == "scheduled" and doc["after"] == after
     assert [e["experiment"] for e in doc["experiments"]] == ["exp-a"]
     assert doc["experiments"][0]["recompute"] == {"week": ["searches"]}
@@ -189,8 +213,7 @@ def test_push_changing_a_shared_outcome(client, origin, recorder):
         "[metrics.clicks.statistics.bootstrap_mean]",
         "[metrics.clicks.statistics.bootstrap_mean]\ndrop_highest = 0.01",
     )
-    r = post(client, payload(before, after))
-    assert r.status_code == 202, r.text
+    post_settled(client, payload(before, after))
     (graph,) = recorder.graphs
     metrics = [n for n in graph.nodes if n.kind is TaskKind.METRICS]
     assert {n.slug for n in metrics} == {"exp-a", "exp-b"}  # both use `engagement`
@@ -199,10 +222,9 @@ def test_push_changing_a_shared_outcome(client, origin, recorder):
 
 def test_push_changing_nothing_analysed(client, origin, recorder):
     before, after = origin.change("README.md", None, "More notes.\n")
-    r = post(client, payload(before, after))
-    assert r.status_code == 202, r.text
-    assert r.json()["status"] == "nothing-to-do"
-    assert r.json()["experiments"] == [] and r.json()["tasks"] == []
+    doc = post_settled(client, payload(before, after))
+    assert doc["status"] == "nothing-to-do"
+    assert doc["experiments"] == [] and doc["tasks"] == []
     assert recorder.graphs == []
 
 
@@ -224,18 +246,17 @@ def test_forged_or_missing_signature_is_401(client, origin, recorder):
     assert client.post("/webhook", content=body, headers=bad_format).status_code == 401
     assert recorder.graphs == []
     # the genuine delivery still goes through afterwards
-    assert post(client, body).status_code == 202
+    post_settled(client, body)
 
 
 def test_replays_are_deduplicated(client, origin, recorder):
     before, after = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)")
     body = payload(before, after)
     delivery = str(uuid.uuid4())
-    first = post(client, body, delivery=delivery)
-    assert first.status_code == 202
+    first = post_settled(client, body, delivery=delivery)
     again = post(client, body, delivery=delivery)
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
-    assert again.json()["previous"]["tasks"] == first.json()["tasks"]
+    assert again.json()["previous"]["tasks"] == first["tasks"]
     # the same push under a new delivery id (the id header is not signed) is a replay too
     other = post(client, body)
     assert other.status_code == 200 and other.json()["status"] == "duplicate"
@@ -247,7 +268,8 @@ def test_deduplication_survives_a_restart(tmp_path, origin, recorder):
     body = payload(before, after)
     delivery = str(uuid.uuid4())
     for expected in (202, 200):
-        with Server(make_webhook(tmp_path, origin, recorder).app) as server:
+        webhook = make_webhook(tmp_path, origin, recorder)
+        with Server(webhook.app) as server:
             r = httpx.post(
                 server.url + "/webhook",
                 content=body,
@@ -255,6 +277,7 @@ def test_deduplication_survives_a_restart(tmp_path, origin, recorder):
                 timeout=60,
             )
             assert r.status_code == expected, r.text
+            settled(webhook, delivery)
     assert len(recorder.graphs) == 1
 
 
@@ -303,8 +326,7 @@ def test_unknown_commit_is_422_and_redelivery_works(client, origin, recorder):
     r = post(client, body, delivery=delivery)
     assert r.status_code == 422 and after in r.json()["error"]
     origin.work.git("push", "-q", "origin", "main")
-    r = post(client, body, delivery=delivery)  # GitHub's redelivery keeps the id
-    assert r.status_code == 202, r.text
+    post_settled(client, body, delivery=delivery)  # GitHub's redelivery keeps the id
     assert len(recorder.graphs) == 1
 
 
