@@ -360,3 +360,263 @@ def test_serve_command_requires_a_secret(tmp_path, monkeypatch):
         cli, ["webhook", "serve", "--repo-url", "file:///x", "--experiments", "x.json"]
     )
     assert result.exit_code == 2 and "JETSTREAM_WEBHOOK_SECRET" in result.output
+
+
+# -- ordering, crashes, branches, connection limits (hardening) --------------------------
+
+
+def test_push_and_revert_delivered_at_once_end_at_the_revert(client, origin, recorder):
+    rel, old, new = "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["searches"]'
+    initial = (origin.work.path / rel).read_text()
+    first, pushed = origin.change(rel, old, new)
+    _, reverted = origin.change(rel, new, old)
+    push_body, revert_body = payload(first, pushed), payload(pushed, reverted)
+    ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    # the revert's delivery arrives first, the push's right after it
+    for body, delivery in ((revert_body, ids[1]), (push_body, ids[0])):
+        r = post(client, body, delivery=delivery)
+        assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+    answers = [settled(client.webhook, d).answer for d in ids]
+    assert all(a and a["status"] != "failed" for a in answers), answers
+    # what the warehouse reflects: the last submitted commit's configs (the initial ones
+    # when nothing was submitted) - the revert's, whatever the order of the deliveries
+    final = (recorder.calls[-1]["config_repo"] / rel).read_text() if recorder.calls else initial
+    assert final == initial and 'weekly = ["searches"]' not in final
+    assert not recorder.calls or recorder.calls[-1]["commit"] == reverted
+    assert client.webhook.store.applied("refs/heads/main") in (None, reverted)
+
+
+def test_pushes_waiting_together_are_coalesced_to_the_latest(tmp_path, origin, recorder):
+    webhook = make_webhook(tmp_path, origin, recorder)  # worker not started yet
+    a0, a1 = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)")
+    _, a2 = origin.change(
+        "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["days_of_use", "searches"]'
+    )
+    ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    for delivery, before, after in ((ids[0], a1, a2), (ids[1], a0, a1)):  # out of order
+        webhook.store.enqueue(delivery, "refs/heads/main", before, after)
+    webhook.start()
+    try:
+        deadline = time.monotonic() + 60
+        while webhook.store.pending():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        webhook.stop()
+    assert [c["commit"] for c in recorder.calls] == [a2]  # one rerun, a0 -> a2
+    for delivery in ids:
+        answer = webhook.store.find(delivery).answer
+        assert (answer["before"], answer["after"], answer["status"]) == (a0, a2, "scheduled")
+    assert webhook.store.applied("refs/heads/main") == a2
+
+
+def test_commit_not_on_the_pushed_branch_is_refused(client, origin, recorder):
+    origin.work.git("checkout", "-q", "-b", "side")
+    before, side = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)", push=False)
+    origin.work.git("push", "-q", "origin", "side")
+    origin.work.git("checkout", "-q", "main")
+    r = post(client, payload(before, side))  # claims to be a push to main
+    assert r.status_code == 422, r.text
+    assert "not on branch main" in r.json()["error"]
+    time.sleep(0.5)
+    assert recorder.graphs == [] and client.webhook.store.pending() == 0
+
+
+CHILD = """
+import json, socket, sys, time
+import uvicorn
+from jetstream.webhook import Webhook, WebhookConfig
+from tests.test_changes import AS_OF
+cfg = json.loads(sys.argv[1])
+
+def submit(graph, *, config_repo, commit):
+    with open(cfg["started"], "a") as f:
+        f.write(commit + "\\n")
+    time.sleep(3600)  # a long rerun, killed with the process
+
+config = WebhookConfig(secret=cfg["secret"].encode(), repo_url=cfg["repo"],
+    experiments=cfg["experiments"], cache_dir=cfg["cache"], lease=cfg["lease"], poll=0.1)
+webhook = Webhook(config, submit, as_of=lambda: AS_OF)
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+print(sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(webhook.app, log_level="warning")).run(sockets=[sock])
+"""
+
+
+def test_a_crashed_webhooks_pushes_are_taken_over_after_the_lease(tmp_path, origin, recorder):
+    import os
+    import signal
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    lease = 2.0
+    p0, p1 = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)")
+    _, p2 = origin.change(
+        "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["days_of_use", "searches"]'
+    )
+    started = tmp_path / "started.txt"
+    cfg = {
+        "secret": SECRET.decode(),
+        "repo": origin.url,
+        "experiments": str(FIXTURE / "experiments.json"),
+        "cache": str(tmp_path / "cache"),
+        "lease": lease,
+        "started": str(started),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(cfg)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    d1, d2 = str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        assert child.stdout is not None
+        url = f"http://127.0.0.1:{int(child.stdout.readline())}/webhook"
+        body1, body2 = payload(p0, p1), payload(p1, p2)
+        r = httpx.post(url, content=body1, headers=headers(body1, delivery=d1), timeout=60)
+        assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+        deadline = time.monotonic() + 60
+        while not (started.exists() and started.read_text().strip()):
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.05)
+        # answered 202 and queued while the first rerun runs; then the process dies
+        r = httpx.post(url, content=body2, headers=headers(body2, delivery=d2), timeout=60)
+        assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    killed = time.monotonic()
+    assert started.read_text().split() == [p1]
+
+    webhook = make_webhook(tmp_path, origin, recorder, lease=lease, poll=0.1)
+    with Server(webhook.app) as server:
+        # a redelivery meanwhile is a duplicate of a push still pending, not lost
+        r = httpx.post(server.url + "/webhook", content=body1, headers=headers(body1, delivery=d1))
+        assert r.status_code == 202 and r.json()["state"] in ("processing", "queued"), r.text
+        first, second = settled(webhook, d1), settled(webhook, d2)
+    taken_over = time.monotonic() - killed
+    assert first.state == second.state == DONE, (first, second)
+    assert [c["commit"] for c in recorder.calls] == [p2]  # both pushes, coalesced
+    assert taken_over < lease + 20
+    assert webhook.store.applied("refs/heads/main") == p2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _closed_within(sock: socket.socket, seconds: float, drip: bool) -> float | None:
+    """Seconds until the server closed `sock` (dripping a header byte every 0.2 s when
+    `drip`), or None if it was still open after `seconds`."""
+    import select
+
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if drip:
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                return time.monotonic() - start
+        readable, _, _ = select.select([sock], [], [], 0.2)
+        if readable:
+            try:
+                if sock.recv(4096) == b"":
+                    return time.monotonic() - start
+            except OSError:
+                return time.monotonic() - start
+    return None
+
+
+def test_serve_closes_slow_and_idle_connections_and_caps_them(tmp_path, origin, monkeypatch):
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(root), "JETSTREAM_WEBHOOK_SECRET": "k"}
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from jetstream.cli import cli; cli()", "webhook", "serve"]
+        + ["--port", str(port), "--repo-url", origin.url]
+        + ["--experiments", str(FIXTURE / "experiments.json")]
+        + ["--cache-dir", str(tmp_path / "cache"), "--runner", "local"]
+        + ["--header-timeout", "1.5", "--max-connections", "4"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        # slow-loris: headers dripped a byte at a time are cut off at the deadline
+        loris = socket.create_connection(("127.0.0.1", port))
+        loris.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        took = _closed_within(loris, 10, drip=True)
+        assert took is not None and took < 4, took
+        # an idle connection that never sends a byte is closed too
+        idle = socket.create_connection(("127.0.0.1", port))
+        took = _closed_within(idle, 10, drip=False)
+        assert took is not None and took < 4, took
+        # beyond the cap, requests get 503 while idle connections hold the slots
+        holders = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        with httpx.Client(timeout=5) as http:
+            assert http.get(url + "/healthz").status_code == 503
+        for h in holders:
+            assert _closed_within(h, 10, drip=False) is not None
+        with httpx.Client(timeout=5) as http:
+            assert http.get(url + "/healthz").status_code == 200
+        # a body that does not arrive in time is refused
+        slow_body = socket.create_connection(("127.0.0.1", port))
+        slow_body.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        slow_body.settimeout(10)
+        assert slow_body.recv(4096).startswith(b"HTTP/1.1 408")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_argo_reruns_hold_the_repository_mutex(tmp_path, monkeypatch, shared_dir):
+    from argo_server import FakeArgo, schema_validator
+
+    from jetstream.graph import TaskNode
+    from jetstream.manifests import load_schema
+    from jetstream.runners.base import ARGO, RunnerOptions
+    from jetstream.webhook import repo_mutex, runner_submitter
+
+    schema = load_schema(shared_dir / "schemas" / "argo-workflows.schema.json")
+    monkeypatch.setenv("ARGO_TOKEN", "t0ken")
+    day = AS_OF
+    enr = TaskNode(TaskKind.ENSURE_ENROLLMENTS, "exp-a", date=day)
+    graph = TaskGraph((enr, TaskNode(TaskKind.EXPORT, "exp-a", date=day, depends=(enr.id,))))
+    repo = "https://github.com/mozilla/metric-hub"
+    with FakeArgo("t0ken", validate=schema_validator(schema)) as argo:
+        submit = runner_submitter(
+            "experiments.json",
+            "bigquery:p.d",
+            "gs://b/o",
+            RunnerOptions(runner=ARGO, argo_server=argo.url),
+            image="ghcr.io/x/jetstream@sha256:" + "0" * 64,
+            namespace="analysis",
+            pod_config_repo=repo,
+            repo_url=repo,
+        )
+        submit(graph, config_repo=tmp_path, commit="a" * 40)
+        submit(graph, config_repo=tmp_path, commit="b" * 40)
+        bodies = [r.body["workflow"] for r in argo.requests if r.method == "POST"]
+    assert len(bodies) == 2
+    for wf in bodies:
+        assert wf["spec"]["synchronization"] == {"mutexes": [{"name": repo_mutex(repo)}]}
+    assert repo_mutex(repo) != repo_mutex(repo + "-other")
