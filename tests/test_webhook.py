@@ -365,17 +365,31 @@ def test_serve_command_requires_a_secret(tmp_path, monkeypatch):
 # -- ordering, crashes, branches, connection limits (hardening) --------------------------
 
 
-def test_push_and_revert_delivered_at_once_end_at_the_revert(client, origin, recorder):
+@pytest.mark.parametrize("revert_first", [True, False], ids=["revert-first", "push-first"])
+def test_push_and_revert_delivered_at_once_end_at_the_revert(
+    client, origin, recorder, revert_first
+):
     rel, old, new = "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["searches"]'
     initial = (origin.work.path / rel).read_text()
     first, pushed = origin.change(rel, old, new)
     _, reverted = origin.change(rel, new, old)
     push_body, revert_body = payload(first, pushed), payload(pushed, reverted)
     ids = [str(uuid.uuid4()), str(uuid.uuid4())]
-    # the revert's delivery arrives first, the push's right after it
-    for body, delivery in ((revert_body, ids[1]), (push_body, ids[0])):
-        r = post(client, body, delivery=delivery)
-        assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+    deliveries = [(push_body, ids[0]), (revert_body, ids[1])]
+    if revert_first:
+        deliveries.reverse()
+    answered: list[httpx.Response] = []
+    threads = [
+        threading.Thread(target=lambda b=b, d=d: answered.append(post(client, b, delivery=d)))
+        for b, d in deliveries
+    ]
+    for t in threads:  # both at once (the first a little ahead)
+        t.start()
+        time.sleep(0.01)
+    for t in threads:
+        t.join(60)
+    assert [r.status_code for r in answered] == [202, 202], [r.text for r in answered]
+    assert all(r.json()["status"] == "queued" for r in answered)
     answers = [settled(client.webhook, d).answer for d in ids]
     assert all(a and a["status"] != "failed" for a in answers), answers
     # what the warehouse reflects: the last submitted commit's configs (the initial ones
