@@ -245,6 +245,20 @@ class ConfigRepoCache:
             return False
         return True
 
+    def is_ancestor(self, ancestor: str, descendant: str) -> bool:
+        """Whether `ancestor` is reachable from `descendant` (false when either is unknown)."""
+        try:
+            run(
+                "merge-base",
+                "--is-ancestor",
+                argument(ancestor),
+                argument(descendant),
+                git_dir=self.git_dir,
+            )
+        except GitError:
+            return False
+        return True
+
     def tree_dir(self, commit: str) -> Path:
         """Where the tree of `commit` (a full or abbreviated commit id) is kept."""
         if not COMMIT_ID.fullmatch(commit):

@@ -1,6 +1,7 @@
 """The config-repository webhook, over real HTTP: uvicorn on 127.0.0.1 (port 0) in a
 thread, a bare git repository served over file://, GitHub-shaped push deliveries signed
-with HMAC-SHA256 - and forged, replayed, oversized and malformed ones."""
+with HMAC-SHA256 - and forged, replayed, oversized and malformed ones. Pushes are queued
+and processed by the webhook's worker; `settled` waits for a delivery's outcome."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 from jetstream.graph import TaskGraph, TaskKind
 from jetstream.periods import Period
 from jetstream.webhook import MAX_BODY, Webhook, WebhookConfig, signature
+from jetstream.webhook_store import DONE, FAILED, Push
 from tests.test_changes import AS_OF, FIXTURE, ConfigGitRepo
 
 SECRET = b"test-shared-key"
@@ -49,7 +51,7 @@ class Server:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        config = uvicorn.Config(app, log_level="warning", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
@@ -148,11 +150,35 @@ def make_webhook(tmp_path: Path, origin: Origin, recorder: Recorder, **kw: Any) 
 
 @pytest.fixture
 def client(tmp_path, origin, recorder):
+    webhook = make_webhook(tmp_path, origin, recorder)
     with (
-        Server(make_webhook(tmp_path, origin, recorder).app) as server,
+        Server(webhook.app) as server,
         httpx.Client(base_url=server.url, timeout=60) as http,
     ):
+        http.webhook = webhook  # type: ignore[attr-defined]
         yield http
+
+
+def settled(webhook: Webhook, delivery: str, timeout: float = 60) -> Push:
+    """The delivery's push once the worker has finished with it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        push = webhook.store.find(delivery)
+        if push is not None and push.state in (DONE, FAILED):
+            return push
+        assert time.monotonic() < deadline, f"delivery {delivery} not processed: {push}"
+        time.sleep(0.05)
+
+
+def post_settled(http: httpx.Client, body: bytes, **kw: Any) -> dict[str, Any]:
+    """Deliver, expect 202 queued, and return the answer recorded once processed."""
+    delivery = kw.pop("delivery", None) or str(uuid.uuid4())
+    r = post(http, body, delivery=delivery, **kw)
+    assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+    push = settled(http.webhook, delivery)  # type: ignore[attr-defined]
+    assert push.state == DONE, push
+    assert push.answer is not None
+    return push.answer
 
 
 def post(http: httpx.Client, body: bytes, **kw: Any) -> httpx.Response:
@@ -166,9 +192,7 @@ def test_push_changing_one_metric_of_one_experiment(client, origin, recorder):
     before, after = origin.change(
         "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["days_of_use", "searches"]'
     )
-    r = post(client, payload(before, after))
-    assert r.status_code == 202, r.text
-    doc = r.json()
+    doc = post_settled(client, payload(before, after))
     assert doc["status"] == "scheduled" and doc["after"] == after
     assert [e["experiment"] for e in doc["experiments"]] == ["exp-a"]
     assert doc["experiments"][0]["recompute"] == {"week": ["searches"]}
@@ -189,8 +213,7 @@ def test_push_changing_a_shared_outcome(client, origin, recorder):
         "[metrics.clicks.statistics.bootstrap_mean]",
         "[metrics.clicks.statistics.bootstrap_mean]\ndrop_highest = 0.01",
     )
-    r = post(client, payload(before, after))
-    assert r.status_code == 202, r.text
+    post_settled(client, payload(before, after))
     (graph,) = recorder.graphs
     metrics = [n for n in graph.nodes if n.kind is TaskKind.METRICS]
     assert {n.slug for n in metrics} == {"exp-a", "exp-b"}  # both use `engagement`
@@ -199,10 +222,9 @@ def test_push_changing_a_shared_outcome(client, origin, recorder):
 
 def test_push_changing_nothing_analysed(client, origin, recorder):
     before, after = origin.change("README.md", None, "More notes.\n")
-    r = post(client, payload(before, after))
-    assert r.status_code == 202, r.text
-    assert r.json()["status"] == "nothing-to-do"
-    assert r.json()["experiments"] == [] and r.json()["tasks"] == []
+    doc = post_settled(client, payload(before, after))
+    assert doc["status"] == "nothing-to-do"
+    assert doc["experiments"] == [] and doc["tasks"] == []
     assert recorder.graphs == []
 
 
@@ -224,18 +246,17 @@ def test_forged_or_missing_signature_is_401(client, origin, recorder):
     assert client.post("/webhook", content=body, headers=bad_format).status_code == 401
     assert recorder.graphs == []
     # the genuine delivery still goes through afterwards
-    assert post(client, body).status_code == 202
+    post_settled(client, body)
 
 
 def test_replays_are_deduplicated(client, origin, recorder):
     before, after = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)")
     body = payload(before, after)
     delivery = str(uuid.uuid4())
-    first = post(client, body, delivery=delivery)
-    assert first.status_code == 202
+    first = post_settled(client, body, delivery=delivery)
     again = post(client, body, delivery=delivery)
     assert again.status_code == 200 and again.json()["status"] == "duplicate"
-    assert again.json()["previous"]["tasks"] == first.json()["tasks"]
+    assert again.json()["previous"]["tasks"] == first["tasks"]
     # the same push under a new delivery id (the id header is not signed) is a replay too
     other = post(client, body)
     assert other.status_code == 200 and other.json()["status"] == "duplicate"
@@ -247,7 +268,8 @@ def test_deduplication_survives_a_restart(tmp_path, origin, recorder):
     body = payload(before, after)
     delivery = str(uuid.uuid4())
     for expected in (202, 200):
-        with Server(make_webhook(tmp_path, origin, recorder).app) as server:
+        webhook = make_webhook(tmp_path, origin, recorder)
+        with Server(webhook.app) as server:
             r = httpx.post(
                 server.url + "/webhook",
                 content=body,
@@ -255,6 +277,7 @@ def test_deduplication_survives_a_restart(tmp_path, origin, recorder):
                 timeout=60,
             )
             assert r.status_code == expected, r.text
+            settled(webhook, delivery)
     assert len(recorder.graphs) == 1
 
 
@@ -303,8 +326,7 @@ def test_unknown_commit_is_422_and_redelivery_works(client, origin, recorder):
     r = post(client, body, delivery=delivery)
     assert r.status_code == 422 and after in r.json()["error"]
     origin.work.git("push", "-q", "origin", "main")
-    r = post(client, body, delivery=delivery)  # GitHub's redelivery keeps the id
-    assert r.status_code == 202, r.text
+    post_settled(client, body, delivery=delivery)  # GitHub's redelivery keeps the id
     assert len(recorder.graphs) == 1
 
 
@@ -338,3 +360,277 @@ def test_serve_command_requires_a_secret(tmp_path, monkeypatch):
         cli, ["webhook", "serve", "--repo-url", "file:///x", "--experiments", "x.json"]
     )
     assert result.exit_code == 2 and "JETSTREAM_WEBHOOK_SECRET" in result.output
+
+
+# -- ordering, crashes, branches, connection limits (hardening) --------------------------
+
+
+@pytest.mark.parametrize("revert_first", [True, False], ids=["revert-first", "push-first"])
+def test_push_and_revert_delivered_at_once_end_at_the_revert(
+    client, origin, recorder, revert_first
+):
+    rel, old, new = "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["searches"]'
+    initial = (origin.work.path / rel).read_text()
+    first, pushed = origin.change(rel, old, new)
+    _, reverted = origin.change(rel, new, old)
+    push_body, revert_body = payload(first, pushed), payload(pushed, reverted)
+    ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    deliveries = [(push_body, ids[0]), (revert_body, ids[1])]
+    if revert_first:
+        deliveries.reverse()
+    answered: list[httpx.Response] = []
+    threads = [
+        threading.Thread(target=lambda b=b, d=d: answered.append(post(client, b, delivery=d)))
+        for b, d in deliveries
+    ]
+    for t in threads:  # both at once (the first a little ahead)
+        t.start()
+        time.sleep(0.01)
+    for t in threads:
+        t.join(60)
+    assert [r.status_code for r in answered] == [202, 202], [r.text for r in answered]
+    assert all(r.json()["status"] == "queued" for r in answered)
+    answers = [settled(client.webhook, d).answer for d in ids]
+    assert all(a and a["status"] != "failed" for a in answers), answers
+    # what the warehouse reflects: the last submitted commit's configs (the initial ones
+    # when nothing was submitted) - the revert's, whatever the order of the deliveries
+    final = (recorder.calls[-1]["config_repo"] / rel).read_text() if recorder.calls else initial
+    assert final == initial and 'weekly = ["searches"]' not in final
+    assert not recorder.calls or recorder.calls[-1]["commit"] == reverted
+    assert client.webhook.store.applied("refs/heads/main") in (None, reverted)
+
+
+def test_pushes_waiting_together_are_coalesced_to_the_latest(tmp_path, origin, recorder):
+    webhook = make_webhook(tmp_path, origin, recorder)  # worker not started yet
+    a0, a1 = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)")
+    _, a2 = origin.change(
+        "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["days_of_use", "searches"]'
+    )
+    ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+    for delivery, before, after in ((ids[0], a1, a2), (ids[1], a0, a1)):  # out of order
+        webhook.store.enqueue(delivery, "refs/heads/main", before, after)
+    webhook.start()
+    try:
+        deadline = time.monotonic() + 60
+        while webhook.store.pending():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        webhook.stop()
+    assert [c["commit"] for c in recorder.calls] == [a2]  # one rerun, a0 -> a2
+    for delivery in ids:
+        answer = webhook.store.find(delivery).answer
+        assert (answer["before"], answer["after"], answer["status"]) == (a0, a2, "scheduled")
+    assert webhook.store.applied("refs/heads/main") == a2
+
+
+def test_commit_not_on_the_pushed_branch_is_refused(client, origin, recorder):
+    origin.work.git("checkout", "-q", "-b", "side")
+    before, side = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)", push=False)
+    origin.work.git("push", "-q", "origin", "side")
+    origin.work.git("checkout", "-q", "main")
+    r = post(client, payload(before, side))  # claims to be a push to main
+    assert r.status_code == 422, r.text
+    assert "not on branch main" in r.json()["error"]
+    time.sleep(0.5)
+    assert recorder.graphs == [] and client.webhook.store.pending() == 0
+
+
+CHILD = """
+import json, socket, sys, time
+import uvicorn
+from jetstream.webhook import Webhook, WebhookConfig
+from tests.test_changes import AS_OF
+cfg = json.loads(sys.argv[1])
+
+def submit(graph, *, config_repo, commit):
+    with open(cfg["started"], "a") as f:
+        f.write(commit + "\\n")
+    time.sleep(3600)  # a long rerun, killed with the process
+
+config = WebhookConfig(secret=cfg["secret"].encode(), repo_url=cfg["repo"],
+    experiments=cfg["experiments"], cache_dir=cfg["cache"], lease=cfg["lease"], poll=0.1)
+webhook = Webhook(config, submit, as_of=lambda: AS_OF)
+sock = socket.socket()
+sock.bind(("127.0.0.1", 0))
+print(sock.getsockname()[1], flush=True)
+uvicorn.Server(uvicorn.Config(webhook.app, log_level="warning")).run(sockets=[sock])
+"""
+
+
+def test_a_crashed_webhooks_pushes_are_taken_over_after_the_lease(tmp_path, origin, recorder):
+    import os
+    import signal
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    lease = 2.0
+    p0, p1 = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)")
+    _, p2 = origin.change(
+        "jetstream/exp-a.toml", 'weekly = ["days_of_use"]', 'weekly = ["days_of_use", "searches"]'
+    )
+    started = tmp_path / "started.txt"
+    cfg = {
+        "secret": SECRET.decode(),
+        "repo": origin.url,
+        "experiments": str(FIXTURE / "experiments.json"),
+        "cache": str(tmp_path / "cache"),
+        "lease": lease,
+        "started": str(started),
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(cfg)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    d1, d2 = str(uuid.uuid4()), str(uuid.uuid4())
+    try:
+        assert child.stdout is not None
+        url = f"http://127.0.0.1:{int(child.stdout.readline())}/webhook"
+        body1, body2 = payload(p0, p1), payload(p1, p2)
+        r = httpx.post(url, content=body1, headers=headers(body1, delivery=d1), timeout=60)
+        assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+        deadline = time.monotonic() + 60
+        while not (started.exists() and started.read_text().strip()):
+            assert time.monotonic() < deadline and child.poll() is None
+            time.sleep(0.05)
+        # answered 202 and queued while the first rerun runs; then the process dies
+        r = httpx.post(url, content=body2, headers=headers(body2, delivery=d2), timeout=60)
+        assert r.status_code == 202 and r.json()["status"] == "queued", r.text
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    killed = time.monotonic()
+    assert started.read_text().split() == [p1]
+
+    webhook = make_webhook(tmp_path, origin, recorder, lease=lease, poll=0.1)
+    with Server(webhook.app) as server:
+        # a redelivery meanwhile is a duplicate of a push still pending, not lost
+        r = httpx.post(server.url + "/webhook", content=body1, headers=headers(body1, delivery=d1))
+        assert r.status_code == 202 and r.json()["state"] in ("processing", "queued"), r.text
+        first, second = settled(webhook, d1), settled(webhook, d2)
+    taken_over = time.monotonic() - killed
+    assert first.state == second.state == DONE, (first, second)
+    assert [c["commit"] for c in recorder.calls] == [p2]  # both pushes, coalesced
+    assert taken_over < lease + 20
+    assert webhook.store.applied("refs/heads/main") == p2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _closed_within(sock: socket.socket, seconds: float, drip: bool) -> float | None:
+    """Seconds until the server closed `sock` (dripping a header byte every 0.2 s when
+    `drip`), or None if it was still open after `seconds`."""
+    import select
+
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if drip:
+            try:
+                sock.sendall(b"a")
+            except OSError:
+                return time.monotonic() - start
+        readable, _, _ = select.select([sock], [], [], 0.2)
+        if readable:
+            try:
+                if sock.recv(4096) == b"":
+                    return time.monotonic() - start
+            except OSError:
+                return time.monotonic() - start
+    return None
+
+
+def test_serve_closes_slow_and_idle_connections_and_caps_them(tmp_path, origin, monkeypatch):
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    port = _free_port()
+    env = {**os.environ, "PYTHONPATH": str(root), "JETSTREAM_WEBHOOK_SECRET": "k"}
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from jetstream.cli import cli; cli()", "webhook", "serve"]
+        + ["--port", str(port), "--repo-url", origin.url]
+        + ["--experiments", str(FIXTURE / "experiments.json")]
+        + ["--cache-dir", str(tmp_path / "cache"), "--runner", "local"]
+        + ["--header-timeout", "1.5", "--max-connections", "4"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "server did not start"
+            time.sleep(0.1)
+        # slow-loris: headers dripped a byte at a time are cut off at the deadline
+        loris = socket.create_connection(("127.0.0.1", port))
+        loris.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        took = _closed_within(loris, 10, drip=True)
+        assert took is not None and took < 4, took
+        # an idle connection that never sends a byte is closed too
+        idle = socket.create_connection(("127.0.0.1", port))
+        took = _closed_within(idle, 10, drip=False)
+        assert took is not None and took < 4, took
+        # beyond the cap, requests get 503 while idle connections hold the slots
+        holders = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        with httpx.Client(timeout=5) as http:
+            assert http.get(url + "/healthz").status_code == 503
+        for h in holders:
+            assert _closed_within(h, 10, drip=False) is not None
+        with httpx.Client(timeout=5) as http:
+            assert http.get(url + "/healthz").status_code == 200
+        # a body that does not arrive in time is refused
+        slow_body = socket.create_connection(("127.0.0.1", port))
+        slow_body.sendall(b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        slow_body.settimeout(10)
+        assert slow_body.recv(4096).startswith(b"HTTP/1.1 408")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_argo_reruns_hold_the_repository_mutex(tmp_path, monkeypatch, shared_dir):
+    from argo_server import FakeArgo, schema_validator
+
+    from jetstream.graph import TaskNode
+    from jetstream.manifests import load_schema
+    from jetstream.runners.base import ARGO, RunnerOptions
+    from jetstream.webhook import repo_mutex, runner_submitter
+
+    schema = load_schema(shared_dir / "schemas" / "argo-workflows.schema.json")
+    monkeypatch.setenv("ARGO_TOKEN", "t0ken")
+    day = AS_OF
+    enr = TaskNode(TaskKind.ENSURE_ENROLLMENTS, "exp-a", date=day)
+    graph = TaskGraph((enr, TaskNode(TaskKind.EXPORT, "exp-a", date=day, depends=(enr.id,))))
+    repo = "https://github.com/mozilla/metric-hub"
+    with FakeArgo("t0ken", validate=schema_validator(schema)) as argo:
+        submit = runner_submitter(
+            "experiments.json",
+            "bigquery:p.d",
+            "gs://b/o",
+            RunnerOptions(runner=ARGO, argo_server=argo.url),
+            image="ghcr.io/x/jetstream@sha256:" + "0" * 64,
+            namespace="analysis",
+            pod_config_repo=repo,
+            repo_url=repo,
+        )
+        submit(graph, config_repo=tmp_path, commit="a" * 40)
+        submit(graph, config_repo=tmp_path, commit="b" * 40)
+        bodies = [r.body["workflow"] for r in argo.requests if r.method == "POST"]
+    assert len(bodies) == 2
+    for wf in bodies:
+        assert wf["spec"]["synchronization"] == {"mutexes": [{"name": repo_mutex(repo)}]}
+    assert repo_mutex(repo) != repo_mutex(repo + "-other")

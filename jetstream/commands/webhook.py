@@ -95,6 +95,30 @@ def group() -> None:
     show_default=True,
     help="Delete rows of removed metrics and windows before rerunning.",
 )
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=1),
+    envvar="JETSTREAM_WEBHOOK_LEASE",
+    default=120.0,
+    show_default=True,
+    help="Seconds after which the pushes held by a webhook that died are taken over.",
+)
+@click.option(
+    "--header-timeout",
+    type=click.FloatRange(min=0.1),
+    envvar="JETSTREAM_WEBHOOK_HEADER_TIMEOUT",
+    default=10.0,
+    show_default=True,
+    help="Seconds a connection has to send its request headers (and a body, once more).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    envvar="JETSTREAM_WEBHOOK_MAX_CONNECTIONS",
+    default=64,
+    show_default=True,
+    help="Concurrent connections; more get 503.",
+)
 def serve(
     host,
     port,
@@ -113,13 +137,16 @@ def serve(
     allow_unpinned_image,
     parallelism,
     cleanup,
+    lease,
+    header_timeout,
+    max_connections,
 ):
     """Serve the webhook: POST /webhook, GET /healthz, GET /readyz."""
-    import uvicorn
-
     from jetstream import webhook
     from jetstream.runners.argo.kube import pod_namespace
     from jetstream.runners.base import ARGO, RunnerOptions
+    from jetstream.webhook_server import ServerLimits
+    from jetstream.webhook_server import serve as serve_app
 
     secret = read_secret(secret_file)
     if runner == ARGO and not image:
@@ -139,6 +166,7 @@ def serve(
         image=image,
         namespace=namespace or pod_namespace(),
         pod_config_repo=os.environ.get("JETSTREAM_CONFIG_REPO", ""),
+        repo_url=repo_url,
     )
     config = webhook.WebhookConfig(
         secret=secret,
@@ -146,17 +174,16 @@ def serve(
         experiments=experiments,
         cache_dir=cache_dir,
         branch=branch,
+        lease=lease,
+        body_timeout=header_timeout,
     )
     app = webhook.create_app(
         config, submit, cleanup=webhook.warehouse_cleanup(warehouse) if cleanup else None
     )
     log.info("webhook serving", host=host, port=port, branch=branch, runner=runner)
-    uvicorn.run(
+    serve_app(
         app,
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
+        host,
+        port,
+        ServerLimits(header_timeout=header_timeout, max_connections=max_connections),
     )

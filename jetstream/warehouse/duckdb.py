@@ -9,6 +9,8 @@ the file under an exclusive `fcntl.flock` on `PATH.lock`, and closes it when don
 take turns. Waiting for the lock lasts up to `lock_timeout` seconds (10 minutes by default),
 then TransientError. `with wh.session():` holds the lock and the connection across several
 calls (nested calls reuse it). `duckdb::memory:` keeps one in-memory connection (tests).
+`compact()` rewrites the file with its live data only (used by shred: a DELETE leaves the
+deleted strings in the file's blocks).
 
 Table names follow transpile.split_table_name: `project.dataset.table` -> `dataset.table`
 (schema.table), `dataset.table` -> schema.table, `table` -> the main schema. `load_arrow`
@@ -30,6 +32,7 @@ clients, so the time matters more here; BigQuery has no such option and needs no
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import threading
 import time
@@ -503,6 +506,37 @@ class DuckDBWarehouse:
             raise MetricError(f"table {table} does not exist in {self.path}")
         return {str(column): bigquery_type_name(str(dtype)) for column, dtype in rows}
 
+    def compact(self) -> bool:
+        """Rewrite the file with its live data only (COPY FROM DATABASE into `PATH.compact`,
+        fsync, rename over PATH) under the file lock, so no byte of a deleted row survives.
+        Inside a session its connection is reopened on the new file (TEMP tables are lost).
+        False for an in-memory database."""
+        if self.memory:
+            return False
+        new = self.path + ".compact"
+        with self._session() as sess:
+            for stale in (new, new + ".wal"):
+                Path(stale).unlink(missing_ok=True)
+            sess.con.execute("CHECKPOINT")
+            source = sess.con.execute("SELECT current_database()").fetchone()
+            quoted = '"' + str(source[0] if source else "").replace('"', '""') + '"'
+            target = "'" + new.replace("'", "''") + "'"
+            sess.con.execute(f"ATTACH {target} AS jetstream_compact")
+            sess.con.execute(f"COPY FROM DATABASE {quoted} TO jetstream_compact")
+            sess.con.execute("DETACH jetstream_compact")
+            sess.con.close()
+            with open(new, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(new, self.path)
+            Path(self.path + ".wal").unlink(missing_ok=True)
+            directory = os.open(Path(self.path).parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+            sess.reopen(self._connect())
+        return True
+
     def close(self) -> None:
         if self._memory_session is not None:
             with self._memory_lock:
@@ -517,6 +551,11 @@ class _Session:
         self.con = con
         self.created: set[str] = set()
         self.temporary: set[str] = set()  # TEMP tables made by create_table_as
+
+    def reopen(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.created.clear()
+        self.temporary.clear()
 
     def prepare(self, sql: str) -> None:
         for name in mozfun.macros_needed(sql):
