@@ -68,6 +68,14 @@ def checkout(spec: str) -> Path:
     return final
 
 
+def pin(spec: str) -> tuple[Path, str]:
+    """Check out `spec` (URL or URL@REF) and name the commit it resolved to:
+    (directory, "URL@<commit sha>"), so other pods read exactly these configs."""
+    path = checkout(spec)
+    url, _ = split_ref(spec)
+    return path, f"{url}@{_git(['rev-parse', 'HEAD'], cwd=path)}"
+
+
 def _mkdir(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -2,7 +2,12 @@
 scheduled time: loads experiments, resolves their configs (an experiment whose config
 fails is logged and skipped, never fatal), plans the task graph and runs it locally or
 submits it to Argo as one Workflow. Every option also reads a JETSTREAM_* env var, so the
-CronWorkflow pod takes them from the jetstream-settings ConfigMap."""
+CronWorkflow pod takes them from the jetstream-settings ConfigMap.
+
+The config repository is required. A git URL[@REF] is cloned once here (into the cache,
+JETSTREAM_CACHE_DIR) and every task is pinned to the commit that was planned: tasks get
+`URL@<commit>`, so a push during the run cannot mix two versions of the configs. A
+directory is passed on as it is (every pod must see it at the same path)."""
 
 from __future__ import annotations
 
@@ -32,6 +37,32 @@ def analysis_date(scheduled_time: str) -> dt.date:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def pin_config_repo(config_repo: str | None) -> tuple[Path, str]:
+    """(local directory to plan from, the value tasks get) for `--config-repo`. A git
+    URL[@REF] is checked out here and tasks get `URL@<commit>`; a directory must exist.
+    No value, or a directory that is not there, is a usage error (exit 2) before anything
+    is planned: without configs every experiment would fail the same way."""
+    from jetstream import config_checkout
+
+    text = (config_repo or "").strip()
+    if not text:
+        raise click.UsageError(
+            "no config repository: pass --config-repo or set JETSTREAM_CONFIG_REPO to a git "
+            "URL[@REF] (e.g. https://github.com/mozilla/metric-hub.git@main) or a directory "
+            "(chart: settings.configRepoUrl / settings.configRepo)"
+        )
+    if config_checkout.is_git_url(text):
+        path, pinned = config_checkout.pin(text)
+        log.info("config repo checked out", config_repo=text, pinned=pinned, path=str(path))
+        return path, pinned
+    path = Path(text)
+    if not path.is_dir():
+        raise click.BadParameter(
+            f"{text!r} is not a directory (nor a git URL)", param_hint="--config-repo"
+        )
+    return path, text
 
 
 def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> TaskGraph
@@ -74,7 +105,10 @@ def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> T
     help="Experiments JSON file or Experimenter API URL.",
 )
 @click.option(
-    "--config-repo", envvar="JETSTREAM_CONFIG_REPO", type=click.Path(path_type=Path), default=None
+    "--config-repo",
+    envvar="JETSTREAM_CONFIG_REPO",
+    default=None,
+    help="Config repository (metric-hub layout): a git URL[@REF] or a directory. Required.",
 )
 @click.option(
     "--warehouse",
@@ -103,7 +137,7 @@ def plan_day(experiments: str, config_repo: Path | None, date: dt.date):  # -> T
 def command(
     scheduled_time: str,
     experiments: str,
-    config_repo: Path | None,
+    config_repo: str | None,
     warehouse: str,
     out: str,
     runner: str,
@@ -124,12 +158,13 @@ def command(
     from jetstream.runners.common import RunSettings
 
     date = analysis_date(scheduled_time)
-    graph = plan_day(experiments, config_repo, date)
+    local_repo, task_repo = pin_config_repo(config_repo)
+    graph = plan_day(experiments, local_repo, date)
     settings = RunSettings(
         experiments=experiments,
         warehouse=warehouse,
         out=out,
-        config_repo=str(config_repo) if config_repo else "",
+        config_repo=task_repo,
         namespace=namespace or pod_namespace(),
     )
     if image:
