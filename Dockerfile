@@ -39,7 +39,8 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     JETSTREAM_LOG_FORMAT=json
-# git: the webhook fetches the config repository; ca-certificates: HTTPS to GitHub and GCP.
+# git: the webhook and the daily controller fetch the config repository; ca-certificates:
+# HTTPS to GitHub and GCP.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends git ca-certificates \
     && apt-get clean \

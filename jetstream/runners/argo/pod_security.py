@@ -35,6 +35,7 @@ def fields() -> dict[str, Any]:
     from hera.workflows.models import (
         Capabilities,
         PodSecurityContext,
+        Quantity,
         SeccompProfile,
         SecurityContext,
     )
@@ -56,7 +57,7 @@ def fields() -> dict[str, Any]:
             seccomp_profile=SeccompProfile(type="RuntimeDefault"),
         ),
         "volumes": [
-            EmptyDirVolume(name="tmp", mount_path=TMP, size_limit=TMP_SIZE),
-            EmptyDirVolume(name="config-cache", mount_path=CACHE, size_limit=CACHE_SIZE),
+            EmptyDirVolume(name="tmp", mount_path=TMP, size_limit=Quantity(TMP_SIZE)),
+            EmptyDirVolume(name="config-cache", mount_path=CACHE, size_limit=Quantity(CACHE_SIZE)),
         ],
     }
