@@ -178,6 +178,7 @@ def daily_pod(objs: list[dict[str, Any]]) -> dict[str, Any]:
     return template
 
 
+@pytest.mark.slow
 def test_default_install_analyses_the_day(config_repo, warehouse, tmp_path):
     from jetstream.commands.loading import load_many
     from jetstream.export import metadata_path, statistics_path
