@@ -294,3 +294,23 @@ def test_git_url_config_repo_is_pinned_not_mangled(config_repo, tmp_path):
     (workflow,) = [d for d in yaml.safe_load_all(proc.stdout) if d]
     params = {p["name"]: p["value"] for p in workflow["spec"]["arguments"]["parameters"]}
     assert params["config-repo"] == f"file://{repo}@{commit}"
+
+
+def test_unreachable_config_repo_is_one_clear_error(tmp_path):
+    """A config repository git cannot read stops the controller once, before planning,
+    with git's message (exit 2), not one failure per experiment."""
+    values = {
+        "settings": {
+            "experiments": str(synthetic.DEMO_DIR / "experiments.json"),
+            "configRepo": f"file://{tmp_path}/missing@{'a' * 40}",
+            "warehouse": "duckdb:/tmp/none.duckdb",
+        }
+    }
+    objs = render(values)
+    env = pod_env(daily_pod(objs), objs, tmp_path)
+    proc = run_pod(["jetstream", "controller", "--scheduled-time", SCHEDULED], env, tmp_path)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert f"config repository file://{tmp_path}/missing@" in proc.stderr, proc.stderr
+    assert "does not appear to be a git repository" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "experiment skipped" not in proc.stderr

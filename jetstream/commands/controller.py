@@ -54,7 +54,14 @@ def pin_config_repo(config_repo: str | None) -> tuple[Path, str]:
             "(chart: settings.configRepoUrl / settings.configRepo)"
         )
     if config_checkout.is_git_url(text):
-        path, pinned = config_checkout.pin(text)
+        from jetstream.errors import ConfigError
+
+        try:
+            path, pinned = config_checkout.pin(text)
+        except ConfigError as exc:  # a TransientError (network) propagates: exit 75
+            raise ConfigError(
+                f"config repository {text} (--config-repo / JETSTREAM_CONFIG_REPO): {exc}"
+            ) from None
         log.info("config repo checked out", config_repo=text, pinned=pinned, path=str(path))
         return path, pinned
     path = Path(text)
