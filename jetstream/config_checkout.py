@@ -51,6 +51,14 @@ def checkout(spec: str) -> Path:
         raise ConfigError(str(exc)) from None
 
 
+def pin(spec: str) -> tuple[Path, str]:
+    """Check out `spec` (URL or URL@REF) and name the commit it resolved to:
+    (directory, "URL@<commit sha>"), so other pods read exactly these configs."""
+    path = checkout(spec)
+    url, _ = split_ref(spec)
+    return path, f"{url}@{path.name}"
+
+
 def resolve(config_repo: str | Path) -> Path:
     """A local directory for a `--config-repo` value: a path, a git URL or URL@REF."""
     text = str(config_repo)

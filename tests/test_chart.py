@@ -35,7 +35,7 @@ CUSTOM = {
         "warehouse": "bigquery:my-project-1.results",
         "out": "gs://bucket/prefix",
         "argoServer": "https://argo-server.argo:2746",
-        "configRepoPath": "/config",
+        "configRepo": "/config",
         "extra": {"JETSTREAM_LOG_LEVEL": "DEBUG"},
     },
     "serviceAccounts": {
@@ -136,12 +136,19 @@ def test_argo_objects_validate_with_jetstream_manifests(rendered, shared_dir):
     assert problems == []
 
 
+CLUSTER_SCOPED = {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+
+
 def test_names_namespaces_and_labels(rendered):
     _, _, namespace, objs = rendered
     for obj in objs:
         meta = obj["metadata"]
         assert DNS_LABEL.match(meta["name"]) and len(meta["name"]) <= 63, meta["name"]
-        assert meta["namespace"] == namespace, meta["name"]
+        if obj["kind"] in CLUSTER_SCOPED:
+            # one per release namespace: the name carries it
+            assert "namespace" not in meta and meta["name"].endswith(namespace), meta["name"]
+        else:
+            assert meta["namespace"] == namespace, meta["name"]
         assert meta["labels"]["app.kubernetes.io/name"] == "jetstream"
     ids = [(o["kind"], o["metadata"]["name"]) for o in objs]
     assert len(ids) == len(set(ids)), "duplicate objects"
@@ -184,6 +191,9 @@ def test_rbac_is_least_privilege_and_bound_to_rendered_accounts(rendered):
     }
     for role in roles.values():
         for rule in role["rules"]:
+            assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
+    for role in roles.values():
+        for rule in role["rules"]:
             for group in rule["apiGroups"]:
                 for resource in rule["resources"]:
                     assert set(rule["verbs"]) <= allowed[(group, resource)], (group, resource)
@@ -199,9 +209,17 @@ def test_rbac_is_least_privilege_and_bound_to_rendered_accounts(rendered):
     assert bound[analysis] == {"jetstream-executor"}, "analysis pods: executor rights only"
     controller = next(n for n in names if n.endswith("controller"))
     assert "jetstream-submitter" in bound[controller]
+    assert bound[controller] == {"jetstream-submitter", "jetstream-executor"}
     if variant != "no-webhook":
+        # the internet-facing webhook: create Workflows, nothing else
         webhook = next(n for n in names if n.endswith("webhook"))
-        assert bound[webhook] == {"jetstream-submitter"}
+        assert bound[webhook] == {"jetstream-webhook-submitter"}
+        (rule,) = roles["jetstream-webhook-submitter"]["rules"]
+        assert rule == {
+            "apiGroups": ["argoproj.io"],
+            "resources": ["workflows"],
+            "verbs": ["create"],
+        }
 
 
 # -- settings ----------------------------------------------------------------------------
@@ -222,6 +240,13 @@ def test_settings_configmap(rendered):
         assert data[key], key
     assert re.fullmatch(r"[^@\s]+@sha256:[0-9a-f]{64}", data["JETSTREAM_IMAGE"])
     assert all(isinstance(v, str) for v in data.values())
+    # Argo reads the image parameter (configMapKeyRef) only from labelled ConfigMaps
+    assert cm["metadata"]["labels"]["workflows.argoproj.io/configmap-type"] == "Parameter"
+    # analyses always get a config repository: by default the webhook's repo and branch
+    expected_repo = values.get("settings", {}).get("configRepo") or (
+        f"{data['JETSTREAM_CONFIG_REPO_URL']}@{data['JETSTREAM_CONFIG_BRANCH']}"
+    )
+    assert data["JETSTREAM_CONFIG_REPO"] == expected_repo
     if values is CUSTOM:
         assert data["JETSTREAM_ARGO_SERVER"] == "https://argo-server.argo:2746"
         assert data["JETSTREAM_LOG_LEVEL"] == "DEBUG"
@@ -303,6 +328,18 @@ def test_webhook_deployment_service_and_policy(rendered):
     assert set(policy["spec"]["policyTypes"]) == {"Ingress", "Egress"}
     ingress_ports = {p["port"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
     assert ingress_ports == {ports["http"]}
+    (rule,) = policy["spec"]["ingress"]
+    # never every namespace: an empty selector (or a missing `from`) admits any pod
+    assert rule["from"]
+    for peer in rule["from"]:
+        assert peer.get("namespaceSelector") != {} and peer != {}, peer
+    expected = values.get("webhook", {}).get("networkPolicy", {}).get("ingressFrom")
+    if expected:
+        assert rule["from"] == expected
+    else:
+        assert rule["from"] == [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+        ]
 
 
 def test_argo_objects_run_as_the_right_accounts(rendered):
@@ -320,6 +357,108 @@ def test_argo_objects_run_as_the_right_accounts(rendered):
     assert argo["jetstream-preview"]["spec"]["serviceAccountName"] == analysis
     for obj in argo.values():
         assert obj["metadata"]["namespace"] == namespace
+
+
+# -- workflow pods and the webhook's admission policy ------------------------------------
+
+
+def assert_hardened_pod(template: dict[str, Any]) -> None:
+    """A container template's pod: non-root, read-only root filesystem, no escalation, no
+    capabilities, RuntimeDefault seccomp; writable paths are emptyDirs."""
+    where = template["name"]
+    pod = template["securityContext"]
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] not in (0, None), where
+    assert pod["seccompProfile"] == {"type": "RuntimeDefault"}, where
+    sc = template["container"]["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True, where
+    assert sc["allowPrivilegeEscalation"] is False and sc.get("privileged") is False, where
+    assert sc["capabilities"] == {"drop": ["ALL"]}, where
+    volumes = {v["name"]: v for v in template["volumes"]}
+    assert all(set(v) == {"name", "emptyDir"} for v in volumes.values()), where
+    mounts = {m["mountPath"]: m["name"] for m in template["container"]["volumeMounts"]}
+    env = {e["name"]: e.get("value") for e in template["container"].get("env", [])}
+    for path in ("/tmp", env["JETSTREAM_CACHE_DIR"], env["HOME"]):
+        assert path in mounts, (where, path)
+    for v in volumes.values():
+        assert QUANTITY.match(str(v["emptyDir"]["sizeLimit"])), where
+
+
+def test_workflow_pods_are_hardened(rendered):
+    variant, _, _, objs = rendered
+    argo = [o for o in objs if o["apiVersion"].startswith("argoproj.io/")]
+    assert argo or variant == "no-webhook"
+    for obj in argo:
+        spec = obj["spec"].get("workflowSpec", obj["spec"])
+        leaves = [t for t in spec["templates"] if "container" in t]
+        assert leaves, obj["metadata"]["name"]
+        for template in leaves:
+            assert_hardened_pod(template)
+
+
+def test_submitted_analysis_workflows_are_hardened():
+    import datetime as dt
+
+    from jetstream import synthetic
+    from jetstream.commands.loading import load_many
+    from jetstream.graph import plan
+    from jetstream.runners import argo
+    from jetstream.runners.common import RunSettings
+
+    specs, _ = load_many(str(synthetic.DEMO_DIR / "experiments.json"), synthetic.DEMO_DIR)
+    settings = RunSettings(experiments="x.json", warehouse="duckdb:w", out="o")
+    workflow = argo.build_workflow(plan(specs, dt.date(2026, 1, 11)), settings).to_dict()
+    leaves = [t for t in workflow["spec"]["templates"] if "container" in t]
+    assert leaves
+    for template in leaves:
+        assert_hardened_pod(template)
+
+
+def test_webhook_admission_policy(rendered):
+    variant, values, namespace, objs = rendered
+    policies = kind(objs, "ValidatingAdmissionPolicy")
+    bindings = kind(objs, "ValidatingAdmissionPolicyBinding")
+    if variant == "no-webhook":
+        assert policies == [] and bindings == []
+        return
+    (policy,), (binding,) = policies, bindings
+    spec = policy["spec"]
+    assert spec["failurePolicy"] == "Fail"
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert rule["apiGroups"] == ["argoproj.io"] and rule["resources"] == ["workflows"]
+    assert set(rule["operations"]) >= {"CREATE", "UPDATE"}
+    sa = values.get("serviceAccounts", {})
+    webhook = sa.get("webhook", {}).get("name", "jetstream-webhook")
+    analysis = sa.get("analysis", {}).get("name", "jetstream")
+    (condition,) = spec["matchConditions"]
+    assert condition["expression"] == (
+        f"request.userInfo.username == 'system:serviceaccount:{namespace}:{webhook}'"
+    )
+    text = " ".join(v["expression"] for v in spec["validations"])
+    image = one(objs, "ConfigMap")["data"]["JETSTREAM_IMAGE"]
+    assert f"serviceAccountName == '{analysis}'" in text
+    assert f"p.value == '{image}'" in text
+    assert "t.container.args[0] == 'task'" in text
+    assert all(v["message"] for v in spec["validations"])
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": namespace}
+    }
+
+
+def test_admission_policy_can_be_disabled():
+    objs = render({"webhook": {"admissionPolicy": {"enabled": False}}}, "jetstream", NAMESPACE)
+    assert not kind(objs, "ValidatingAdmissionPolicy")
+    assert not kind(objs, "ValidatingAdmissionPolicyBinding")
+
+
+def test_network_policy_ingress_namespace_is_a_value():
+    values = {"webhook": {"networkPolicy": {"ingressNamespace": "gateway-system"}}}
+    policy = one(render(values, "jetstream", NAMESPACE), "NetworkPolicy")
+    (rule,) = policy["spec"]["ingress"]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway-system"}}}
+    ]
 
 
 # -- lint, schema, drift -----------------------------------------------------------------
@@ -344,6 +483,10 @@ def test_helm_lint_strict_is_clean(variant):
         ({"serviceAccounts": {"webhook": {"name": "Bad_Name"}}}, "/serviceAccounts/webhook/name"),
         ({"settings": {"warehouse": "postgres:x"}}, "/settings/warehouse"),
         ({"settings": {"extra": {"PATH": "/x"}}}, "PATH' does not match"),
+        ({"settings": {"configRepo": "relative/dir"}}, "/settings/configRepo"),
+        ({"settings": {"configRepoPath": "/config"}}, "configRepoPath"),
+        ({"webhook": {"networkPolicy": {"ingressFrom": [{}]}}}, "/webhook/networkPolicy"),
+        ({"webhook": {"networkPolicy": {"ingressNamespace": ""}}}, "ingressNamespace"),
     ],
 )
 def test_values_schema_rejects(bad, where):

@@ -355,3 +355,74 @@ def test_wheel_builds_installs_and_runs(tmp_path):
         cwd=tmp_path,
     )
     assert serve.returncode == 0 and "--repo-url" in serve.stdout
+
+
+# -- supply chain: hash-locked dependencies, base image pinned by digest -----------------
+
+LOCK = REPO / "requirements" / "image.txt"
+BUILD_LOCK = REPO / "requirements" / "build.txt"
+REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\]+)")
+
+
+def locked(path: Path) -> dict[str, list[str]]:
+    """name -> hashes of a pip-compile --generate-hashes file."""
+    out: dict[str, list[str]] = {}
+    current = ""
+    for line in path.read_text().splitlines():
+        m = REQUIREMENT.match(line)
+        if m:
+            current = m.group(1).lower().replace("_", "-")
+            out[current] = []
+        elif line.strip().startswith("--hash=") and current:
+            out[current].append(line.strip().removesuffix("\\").strip())
+    return out
+
+
+def test_base_image_is_pinned_by_digest(dockerfile):
+    args, stages = dockerfile
+    assert re.fullmatch(
+        r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", args["PYTHON_IMAGE"]
+    )
+    for stage in stages:
+        if stage.base not in {s.name for s in stages}:
+            assert "@sha256:" in stage.base, stage.base
+
+
+@pytest.mark.parametrize("lock", [LOCK, BUILD_LOCK], ids=["image", "build"])
+def test_lock_files_pin_every_package_with_hashes(lock):
+    packages = locked(lock)
+    assert packages
+    for name, hashes in packages.items():
+        assert hashes, f"{name} has no --hash"
+        assert all(re.fullmatch(r"--hash=sha256:[0-9a-f]{64}", h) for h in hashes), name
+
+
+def test_lock_covers_every_declared_dependency():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    packages = locked(LOCK)
+    for requirement in project["project"]["dependencies"]:
+        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+        assert name in packages, f"{name} (pyproject.toml) is missing from {LOCK.name}"
+    backend = project["build-system"]["requires"]
+    build = locked(BUILD_LOCK)
+    for requirement in backend:
+        name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower()
+        assert name in build, f"build backend {name} is not hash-locked"
+
+
+def test_every_pip_install_requires_hashes(dockerfile):
+    _, stages = dockerfile
+    for stage in stages:
+        for ins in stage.all("RUN"):
+            for cmd in re.split(r"&&|;", ins.args):
+                if re.search(r"\bpip (install|wheel)\b", cmd) and " -r " in cmd:
+                    assert "--require-hashes" in cmd, f"line {ins.line}: {cmd.strip()}"
+                elif re.search(r"\bpip (install|wheel)\b", cmd):
+                    # the project itself: no dependencies fetched, nothing from an index
+                    assert "--no-deps" in cmd, f"line {ins.line}: {cmd.strip()}"
+    final_runs = " ".join(i.args for i in stages[-1].all("RUN"))
+    assert "--require-hashes" in final_runs and "--no-index" in final_runs
+    build_runs = " ".join(i.args for i in stages[0].all("RUN"))
+    assert "--only-binary=:all:" in build_runs, "sdists would be rebuilt with other hashes"

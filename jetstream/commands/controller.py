@@ -3,7 +3,12 @@ scheduled time: loads experiments, resolves their configs (an experiment whose r
 config or plan fails is logged, recorded as an error row and skipped, never fatal; the
 command then exits 1), plans the task graph and runs it locally or
 submits it to Argo as one Workflow. Every option also reads a JETSTREAM_* env var, so the
-CronWorkflow pod takes them from the jetstream-settings ConfigMap."""
+CronWorkflow pod takes them from the jetstream-settings ConfigMap.
+
+The config repository is required. A git URL[@REF] is cloned once here (into the cache,
+JETSTREAM_CACHE_DIR) and every task is pinned to the commit that was planned: tasks get
+`URL@<commit>`, so a push during the run cannot mix two versions of the configs. A
+directory is passed on as it is (every pod must see it at the same path)."""
 
 from __future__ import annotations
 
@@ -33,6 +38,39 @@ def analysis_date(scheduled_time: str) -> dt.date:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return when.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def pin_config_repo(config_repo: str | None) -> tuple[Path, str]:
+    """(local directory to plan from, the value tasks get) for `--config-repo`. A git
+    URL[@REF] is checked out here and tasks get `URL@<commit>`; a directory must exist.
+    No value, or a directory that is not there, is a usage error (exit 2) before anything
+    is planned: without configs every experiment would fail the same way."""
+    from jetstream import config_checkout
+
+    text = (config_repo or "").strip()
+    if not text:
+        raise click.UsageError(
+            "no config repository: pass --config-repo or set JETSTREAM_CONFIG_REPO to a git "
+            "URL[@REF] (e.g. https://github.com/mozilla/metric-hub.git@main) or a directory "
+            "(chart: settings.configRepoUrl / settings.configRepo)"
+        )
+    if config_checkout.is_git_url(text):
+        from jetstream.errors import ConfigError
+
+        try:
+            path, pinned = config_checkout.pin(text)
+        except ConfigError as exc:  # a TransientError (network) propagates: exit 75
+            raise ConfigError(
+                f"config repository {text} (--config-repo / JETSTREAM_CONFIG_REPO): {exc}"
+            ) from None
+        log.info("config repo checked out", config_repo=text, pinned=pinned, path=str(path))
+        return path, pinned
+    path = Path(text)
+    if not path.is_dir():
+        raise click.BadParameter(
+            f"{text!r} is not a directory (nor a git URL)", param_hint="--config-repo"
+        )
+    return path, text
 
 
 def plan_day(
@@ -73,7 +111,10 @@ def plan_day(
     help="Experiments JSON file or Experimenter API URL.",
 )
 @click.option(
-    "--config-repo", envvar="JETSTREAM_CONFIG_REPO", type=click.Path(path_type=Path), default=None
+    "--config-repo",
+    envvar="JETSTREAM_CONFIG_REPO",
+    default=None,
+    help="Config repository (metric-hub layout): a git URL[@REF] or a directory. Required.",
 )
 @click.option(
     "--warehouse",
@@ -102,7 +143,7 @@ def plan_day(
 def command(
     scheduled_time: str,
     experiments: str,
-    config_repo: Path | None,
+    config_repo: str | None,
     warehouse: str,
     out: str,
     runner: str,
@@ -124,8 +165,9 @@ def command(
     from jetstream.runners.common import RunSettings
 
     date = analysis_date(scheduled_time)
+    local_repo, task_repo = pin_config_repo(config_repo)
     failures: dict[str, str] = {}
-    graph = plan_day(experiments, config_repo, date, failures)
+    graph = plan_day(experiments, local_repo, date, failures)
     for slug, problem in failures.items():
         click.echo(describe_skipped(slug, problem), err=True)
     failed = 1 if failures else 0
@@ -137,7 +179,7 @@ def command(
         experiments=experiments,
         warehouse=warehouse,
         out=out,
-        config_repo=str(config_repo) if config_repo else "",
+        config_repo=task_repo,
         namespace=namespace or pod_namespace(),
     )
     if image:

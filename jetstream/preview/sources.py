@@ -4,7 +4,6 @@ draft that is not in Experimenter gets a placeholder record on `--platform`)."""
 
 from __future__ import annotations
 
-import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -42,20 +41,6 @@ def fetch_text(url: str, timeout: float = 30.0) -> str:
     if response.status_code != 200:
         raise ConfigError(f"{url}: fetching the config file gave HTTP {response.status_code}")
     return response.text
-
-
-def clone_repo(url: str, into: Path) -> Path:
-    """`git clone --depth 1 url into`; ConfigError with git's message when it fails."""
-    into.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
-        ["git", "clone", "--quiet", "--depth", "1", url, str(into)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise ConfigError(f"{url}: git clone failed: {proc.stderr.strip() or proc.returncode}")
-    return into
 
 
 def parse_config(text: str, label: str) -> dict[str, Any]:
@@ -105,11 +90,11 @@ def load_preview_source(
             slug = Path(config_file.split("?")[0]).stem
     assert slug is not None
     if config_repo:
-        repo_path = (
-            clone_repo(config_repo, work_dir / "config-repo")
-            if is_url(config_repo)
-            else Path(config_repo)
-        )
+        # a git URL may carry @REF (the chart's JETSTREAM_CONFIG_REPO does): the shared
+        # checkout code understands it, `git clone` does not
+        from jetstream.config_checkout import checkout
+
+        repo_path = checkout(config_repo) if is_url(config_repo) else Path(config_repo)
     elif config_file and not is_url(config_file) and _repo_of(Path(config_file)) is not None:
         repo_path = _repo_of(Path(config_file))  # type: ignore[assignment]
     else:

@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from jetstream.graph import TaskGraph, dns_label
+from jetstream.runners.argo import pod_security
 from jetstream.runners.common import (
     RunSettings,
     check_graph,
@@ -204,6 +205,7 @@ def build_workflow(
                     env=[
                         Env(name="JETSTREAM_LOG_FORMAT", value="json"),
                         Env(name="JETSTREAM_RUN_ID", value="{{workflow.name}}"),
+                        *pod_security.env(),
                     ],
                     env_from=[ConfigMapEnvFrom(name=settings.settings_configmap, optional=True)],
                     active_deadline_seconds=settings.deadlines.get(kind),
@@ -213,6 +215,7 @@ def build_workflow(
                         f"{LABEL_PREFIX}/experiment": label_value(slug),
                         f"{LABEL_PREFIX}/kind": kind,
                     },
+                    **pod_security.fields(),
                 )
                 templates.append(leafs[shape.key])
             dag_tasks.append(

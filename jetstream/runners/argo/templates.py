@@ -19,6 +19,11 @@ argo-server) come from the ConfigMap `jetstream-settings` (env vars JETSTREAM_*,
 the CLI options), so the same YAML serves every install. The image is a workflow
 parameter read from the ConfigMap key JETSTREAM_IMAGE.
 
+Every pod runs hardened (`pod_security`): non-root, read-only root filesystem, emptyDirs
+for /tmp and the config-repo cache. The daily controller clones the config repository
+(JETSTREAM_CONFIG_REPO, a git URL[@REF]) into that cache itself and pins the tasks it
+submits to the commit it planned from.
+
 Optional template parameters reach the CLI as env vars (JETSTREAM_METRIC, JETSTREAM_PERIOD,
 JETSTREAM_START_DATE, JETSTREAM_END_DATE): an empty value counts as unset for click.
 """
@@ -53,7 +58,9 @@ def container(
     from hera.workflows import ConfigMapEnvFrom, Container, Env, RetryStrategy
     from hera.workflows.models import Backoff
 
-    env = [Env(name="JETSTREAM_LOG_FORMAT", value="json")]
+    from jetstream.runners.argo import pod_security
+
+    env = [Env(name="JETSTREAM_LOG_FORMAT", value="json"), *pod_security.env()]
     env += [Env(name=k, value=v) for k, v in (extra_env or {}).items()]
     return Container(
         name=name,
@@ -74,6 +81,7 @@ def container(
             backoff=Backoff(duration="60s", factor=2, max_duration="15m"),  # type: ignore[arg-type]
         ),
         labels={"app.kubernetes.io/name": "jetstream", "jetstream/kind": name},
+        **pod_security.fields(),
     )
 
 
