@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from jetstream.commands.options import existing_warehouse
 from jetstream.sql.enrollments import CLIENT_KEY_COLUMN
 
 PER_CLIENT_PREFIXES = (
@@ -75,7 +76,8 @@ def shred(wh, client_ids: list[str]) -> dict[str, int]:
     "--warehouse",
     envvar="JETSTREAM_WAREHOUSE",
     required=True,
-    help="duckdb:PATH or bigquery:PROJECT.DATASET.",
+    callback=existing_warehouse,
+    help="duckdb:PATH (must exist) or bigquery:PROJECT.DATASET.",
 )
 def command(client_ids: Path, warehouse: str) -> None:
     """Delete clients from every table of every experiment."""
