@@ -13,7 +13,7 @@ ENV PIP_NO_CACHE_DIR=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY jetstream ./jetstream
-RUN pip wheel --wheel-dir /dist .
+RUN pip wheel --wheel-dir /dist ".[all]"
 
 # -- runtime: install the wheels, drop pip, run as an unprivileged user ------------------
 FROM ${PYTHON_IMAGE} AS runtime
@@ -32,7 +32,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 # The wheels are bind-mounted from the build stage: no layer of this image holds them.
 RUN --mount=type=bind,from=build,source=/dist,target=/dist \
-    pip install --no-index --find-links /dist jetstream-platform \
+    pip install --no-index --find-links /dist "jetstream-platform[all]" \
     && pip uninstall -y pip setuptools wheel \
     && rm -rf /root/.cache
 RUN groupadd --system --gid 10001 jetstream \

@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 import attrs
 import httpx
+import tenacity
 
 from jetstream.config.model import Branch
 from jetstream.errors import ExperimentSourceError, TransientError
@@ -188,39 +189,64 @@ def load_experiments(
     return experiments
 
 
+class _Retryable(Exception):
+    """One failed attempt worth retrying: a timeout, a dropped connection, 429 or 5xx."""
+
+    def __init__(self, problem: str, retry_after: float = 0.0):
+        super().__init__(problem)
+        self.problem, self.retry_after = problem, retry_after
+
+
+def _get_once(client: httpx.Client, url: str, timeout: float) -> bytes:
+    try:
+        response = client.get(url, headers={"Accept": "application/json"})
+    except httpx.TimeoutException as exc:
+        raise _Retryable(f"timed out after {timeout} s ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise _Retryable(f"connection failed: {type(exc).__name__}: {exc}") from exc
+    status = response.status_code
+    if status < 300:
+        return response.content
+    if status not in RETRYABLE_STATUS:
+        raise ExperimentSourceError(
+            f"{url}: HTTP {status} {response.reason_phrase}: {response.text[:200]!r}"
+        )
+    raise _Retryable(f"HTTP {status} {response.reason_phrase}", _retry_after(response))
+
+
 def _fetch(
     url: str, *, timeout: float, retries: int, backoff: float, sleep: Callable[[float], None]
 ) -> bytes:
-    last_problem = ""
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        base = backoff * 2 ** (state.attempt_number - 1)
+        return max(base, exc.retry_after if isinstance(exc, _Retryable) else 0.0)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "experiments_fetch_retry",
+            url=url,
+            attempt=state.attempt_number,
+            problem=str(exc),
+            wait_s=state.upcoming_sleep,
+        )
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_Retryable),
+        stop=tenacity.stop_after_attempt(retries + 1),
+        wait=wait,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
     with httpx.Client(timeout=timeout, follow_redirects=True) as client:
-        for attempt in range(retries + 1):
-            wait = backoff * 2**attempt
-            try:
-                response = client.get(url, headers={"Accept": "application/json"})
-            except httpx.TimeoutException as exc:
-                last_problem = f"timed out after {timeout} s ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                last_problem = f"connection failed: {type(exc).__name__}: {exc}"
-            else:
-                status = response.status_code
-                if status < 300:
-                    return response.content
-                if status not in RETRYABLE_STATUS:
-                    raise ExperimentSourceError(
-                        f"{url}: HTTP {status} {response.reason_phrase}: {response.text[:200]!r}"
-                    )
-                last_problem = f"HTTP {status} {response.reason_phrase}"
-                wait = max(wait, _retry_after(response))
-            if attempt < retries:
-                log.warning(
-                    "experiments_fetch_retry",
-                    url=url,
-                    attempt=attempt + 1,
-                    problem=last_problem,
-                    wait_s=wait,
-                )
-                sleep(wait)
-    raise TransientError(f"{url}: gave up after {retries + 1} attempts; last: {last_problem}")
+        try:
+            return retrying(_get_once, client, url, timeout)
+        except _Retryable as exc:
+            raise TransientError(
+                f"{url}: gave up after {retries + 1} attempts; last: {exc.problem}"
+            ) from None
 
 
 def _retry_after(response: httpx.Response) -> float:

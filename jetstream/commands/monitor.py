@@ -135,6 +135,9 @@ def serve(experiments: str | None, warehouse: str, out: str, events_table: str,
     """Run the jobs on their schedules and serve the auto-refreshing page."""
     import threading
 
+    from jetstream.extras import require
+
+    require("webhook", "jetstream monitor serve")
     import uvicorn
 
     from jetstream.artifacts import open_store

@@ -115,6 +115,9 @@ def serve(
     cleanup,
 ):
     """Serve the webhook: POST /webhook, GET /healthz, GET /readyz."""
+    from jetstream.extras import require
+
+    require("webhook", "jetstream webhook serve")
     import uvicorn
 
     from jetstream import webhook
