@@ -96,9 +96,14 @@ def test_printed_preview_command_runs_as_printed(tmp_path: Path, demo_warehouse:
     [command] = [
         line for line in result.output.splitlines() if line.startswith("jetstream preview ")
     ]
-    # The `jetstream` console script of this interpreter, with this tree importable.
+    # `jetstream` on PATH: this interpreter's CLI, with this tree importable.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "jetstream"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m jetstream.cli "$@"\n')
+    shim.chmod(0o755)
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
     done = subprocess.run(
         command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
