@@ -119,6 +119,10 @@ def command(
     """Plan the previous UTC day and run it (local) or submit it (argo)."""
     import attrs
 
+    from jetstream.extras import require
+
+    if runner == "argo":
+        require("argo", "jetstream controller --runner argo")
     from jetstream.runners.argo.build import workflow_name
     from jetstream.runners.argo.kube import pod_namespace
     from jetstream.runners.common import RunSettings
