@@ -104,6 +104,9 @@ def open_store(location: str) -> ArtifactStore:
         bucket, _, prefix = location.removeprefix("gs://").partition("/")
         if not bucket:
             raise ArtifactError(f"{location!r}: no bucket name after gs://")
+        from jetstream.extras import require
+
+        require("gcs", f"output {location!r}")
         return GCSArtifactStore(bucket, prefix)
     if "://" in location and not location.startswith("file://"):
         raise ArtifactError(f"{location!r}: unsupported artifact location (use a dir or gs://)")

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 
 import attrs
 import httpx
+import tenacity
 
 from jetstream import slugs
 from jetstream.config.model import AnalysisSpec, Branch
@@ -300,6 +301,36 @@ class _Limits:
     max_redirects: int
 
 
+class _Retryable(Exception):
+    """One failed attempt worth retrying: a timeout, a dropped connection, 429 or 5xx."""
+
+    def __init__(self, problem: str, retry_after: float = 0.0):
+        super().__init__(problem)
+        self.problem, self.retry_after = problem, retry_after
+
+
+def _get_once(
+    client: httpx.Client, url: str, timeout: float, limits: _Limits, left: Callable[[], float]
+) -> bytes:
+    try:
+        status, reason, headers, body = _get(client, url, timeout, limits, left)
+    except httpx.TooManyRedirects:
+        raise TransientError(
+            f"{url}: more than {limits.max_redirects} redirects (a redirect loop?)"
+        ) from None
+    except httpx.TimeoutException as exc:
+        raise _Retryable(f"timed out after {timeout} s ({type(exc).__name__})") from exc
+    except httpx.TransportError as exc:
+        raise _Retryable(f"connection failed: {type(exc).__name__}: {exc}") from exc
+    if status < 300:
+        return body
+    if status not in RETRYABLE_STATUS:
+        raise ExperimentSourceError(
+            f"{url}: HTTP {status} {reason}: {body[:200].decode('utf-8', 'replace')!r}"
+        )
+    raise _Retryable(f"HTTP {status} {reason}", _retry_after(headers))
+
+
 def _fetch(
     url: str,
     *,
@@ -309,53 +340,55 @@ def _fetch(
     sleep: Callable[[float], None],
     limits: _Limits,
 ) -> bytes:
-    last_problem = ""
     end = time.monotonic() + limits.deadline
+    last: list[str] = []
 
     def left() -> float:
         remaining = end - time.monotonic()
         if remaining <= 0:
             raise TransientError(
                 f"{url}: no complete answer within the {limits.deadline:g} s deadline"
-                + (f"; last: {last_problem}" if last_problem else "")
+                + (f"; last: {last[-1]}" if last else "")
             )
         return remaining
 
+    def wait(state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        base = backoff * 2 ** (state.attempt_number - 1)
+        return max(base, exc.retry_after if isinstance(exc, _Retryable) else 0.0)
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        last.append(str(exc))
+        log.warning(
+            "experiments_fetch_retry",
+            url=url,
+            attempt=state.attempt_number,
+            problem=str(exc),
+            wait_s=state.upcoming_sleep,
+        )
+
+    def bounded_sleep(seconds: float) -> None:
+        sleep(min(seconds, left()))
+        left()
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(_Retryable),
+        stop=tenacity.stop_after_attempt(retries + 1),
+        wait=wait,
+        sleep=bounded_sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
     with httpx.Client(
         timeout=timeout, follow_redirects=True, max_redirects=limits.max_redirects
     ) as client:
-        for attempt in range(retries + 1):
-            wait = backoff * 2**attempt
-            try:
-                status, reason, headers, body = _get(client, url, timeout, limits, left)
-            except httpx.TooManyRedirects:
-                raise TransientError(
-                    f"{url}: more than {limits.max_redirects} redirects (a redirect loop?)"
-                ) from None
-            except httpx.TimeoutException as exc:
-                last_problem = f"timed out after {timeout} s ({type(exc).__name__})"
-            except httpx.TransportError as exc:
-                last_problem = f"connection failed: {type(exc).__name__}: {exc}"
-            else:
-                if status < 300:
-                    return body
-                if status not in RETRYABLE_STATUS:
-                    raise ExperimentSourceError(
-                        f"{url}: HTTP {status} {reason}: {body[:200].decode('utf-8', 'replace')!r}"
-                    )
-                last_problem = f"HTTP {status} {reason}"
-                wait = max(wait, _retry_after(headers))
-            if attempt < retries:
-                log.warning(
-                    "experiments_fetch_retry",
-                    url=url,
-                    attempt=attempt + 1,
-                    problem=last_problem,
-                    wait_s=wait,
-                )
-                sleep(min(wait, left()))
-                left()
-    raise TransientError(f"{url}: gave up after {retries + 1} attempts; last: {last_problem}")
+        try:
+            return retrying(_get_once, client, url, timeout, limits, left)
+        except _Retryable as exc:
+            raise TransientError(
+                f"{url}: gave up after {retries + 1} attempts; last: {exc.problem}"
+            ) from None
 
 
 def _get(

@@ -46,3 +46,22 @@ def configure(level: str | None = None) -> None:
 
 def get_logger(name: str | None = None) -> structlog.typing.FilteringBoundLogger:
     return structlog.get_logger(name) if name else structlog.get_logger()
+
+
+def progress_logger() -> structlog.typing.FilteringBoundLogger:
+    """A logger for run progress lines, shown at any JETSTREAM_LOG_LEVEL (like a progress
+    bar is): JSON or console lines on stderr, as `configure` renders them."""
+    renderer: structlog.typing.Processor = (
+        structlog.processors.JSONRenderer()
+        if wants_json()
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    return structlog.wrap_logger(
+        structlog.PrintLogger(file=sys.stderr),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )

@@ -42,7 +42,7 @@ def test_good_file_exits_0_and_prints_the_preview_command():
     assert code == 0, out
     assert (
         f"jetstream preview --slug good-experiment --config-file {GOOD} --config-repo {REPO_DIR}"
-        in out.splitlines()
+        " --platform firefox_desktop" in out.splitlines()
     )
     assert "1 file(s) checked: 1 valid, 0 invalid" in out
 

@@ -160,6 +160,10 @@ def command(
     import attrs
 
     from jetstream.commands.loading import describe_skipped
+    from jetstream.extras import require
+
+    if runner == "argo":
+        require("argo", "jetstream controller --runner argo")
     from jetstream.runners.argo.build import workflow_name
     from jetstream.runners.argo.kube import pod_namespace
     from jetstream.runners.common import RunSettings

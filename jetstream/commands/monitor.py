@@ -55,6 +55,18 @@ def _settings(events_table: str, search_table: str, table_prefix: str) -> Any:
     )
 
 
+def _require_warehouse(warehouse: str) -> None:
+    from jetstream.commands.options import missing_duckdb
+
+    missing = missing_duckdb(warehouse)
+    if missing is not None:
+        raise click.BadParameter(
+            f"{warehouse!r}: {missing} does not exist (the live tables are read from it; "
+            "`jetstream synthetic --live` writes a demo one, or use serve --demo)",
+            param_hint="--warehouse",
+        )
+
+
 @click.group()
 def group() -> None:
     """Live enrollment monitoring: five-minute, hourly and daily jobs, and the live page."""
@@ -82,6 +94,7 @@ def run(job: str, at: dt.datetime | None, experiments: str, warehouse: str, out:
     from jetstream.monitoring.jobs import Monitor
     from jetstream.warehouse import open_warehouse
 
+    _require_warehouse(warehouse)
     when = at or dt.datetime.now(dt.UTC)
     exps = list(load_experiments(experiments).values())
     wh = open_warehouse(warehouse)
@@ -122,6 +135,9 @@ def serve(experiments: str | None, warehouse: str, out: str, events_table: str,
     """Run the jobs on their schedules and serve the auto-refreshing page."""
     import threading
 
+    from jetstream.extras import require
+
+    require("webhook", "jetstream monitor serve")
     import uvicorn
 
     from jetstream.artifacts import open_store
@@ -132,6 +148,8 @@ def serve(experiments: str | None, warehouse: str, out: str, events_table: str,
 
     if experiments is None and not demo:
         raise click.UsageError("--experiments is required (or use --demo)")
+    if not demo:
+        _require_warehouse(warehouse)
 
     def current() -> list:
         if experiments is None:

@@ -133,3 +133,30 @@ def submission(runner_default: str, parallelism_default: int | None = 2) -> Call
         return fn
 
     return decorate
+
+
+def existing_warehouse(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Callback for commands that read telemetry: refuse `duckdb:PATH` when PATH does not
+    exist (DuckDB would create an empty file and the command would fail later)."""
+    if isinstance(value, str):
+        missing = missing_duckdb(value)
+        if missing is not None:
+            raise click.BadParameter(
+                f"{value!r}: {missing} does not exist; point --warehouse (or "
+                "JETSTREAM_WAREHOUSE) at a DuckDB file holding your telemetry, e.g. the "
+                "demo's: python -m jetstream.synthetic.demo --out demo-output, then "
+                "--warehouse duckdb:demo-output/warehouse.duckdb",
+                ctx=ctx,
+                param=param,
+            )
+    return value
+
+
+def missing_duckdb(uri: str) -> str | None:
+    """The path of a `duckdb:PATH` warehouse whose file does not exist, else None."""
+    from pathlib import Path
+
+    scheme, sep, rest = uri.partition(":")
+    if scheme != "duckdb" or not sep or not rest or rest.startswith(":memory:"):
+        return None
+    return None if Path(rest).exists() else rest

@@ -97,7 +97,8 @@ def _bytes(ctx: click.Context, param: click.Parameter, value: str | int) -> int:
     envvar="JETSTREAM_WAREHOUSE",
     default="duckdb:jetstream.duckdb",
     show_default=True,
-    help="Where the telemetry is: duckdb:PATH or bigquery:PROJECT.DATASET.",
+    callback=options.existing_warehouse,
+    help="Where the telemetry is: duckdb:PATH (must exist) or bigquery:PROJECT.DATASET.",
 )
 @click.option("--project-id", default=None, help="BigQuery project of the scratch dataset.")
 @click.option(

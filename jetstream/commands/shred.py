@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from jetstream.commands.options import existing_warehouse
+
 
 @click.command()
 @click.option(
@@ -21,7 +23,8 @@ import click
     "--warehouse",
     envvar="JETSTREAM_WAREHOUSE",
     required=True,
-    help="duckdb:PATH or bigquery:PROJECT.DATASET.",
+    callback=existing_warehouse,
+    help="duckdb:PATH (must exist) or bigquery:PROJECT.DATASET.",
 )
 def command(client_ids: Path, warehouse: str) -> None:
     """Delete clients from every table of every experiment."""

@@ -7,6 +7,7 @@ usage error (no paths, a config repo that is not a directory, a bad experiments 
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import click
 from jetstream.errors import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 
 DEFAULT_PLATFORM = "firefox_desktop"
+AUTO = "auto"
 
 
 @click.command("validate-config")
@@ -28,8 +30,8 @@ DEFAULT_PLATFORM = "firefox_desktop"
 @click.option(
     "--platform",
     default=None,
-    help="Platform for configs not in the experiments source (default firefox_desktop); "
-    "'auto' tries every platform that has defaults and reports which resolve.",
+    help="Platform for configs not in the experiments source (default: the config repo's "
+    "only platform, else firefox_desktop); 'auto' tries every platform that has defaults.",
 )
 @click.option(
     "--experiments",
@@ -43,12 +45,19 @@ DEFAULT_PLATFORM = "firefox_desktop"
     metavar="GIT_REF",
     help="Also validate the .toml files changed since GIT_REF (git diff in the config repo).",
 )
+@click.option(
+    "--warehouse",
+    envvar="JETSTREAM_WAREHOUSE",
+    default=None,
+    help="Only written into the printed preview command (duckdb:PATH or bigquery:P.D).",
+)
 def command(
     paths: tuple[Path, ...],
     config_repo: Path | None,
     platform: str | None,
     experiments_source: str | None,
     changed_since: str | None,
+    warehouse: str | None,
 ) -> None:
     """Check config files strictly; print every problem."""
     from jetstream.config import ConfigRepo, validate_file
@@ -61,6 +70,10 @@ def command(
     if not files:
         raise click.UsageError("give at least one config file (or --changed-since GIT_REF)")
     repo = None
+    if config_repo is None:
+        config_repo = _layout_root(files)
+        if config_repo is not None:
+            click.echo(f"note: using config repo {config_repo} (the files sit in it)", err=True)
     if config_repo is not None:
         if not config_repo.is_dir():
             raise click.BadParameter(
@@ -86,7 +99,8 @@ def command(
         except JetstreamError as exc:
             raise click.BadParameter(str(exc), param_hint="--experiments") from exc
 
-    platform = platform or DEFAULT_PLATFORM
+    if platform is None:
+        platform = _default_platform(repo, experiments, files)
     invalid = 0
     findings: list[str] = []
     if experiments is not None and experiments_source:
@@ -105,7 +119,8 @@ def command(
         if errors:
             invalid += 1
         elif path.is_file() and file_kind(path) is FileKind.EXPERIMENT:
-            click.echo(_preview_command(path, config_repo))
+            app = _platform_of(path.stem, experiments) or platform
+            click.echo(_preview_command(path, config_repo, app, experiments_source, warehouse))
     total = len(seen)
     click.echo(f"{total} file(s) checked: {total - invalid} valid, {invalid} invalid", err=True)
     if findings:
@@ -133,11 +148,75 @@ def _record_findings(experiments, source: str, repo) -> list[str]:
     return lines
 
 
-def _preview_command(path: Path, config_repo: Path | None) -> str:
-    cmd = f"jetstream preview --slug {path.stem} --config-file {path}"
+def _preview_command(
+    path: Path,
+    config_repo: Path | None,
+    platform: str,
+    experiments_source: str | None,
+    warehouse: str | None,
+) -> str:
+    """The `jetstream preview` command for a valid experiment config, every value quoted for
+    the shell, with the platform and sources this validation used."""
+    args = ["jetstream", "preview", "--slug", path.stem, "--config-file", str(path)]
     if config_repo is not None:
-        cmd += f" --config-repo {config_repo}"
-    return cmd
+        args += ["--config-repo", str(config_repo)]
+    if experiments_source:
+        args += ["--experiments", experiments_source]
+    if platform != AUTO:
+        args += ["--platform", platform]
+    if warehouse:
+        args += ["--warehouse", warehouse]
+    return shlex.join(args)
+
+
+def _layout_root(files: list[Path]) -> Path | None:
+    """The metric-hub checkout every file sits in (ROOT/jetstream/<slug>.toml,
+    ROOT/jetstream/defaults|outcomes/..., ROOT/definitions/...), or None."""
+    roots = set()
+    for f in files:
+        f = f.resolve()
+        root = next(
+            (
+                p.parent
+                for p in f.parents
+                if p.name in ("jetstream", "definitions")
+                and ((p.parent / "jetstream").is_dir() or (p.parent / "definitions").is_dir())
+            ),
+            None,
+        )
+        if root is None or not (root / "jetstream" / "defaults").is_dir():
+            return None
+        roots.add(root)
+    return roots.pop() if len(roots) == 1 else None
+
+
+def _platform_of(slug: str, experiments: object) -> str | None:
+    """The app name of `slug` in the experiments source, when it is there."""
+    if not isinstance(experiments, dict) or slug not in experiments:
+        return None
+    app = getattr(experiments[slug], "app_name", None)
+    return app if isinstance(app, str) and app else None
+
+
+def _default_platform(repo: object, experiments: object, files: list[Path]) -> str:
+    """No --platform: the experiments' platform when every experiment file is there under
+    one app name, else the config repo's only platform, else firefox_desktop (said)."""
+    apps = {_platform_of(f.stem, experiments) for f in files}
+    if len(apps) == 1 and None not in apps:
+        app = apps.pop()
+        assert app is not None
+        return app
+    platforms = list(getattr(repo, "platforms", []) or [])
+    if len(platforms) == 1:
+        click.echo(f"note: platform {platforms[0]} (the config repo's only platform)", err=True)
+        return platforms[0]
+    if platforms:
+        click.echo(
+            f"note: assuming platform {DEFAULT_PLATFORM}; the config repo has "
+            f"{', '.join(platforms)} (choose with --platform, or --platform auto)",
+            err=True,
+        )
+    return DEFAULT_PLATFORM
 
 
 def _changed_files(ref: str, repo_dir: Path) -> list[Path]:

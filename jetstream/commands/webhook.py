@@ -142,6 +142,10 @@ def serve(
     max_connections,
 ):
     """Serve the webhook: POST /webhook, GET /healthz, GET /readyz."""
+    from jetstream.extras import require
+
+    require("webhook", "jetstream webhook serve")
+
     from jetstream import webhook
     from jetstream.runners.argo.kube import pod_namespace
     from jetstream.runners.base import ARGO, RunnerOptions

@@ -12,6 +12,9 @@ import click
 @click.group()
 def group() -> None:
     """Render, validate and install the Argo workflow manifests."""
+    from jetstream.extras import require
+
+    require("argo", "jetstream workflows", ("hera",))
 
 
 @group.command("render")

@@ -70,6 +70,9 @@ def make_runner(settings: RunSettings, options: RunnerOptions) -> Runner:
             settings, parallelism=options.parallelism or 2, progress=options.progress
         )
     if options.runner == ARGO:
+        from jetstream.extras import require
+
+        require("argo", "--runner argo")
         from jetstream.runners.argo.runner import ArgoRunner
 
         return ArgoRunner(

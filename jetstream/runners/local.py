@@ -6,7 +6,8 @@
   metrics node, see `common.tolerates_failure_of`);
 - every attempt is recorded as a row of the warehouse's `runs` table, written between
   tasks (the runner never holds the warehouse open while tasks run);
-- a rich progress bar is shown when stderr is a terminal.
+- progress: a rich bar when stderr is a terminal, else `run progress` log lines with
+  done/total, failures and an ETA (see `progress.py`).
 
 Resuming is rerunning: tasks are idempotent (delete + insert), so an interrupted run
 started again leaves the same tables as an uninterrupted one.
@@ -43,6 +44,8 @@ from jetstream.runners.common import (
     task_args,
     tolerates_failure_of,
 )
+from jetstream.runners.progress import Progress
+from jetstream.runners.progress import for_run as progress_for_run
 
 log = get_logger(__name__)
 
@@ -218,7 +221,7 @@ class LocalRunner:
                     results[node.id] = result
                     self._log_result(node, result)
                     if progress is not None:
-                        progress.advance(node.id)
+                        progress.advance(node.id, ok=result.status is NodeStatus.SUCCEEDED)
         except BaseException:
             # interrupted (Ctrl-C) or broken: stop the children now, not when they finish;
             # rerunning the graph later completes it (tasks are idempotent)
@@ -247,7 +250,7 @@ class LocalRunner:
         running: dict[Future[NodeResult], TaskNode],
         pool: ThreadPoolExecutor,
         run_id: str,
-        progress: _Progress | None,
+        progress: Progress | None,
     ) -> list[TaskNode]:
         """Start every pending node whose dependencies are done; skip the ones that
         cannot run. Returns the nodes still waiting."""
@@ -271,7 +274,7 @@ class LocalRunner:
                 results[node.id] = NodeResult(node.id, NodeStatus.SKIPPED, error=why)
                 log.warning("task skipped", task=node.id, because=why)
                 if progress is not None:
-                    progress.advance(node.id)
+                    progress.advance(node.id, skipped=True)
                 continue
             running[pool.submit(self._execute, node, run_id)] = node
         return still
@@ -438,32 +441,8 @@ class LocalRunner:
                 error=last[0],
             )
 
-    def _progress(self, total: int) -> _Progress | None:
-        show = self.progress if self.progress is not None else sys.stderr.isatty()
-        return _Progress(total) if show and total else None
-
-
-class _Progress:
-    def __init__(self, total: int):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-        self._progress = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=False,
-        )
-        self._task = self._progress.add_task("tasks", total=total)
-        self._progress.start()
-
-    def advance(self, description: str) -> None:
-        self._progress.update(self._task, advance=1, description=description[:60])
-
-    def stop(self) -> None:
-        self._progress.stop()
+    def _progress(self, total: int) -> Progress | None:
+        return progress_for_run(total, self.progress)
 
 
 def _int_or_none(value: object) -> int | None:

@@ -120,6 +120,9 @@ def open_warehouse(uri: str, **kwargs: Any) -> Warehouse:
         project, dot, dataset = rest.rpartition(".")
         if not dot or not project or not dataset:
             raise ConfigError(f"warehouse {uri!r}: expected 'bigquery:PROJECT.DATASET'")
+        from jetstream.extras import require
+
+        require("bigquery", f"warehouse {uri!r}")
         from jetstream.warehouse.bigquery import BigQueryWarehouse
 
         return BigQueryWarehouse(project, dataset, **kwargs)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import tenacity
 from google.api_core import exceptions as gexc
 from google.cloud import bigquery
 
@@ -249,17 +250,21 @@ class BigQueryWarehouse:
             parse_bigquery(statement)
             body.append(statement.strip().rstrip(";"))
         script = "BEGIN TRANSACTION;\n" + ";\n".join(body) + ";\nCOMMIT TRANSACTION;"
-        delay = self.retry_delay
-        for attempt in range(1, self.transaction_attempts + 1):
-            try:
-                return self.execute(script)
-            except TransientError as exc:
-                if not is_concurrent_update(exc) or attempt == self.transaction_attempts:
-                    raise
-                log.info("bigquery.transaction_retry", attempt=attempt, error=str(exc))
-                self._sleep(delay)
-                delay *= 2
-        raise AssertionError("unreachable")
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(
+                lambda e: isinstance(e, TransientError) and is_concurrent_update(e)
+            ),
+            stop=tenacity.stop_after_attempt(self.transaction_attempts),
+            wait=tenacity.wait_exponential(multiplier=self.retry_delay, max=float("inf")),
+            sleep=self._sleep,
+            before_sleep=lambda s: log.info(
+                "bigquery.transaction_retry",
+                attempt=s.attempt_number,
+                error=str(s.outcome.exception() if s.outcome else ""),
+            ),
+            reraise=True,
+        )
+        return retrying(self.execute, script)
 
     def create_table_as(
         self,

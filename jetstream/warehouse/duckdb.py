@@ -43,6 +43,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import tenacity
 from sqlglot import exp
 
 from jetstream.errors import MetricError, TransientError
@@ -223,15 +224,19 @@ class DuckDBWarehouse:
             lock.release()
 
     def _open_locked(self, deadline: float) -> duckdb.DuckDBPyConnection:
-        delay = 0.01
-        while True:
-            try:
-                return self._connect()
-            except duckdb.IOException as exc:  # held by a process outside our locking
-                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
-                    raise _error(exc, "connect") from exc
-                time.sleep(delay)
-                delay = min(delay * 2, 0.5)
+        # retried while the file is held by a process outside our locking
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(
+                lambda e: isinstance(e, duckdb.IOException) and "lock" in str(e).lower()
+            ),
+            stop=tenacity.stop_after_delay(max(0.0, deadline - time.monotonic())),
+            wait=tenacity.wait_exponential(multiplier=0.01, max=0.5),
+            reraise=True,
+        )
+        try:
+            return retrying(self._connect)
+        except duckdb.IOException as exc:
+            raise _error(exc, "connect") from exc
 
     # -- SQL --------------------------------------------------------------------------------
 
