@@ -1,0 +1,244 @@
+"""Analyse BigQuery statements with ZetaSQL; runs inside the zetasql virtualenv.
+
+Reads a JSON object from stdin:
+  {"tables": {"project.dataset.table": [[column, bigquery_type], ...]},
+   "functions": [{"name": "mozfun.x.y", "args": [type, ...], "returns": type}],
+   "statements": ["sql", ...]}
+and writes a JSON list to stdout, one {"ok": bool, "error": str} per statement.
+Statements are analysed in order; a successful CREATE TABLE / VIEW adds its output
+columns to the catalog so later statements can read the new table.
+
+The compiled WASM module is cached (wasmtime Module.serialize) in the directory named by
+ZETASQL_MODULE_CACHE, keyed by the zetasql and wasmtime versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+
+def install_module_cache(cache_dir: Path) -> None:
+    """Make zetasql load its compiled module from cache_dir (compile + store once)."""
+    from importlib.metadata import version
+
+    import wasmtime
+    from zetasql.core import wasm_client
+
+    key = f"zetasql-{version('zetasql')}-wasmtime-{version('wasmtime')}.cwasm"
+    cached = cache_dir / key
+    real_module = wasmtime.Module
+
+    class CachedModule:
+        @staticmethod
+        def from_file(engine: wasmtime.Engine, path: str) -> wasmtime.Module:
+            if cached.exists():
+                try:
+                    return real_module.deserialize_file(engine, str(cached))
+                except Exception as exc:  # stale or truncated cache: rebuild it
+                    print(f"zetasql module cache unusable ({exc}); recompiling", file=sys.stderr)
+            module = real_module.from_file(engine, path)
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(f".tmp{os.getpid()}")
+            tmp.write_bytes(module.serialize())
+            tmp.replace(cached)
+            return module
+
+    wasm_client.Module = CachedModule  # type: ignore[attr-defined]
+
+
+def quote(name: str) -> str:
+    return "`" + name.replace("`", "") + "`"
+
+
+class Session:
+    """A catalog that grows as the statements run, and the analyzer options."""
+
+    def __init__(self) -> None:
+        from zetasql.core.local_service import ZetaSqlLocalService
+        from zetasql.types import (
+            AnalyzerOptions,
+            LanguageOptions,
+            ProductMode,
+            ZetaSQLBuiltinFunctionOptions,
+        )
+
+        self.service = ZetaSqlLocalService.get_instance()
+        language = LanguageOptions.maximum_features()
+        language.product_mode = ProductMode.PRODUCT_EXTERNAL
+        self.options = AnalyzerOptions(language_options=language, allow_undeclared_parameters=True)
+        self.builtins = ZetaSQLBuiltinFunctionOptions(language_options=language)
+        self.tables: dict[tuple[str, ...], list] = {}  # dotted name parts -> SimpleColumns
+        self.paths: dict[tuple[str, ...], tuple[str, ...]] = {}  # path as written -> table
+        self.functions: list = []
+        self._catalog = None
+
+    # -- catalog ---------------------------------------------------------------------------
+
+    def column_types(self, columns: list[list[str]]) -> list:
+        """BigQuery type spellings -> zetasql Types (through a CREATE TABLE analysis)."""
+        ddl = ", ".join(f"{quote(name)} {kind}" for name, kind in columns)
+        stmt = self.service.analyze(
+            sql_statement=f"CREATE TABLE _types ({ddl})", options=self.options
+        ).resolved_statement
+        return [c.type for c in stmt.column_definition_list]
+
+    def add_table(self, name: str, columns: list[tuple[str, object]]) -> None:
+        from zetasql.types import SimpleColumn
+
+        key = tuple(name.lower().split("."))
+        self.tables[key] = [
+            SimpleColumn(name=n, type=t, is_writable_column=True) for n, t in columns
+        ]
+        self._catalog = None
+
+    def add_function(self, name: str, signatures: list[tuple[list[str], str]]) -> None:
+        from zetasql.api.builders.function_builder import FunctionBuilder
+        from zetasql.types import (
+            FunctionArgumentType,
+            FunctionArgumentTypeOptions,
+            FunctionEnums,
+            FunctionSignature,
+            SignatureArgumentKind,
+        )
+
+        def argument(kind: str, t=None) -> FunctionArgumentType:
+            options = FunctionArgumentTypeOptions(
+                cardinality=FunctionEnums.ArgumentCardinality.REQUIRED
+            )
+            if kind in TEMPLATES:
+                return FunctionArgumentType(kind=TEMPLATES[kind], options=options)
+            return FunctionArgumentType(
+                kind=SignatureArgumentKind.ARG_TYPE_FIXED, type=t, options=options
+            )
+
+        TEMPLATES = {
+            "ANY_1": SignatureArgumentKind.ARG_TYPE_ANY_1,
+            "ANY_2": SignatureArgumentKind.ARG_TYPE_ANY_2,
+            "ARRAY_ANY_1": SignatureArgumentKind.ARG_ARRAY_TYPE_ANY_1,
+            "ARBITRARY": SignatureArgumentKind.ARG_TYPE_ARBITRARY,
+        }
+        builder = FunctionBuilder(name)
+        for args, returns in signatures:
+            fixed = [k for k in [*args, returns] if k not in TEMPLATES]
+            types = iter(self.column_types([[f"c{i}", k] for i, k in enumerate(fixed)]))
+            resolved = {i: next(types) for i, k in enumerate([*args, returns]) if k not in TEMPLATES}
+            builder.add_signature(
+                FunctionSignature(
+                    argument=[argument(k, resolved.get(i)) for i, k in enumerate(args)],
+                    return_type=argument(returns, resolved.get(len(args))),
+                )
+            )
+        self.functions.append(builder.build())
+        self._catalog = None
+
+    def resolve(self, path: list[str]) -> None:
+        """Make the table a statement names (as written) findable, if it is known."""
+        written = tuple(path)
+        if written in self.paths:
+            return
+        parts = tuple(".".join(path).lower().split("."))
+        for n in range(len(parts), 0, -1):  # the longest known suffix
+            if parts[-n:] in self.tables:
+                self.paths[written] = parts[-n:]
+                self._catalog = None
+                return
+
+    def catalog(self):
+        if self._catalog is not None:
+            return self._catalog
+        from zetasql.types import SimpleCatalog, SimpleTable
+
+        root = SimpleCatalog(name="root", table=[], catalog=[])
+        root.builtin_function_options = self.builtins
+        for function in self.functions:
+            root.add_function(function)
+        for written, key in self.paths.items():
+            node = root
+            for part in written[:-1]:
+                sub = next((c for c in node.catalog if c.name == part), None)
+                if sub is None:
+                    sub = SimpleCatalog(name=part, table=[], catalog=[])
+                    node.catalog.append(sub)
+                node = sub
+            if not any(t.name == written[-1] for t in node.table):
+                node.table.append(
+                    SimpleTable(name=written[-1], column=list(self.tables[key]))
+                )
+        self._catalog = root
+        return root
+
+    # -- statements ------------------------------------------------------------------------
+
+    def learn(self, stmt) -> None:
+        """A statement that creates a table or view adds it to the catalog."""
+        columns = getattr(stmt, "column_definition_list", None) or []
+        named = [(c.name, c.type) for c in columns]
+        if not named:
+            named = [(c.name, c.column.type) for c in getattr(stmt, "output_column_list", [])]
+        name_path = getattr(stmt, "name_path", None)
+        kind = type(stmt).__name__
+        if name_path and named and kind.startswith("ResolvedCreate") and (
+            "Table" in kind or "View" in kind
+        ):
+            self.add_table(".".join(name_path), named)
+
+    def analyze_script(self, script: str) -> list[dict]:
+        """Every statement of the script in order: {"sql", "ok", "error"}."""
+        from zetasql.types import ParseResumeLocation
+
+        data = script.encode()
+        results = []
+        position = 0
+        while data[position:].strip().strip(b";").strip():
+            location = ParseResumeLocation(input=script, byte_position=position)
+            try:
+                names = self.service.extract_table_names_from_next_statement(
+                    parse_resume_location=location, options=self.options.language_options
+                )
+            except Exception as exc:  # a syntax error: report it, skip the rest
+                results.append({"sql": data[position:].decode(), "ok": False, "error": str(exc)})
+                break
+            end = names.resume_byte_position or len(data)
+            text = data[position:end].decode().strip()
+            for name in names.table_name:
+                self.resolve(list(name.table_name_segment))
+            try:
+                response = self.service.analyze(
+                    parse_resume_location=ParseResumeLocation(input=script, byte_position=position),
+                    options=self.options,
+                    simple_catalog=self.catalog(),
+                )
+                self.learn(response.resolved_statement)
+                results.append({"sql": text, "ok": True, "error": ""})
+            except Exception as exc:
+                results.append({"sql": text, "ok": False, "error": str(exc)})
+            if end <= position:
+                break
+            position = end
+        return results
+
+
+def main() -> None:
+    install_module_cache(Path(os.environ["ZETASQL_MODULE_CACHE"]))
+    request = json.load(sys.stdin)
+    session = Session()
+    for function in request.get("functions", []):
+        session.add_function(function["name"], function["signatures"])
+    out = []
+    for entry in request["entries"]:
+        if entry["kind"] == "load":
+            columns = list(entry["columns"].items())
+            session.add_table(entry["table"], list(zip(
+                [c for c, _ in columns], session.column_types([list(c) for c in columns])
+            )))
+            continue
+        for result in session.analyze_script(entry["sql"]):
+            out.append(result)
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
