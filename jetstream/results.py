@@ -121,5 +121,6 @@ def staging_table(slug: str, *parts: str) -> str:
 
 
 def create_table_sql(ref: str, columns: tuple[tuple[str, str], ...]) -> str:
-    cols = ", ".join(f"{name} {typ}" for name, typ in columns)
+    """Column names are backtick-quoted: `window` is a reserved word in GoogleSQL."""
+    cols = ", ".join(f"`{name}` {typ}" for name, typ in columns)
     return f"CREATE TABLE IF NOT EXISTS {ref} ({cols})"

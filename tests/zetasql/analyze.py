@@ -1,12 +1,15 @@
 """Analyse BigQuery statements with ZetaSQL; runs inside the zetasql virtualenv.
 
 Reads a JSON object from stdin:
-  {"tables": {"project.dataset.table": [[column, bigquery_type], ...]},
-   "functions": [{"name": "mozfun.x.y", "args": [type, ...], "returns": type}],
-   "statements": ["sql", ...]}
-and writes a JSON list to stdout, one {"ok": bool, "error": str} per statement.
-Statements are analysed in order; a successful CREATE TABLE / VIEW adds its output
-columns to the catalog so later statements can read the new table.
+  {"functions": [{"name": "mozfun.x.y", "signatures": [[[arg_type, ...], return_type]]}],
+   "runs": {"name": [entry, ...]}}
+where an entry is a line of the warehouse SQL log (jetstream/warehouse/sql_log.py):
+{"kind": "sql", "sql": script} or {"kind": "load", "table": name, "columns": {col: type}}.
+Writes {"name": [{"sql", "ok", "error"}, ...]} to stdout, one result per statement (a
+script is split into its statements). Each run starts from an empty catalog; entries are
+analysed in order: a load declares its table, a successful CREATE TABLE / VIEW adds its
+columns, so later statements read them. A table is found under any name that ends with
+its own (`mozdata.telemetry.events` finds the loaded `telemetry.events`).
 
 The compiled WASM module is cached (wasmtime Module.serialize) in the directory named by
 ZETASQL_MODULE_CACHE, keyed by the zetasql and wasmtime versions.
@@ -49,6 +52,15 @@ def install_module_cache(cache_dir: Path) -> None:
     wasm_client.Module = CachedModule  # type: ignore[attr-defined]
 
 
+def attrs_evolve(function, **changes):
+    import copy
+
+    out = copy.deepcopy(function)
+    for key, value in changes.items():
+        setattr(out, key, value)
+    return out
+
+
 def quote(name: str) -> str:
     return "`" + name.replace("`", "") + "`"
 
@@ -79,6 +91,8 @@ class Session:
 
     def column_types(self, columns: list[list[str]]) -> list:
         """BigQuery type spellings -> zetasql Types (through a CREATE TABLE analysis)."""
+        if not columns:
+            return []
         ddl = ", ".join(f"{quote(name)} {kind}" for name, kind in columns)
         stmt = self.service.analyze(
             sql_statement=f"CREATE TABLE _types ({ddl})", options=self.options
@@ -109,9 +123,12 @@ class Session:
                 cardinality=FunctionEnums.ArgumentCardinality.REQUIRED
             )
             if kind in TEMPLATES:
-                return FunctionArgumentType(kind=TEMPLATES[kind], options=options)
+                return FunctionArgumentType(
+                    kind=TEMPLATES[kind], options=options, num_occurrences=1
+                )
             return FunctionArgumentType(
-                kind=SignatureArgumentKind.ARG_TYPE_FIXED, type=t, options=options
+                kind=SignatureArgumentKind.ARG_TYPE_FIXED, type=t, options=options,
+                num_occurrences=1,
             )
 
         TEMPLATES = {
@@ -120,7 +137,7 @@ class Session:
             "ARRAY_ANY_1": SignatureArgumentKind.ARG_ARRAY_TYPE_ANY_1,
             "ARBITRARY": SignatureArgumentKind.ARG_TYPE_ARBITRARY,
         }
-        builder = FunctionBuilder(name)
+        builder = FunctionBuilder("x")
         for args, returns in signatures:
             fixed = [k for k in [*args, returns] if k not in TEMPLATES]
             types = iter(self.column_types([[f"c{i}", k] for i, k in enumerate(fixed)]))
@@ -131,7 +148,12 @@ class Session:
                     return_type=argument(returns, resolved.get(len(args))),
                 )
             )
-        self.functions.append(builder.build())
+        function = builder.build()
+        # reachable as written both ways: mozfun.map.get_key(...) is a path through nested
+        # catalogs, `mozfun.map.get_key`(...) one name in the root catalog
+        self.functions.append(((), attrs_evolve(function, name_path=[name])))
+        parts = name.split(".")
+        self.functions.append((tuple(parts[:-1]), attrs_evolve(function, name_path=parts[-1:])))
         self._catalog = None
 
     def resolve(self, path: list[str]) -> None:
@@ -151,18 +173,23 @@ class Session:
             return self._catalog
         from zetasql.types import SimpleCatalog, SimpleTable
 
-        root = SimpleCatalog(name="root", table=[], catalog=[])
+        root = SimpleCatalog(name="root", table=[], catalog=[], custom_function=[])
         root.builtin_function_options = self.builtins
-        for function in self.functions:
-            root.add_function(function)
-        for written, key in self.paths.items():
+
+        def node_at(path: tuple[str, ...]):
             node = root
-            for part in written[:-1]:
+            for part in path:
                 sub = next((c for c in node.catalog if c.name == part), None)
                 if sub is None:
-                    sub = SimpleCatalog(name=part, table=[], catalog=[])
+                    sub = SimpleCatalog(name=part, table=[], catalog=[], custom_function=[])
                     node.catalog.append(sub)
                 node = sub
+            return node
+
+        for path, function in self.functions:
+            node_at(path).custom_function.append(function)
+        for written, key in self.paths.items():
+            node = node_at(written[:-1])
             if not any(t.name == written[-1] for t in node.table):
                 node.table.append(
                     SimpleTable(name=written[-1], column=list(self.tables[key]))
@@ -224,19 +251,19 @@ class Session:
 def main() -> None:
     install_module_cache(Path(os.environ["ZETASQL_MODULE_CACHE"]))
     request = json.load(sys.stdin)
-    session = Session()
-    for function in request.get("functions", []):
-        session.add_function(function["name"], function["signatures"])
-    out = []
-    for entry in request["entries"]:
-        if entry["kind"] == "load":
-            columns = list(entry["columns"].items())
-            session.add_table(entry["table"], list(zip(
-                [c for c, _ in columns], session.column_types([list(c) for c in columns])
-            )))
-            continue
-        for result in session.analyze_script(entry["sql"]):
-            out.append(result)
+    out: dict[str, list[dict]] = {}
+    for run, entries in request["runs"].items():
+        session = Session()  # each run starts from an empty catalog
+        for function in request.get("functions", []):
+            session.add_function(function["name"], function["signatures"])
+        results = out.setdefault(run, [])
+        for entry in entries:
+            if entry["kind"] == "load":
+                names = list(entry["columns"])
+                types = session.column_types([[n, entry["columns"][n]] for n in names])
+                session.add_table(entry["table"], list(zip(names, types)))
+            else:
+                results.extend(session.analyze_script(entry["sql"]))
     json.dump(out, sys.stdout)
 
 
