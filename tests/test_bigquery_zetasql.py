@@ -91,7 +91,7 @@ def test_analyzer_rejects_what_bigquery_rejects():
         "SELECT mozfun.hist.merge(a) FROM `mozdata.telemetry.t`",
         "SELECT n FROM no_such_table",
         "SELECT (SELECT COUNT(DISTINCT v) FROM UNNEST(ARRAY_CONCAT_AGG(a)) v) FROM telemetry.t",
-        "SELECT n + 'x' FROM telemetry.t",
+        "SELECT LOWER(n) FROM telemetry.t",
         "SELECT mozfun.map.get_key(m, 'k') AS v, n FROM `moz-fx-data-shared-prod.telemetry.t`",
         "BEGIN TRANSACTION;\nDELETE FROM telemetry.t WHERE n = @n;\nCOMMIT TRANSACTION;",
     ]
@@ -103,4 +103,4 @@ def test_analyzer_rejects_what_bigquery_rejects():
     assert "Function not found: mozfun.hist" in errors[1]
     assert "Table not found: no_such_table" in errors[2]
     assert "not allowed in UNNEST" in errors[3]
-    assert "No matching signature for operator +" in errors[4]
+    assert "No matching signature for function LOWER" in errors[4]

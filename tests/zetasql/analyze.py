@@ -52,6 +52,25 @@ def install_module_cache(cache_dir: Path) -> None:
     wasm_client.Module = CachedModule  # type: ignore[attr-defined]
 
 
+def install_fast_memory_access() -> None:
+    """zetasql copies requests and responses byte by byte in Python; copy them whole."""
+    from zetasql.core.wasm_client import WasmClient
+
+    import ctypes
+
+    def base(self) -> int:  # the module's memory is shared: a ctypes pointer to its start
+        return ctypes.addressof(self.memory.data_ptr().contents)
+
+    def write_bytes(self, ptr: int, data: bytes) -> None:
+        ctypes.memmove(base(self) + ptr, data, len(data))
+
+    def read_bytes(self, ptr: int, size: int) -> bytes:
+        return ctypes.string_at(base(self) + ptr, size)
+
+    WasmClient.write_bytes = write_bytes  # type: ignore[method-assign]
+    WasmClient.read_bytes = read_bytes  # type: ignore[method-assign]
+
+
 def attrs_evolve(function, **changes):
     import copy
 
@@ -85,7 +104,9 @@ class Session:
         self.tables: dict[tuple[str, ...], list] = {}  # dotted name parts -> SimpleColumns
         self.paths: dict[tuple[str, ...], tuple[str, ...]] = {}  # path as written -> table
         self.functions: list = []
-        self._catalog = None
+        self._catalog: int | None = None  # the registered catalog, while still complete
+        self._options_proto = self.options.to_proto()
+        self._language_proto = language.to_proto()
 
     # -- catalog ---------------------------------------------------------------------------
 
@@ -103,10 +124,11 @@ class Session:
         from zetasql.types import SimpleColumn
 
         key = tuple(name.lower().split("."))
-        self.tables[key] = [
-            SimpleColumn(name=n, type=t, is_writable_column=True) for n, t in columns
-        ]
-        self._catalog = None
+        new = [SimpleColumn(name=n, type=t, is_writable_column=True) for n, t in columns]
+        if self.tables.get(key) != new:
+            self.tables[key] = new
+            if key in self.paths.values():
+                self._invalidate()
 
     def add_function(self, name: str, signatures: list[tuple[list[str], str]]) -> None:
         from zetasql.api.builders.function_builder import FunctionBuilder
@@ -154,7 +176,7 @@ class Session:
         self.functions.append(((), attrs_evolve(function, name_path=[name])))
         parts = name.split(".")
         self.functions.append((tuple(parts[:-1]), attrs_evolve(function, name_path=parts[-1:])))
-        self._catalog = None
+        self._invalidate()
 
     def resolve(self, path: list[str]) -> None:
         """Make the table a statement names (as written) findable, if it is known."""
@@ -165,12 +187,23 @@ class Session:
         for n in range(len(parts), 0, -1):  # the longest known suffix
             if parts[-n:] in self.tables:
                 self.paths[written] = parts[-n:]
-                self._catalog = None
+                self._invalidate()
                 return
 
-    def catalog(self):
+    def _invalidate(self) -> None:
         if self._catalog is not None:
-            return self._catalog
+            self.service.unregister_catalog(registered_id=self._catalog)
+            self._catalog = None
+
+    def catalog(self) -> int:
+        """The id of the registered catalog: registering once, rather than sending the
+        catalog with every statement, saves building the built-in functions each time."""
+        if self._catalog is None:
+            response = self.service.register_catalog(simple_catalog=self.build_catalog())
+            self._catalog = response.registered_id
+        return self._catalog
+
+    def build_catalog(self):
         from zetasql.types import SimpleCatalog, SimpleTable
 
         root = SimpleCatalog(name="root", table=[], catalog=[], custom_function=[])
@@ -194,7 +227,6 @@ class Session:
                 node.table.append(
                     SimpleTable(name=written[-1], column=list(self.tables[key]))
                 )
-        self._catalog = root
         return root
 
     # -- statements ------------------------------------------------------------------------
@@ -214,16 +246,23 @@ class Session:
 
     def analyze_script(self, script: str) -> list[dict]:
         """Every statement of the script in order: {"sql", "ok", "error"}."""
-        from zetasql.types import ParseResumeLocation
+        from zetasql.types import parse_proto
+        from zetasql.wasi._pb2.zetasql.local_service import local_service_pb2 as pb
 
+        call = self.service.wasm_client.call_grpc_func
         data = script.encode()
         results = []
         position = 0
         while data[position:].strip().strip(b";").strip():
-            location = ParseResumeLocation(input=script, byte_position=position)
+            names_request = pb.ExtractTableNamesFromNextStatementRequest()
+            names_request.parse_resume_location.input = script
+            names_request.parse_resume_location.byte_position = position
+            names_request.options.CopyFrom(self._language_proto)
             try:
-                names = self.service.extract_table_names_from_next_statement(
-                    parse_resume_location=location, options=self.options.language_options
+                names = call(
+                    "ZetaSqlLocalService_ExtractTableNamesFromNextStatement",
+                    names_request,
+                    pb.ExtractTableNamesFromNextStatementResponse,
                 )
             except Exception as exc:  # a syntax error: report it, skip the rest
                 results.append({"sql": data[position:].decode(), "ok": False, "error": str(exc)})
@@ -232,13 +271,16 @@ class Session:
             text = data[position:end].decode().strip()
             for name in names.table_name:
                 self.resolve(list(name.table_name_segment))
+            request = pb.AnalyzeRequest()
+            request.options.CopyFrom(self._options_proto)
+            request.registered_catalog_id = self.catalog()
+            request.parse_resume_location.input = script
+            request.parse_resume_location.byte_position = position
             try:
-                response = self.service.analyze(
-                    parse_resume_location=ParseResumeLocation(input=script, byte_position=position),
-                    options=self.options,
-                    simple_catalog=self.catalog(),
-                )
-                self.learn(response.resolved_statement)
+                response = call("ZetaSqlLocalService_Analyze", request, pb.AnalyzeResponse)
+                kind = response.resolved_statement.WhichOneof("node") or ""
+                if "create" in kind:  # the others' trees are not needed: skip converting
+                    self.learn(parse_proto(response).resolved_statement)
                 results.append({"sql": text, "ok": True, "error": ""})
             except Exception as exc:
                 results.append({"sql": text, "ok": False, "error": str(exc)})
@@ -250,6 +292,7 @@ class Session:
 
 def main() -> None:
     install_module_cache(Path(os.environ["ZETASQL_MODULE_CACHE"]))
+    install_fast_memory_access()
     request = json.load(sys.stdin)
     out: dict[str, list[dict]] = {}
     for run, entries in request["runs"].items():

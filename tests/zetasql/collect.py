@@ -146,7 +146,9 @@ def previews(tmp: Path) -> list[dict]:
         output: list[str] = []
         for opts in runs:
             result = run_preview(opts, output.append)
-            assert result.exit_code == 0, "\n".join(output)
+            # exit 1 is also findings (statistics of too few clients; SQL errors show in
+            # the analysis)
+            assert result.exit_code in (0, 1), "\n".join(output)
         assert any("dropped 2 preview schema" in line for line in output), output
     return read_log(log)
 
