@@ -28,6 +28,7 @@ def install_module_cache(cache_dir: Path) -> None:
     from importlib.metadata import version
 
     import wasmtime
+
     from zetasql.core import wasm_client
 
     key = f"zetasql-{version('zetasql')}-wasmtime-{version('wasmtime')}.cwasm"
@@ -54,9 +55,9 @@ def install_module_cache(cache_dir: Path) -> None:
 
 def install_fast_memory_access() -> None:
     """zetasql copies requests and responses byte by byte in Python; copy them whole."""
-    from zetasql.core.wasm_client import WasmClient
-
     import ctypes
+
+    from zetasql.core.wasm_client import WasmClient
 
     def base(self) -> int:  # the module's memory is shared: a ctypes pointer to its start
         return ctypes.addressof(self.memory.data_ptr().contents)
@@ -149,7 +150,9 @@ class Session:
                     kind=TEMPLATES[kind], options=options, num_occurrences=1
                 )
             return FunctionArgumentType(
-                kind=SignatureArgumentKind.ARG_TYPE_FIXED, type=t, options=options,
+                kind=SignatureArgumentKind.ARG_TYPE_FIXED,
+                type=t,
+                options=options,
                 num_occurrences=1,
             )
 
@@ -163,7 +166,9 @@ class Session:
         for args, returns in signatures:
             fixed = [k for k in [*args, returns] if k not in TEMPLATES]
             types = iter(self.column_types([[f"c{i}", k] for i, k in enumerate(fixed)]))
-            resolved = {i: next(types) for i, k in enumerate([*args, returns]) if k not in TEMPLATES}
+            resolved = {
+                i: next(types) for i, k in enumerate([*args, returns]) if k not in TEMPLATES
+            }
             builder.add_signature(
                 FunctionSignature(
                     argument=[argument(k, resolved.get(i)) for i, k in enumerate(args)],
@@ -224,9 +229,7 @@ class Session:
         for written, key in self.paths.items():
             node = node_at(written[:-1])
             if not any(t.name == written[-1] for t in node.table):
-                node.table.append(
-                    SimpleTable(name=written[-1], column=list(self.tables[key]))
-                )
+                node.table.append(SimpleTable(name=written[-1], column=list(self.tables[key])))
         return root
 
     # -- statements ------------------------------------------------------------------------
@@ -239,8 +242,11 @@ class Session:
             named = [(c.name, c.column.type) for c in getattr(stmt, "output_column_list", [])]
         name_path = getattr(stmt, "name_path", None)
         kind = type(stmt).__name__
-        if name_path and named and kind.startswith("ResolvedCreate") and (
-            "Table" in kind or "View" in kind
+        if (
+            name_path
+            and named
+            and kind.startswith("ResolvedCreate")
+            and ("Table" in kind or "View" in kind)
         ):
             self.add_table(".".join(name_path), named)
 
@@ -304,7 +310,7 @@ def main() -> None:
             if entry["kind"] == "load":
                 names = list(entry["columns"])
                 types = session.column_types([[n, entry["columns"][n]] for n in names])
-                session.add_table(entry["table"], list(zip(names, types)))
+                session.add_table(entry["table"], list(zip(names, types, strict=True)))
             else:
                 results.extend(session.analyze_script(entry["sql"]))
     json.dump(out, sys.stdout)

@@ -14,16 +14,14 @@ HISTOGRAM = (
     "`values` ARRAY<STRUCT<key INT64, value INT64>>>"
 )
 MAP_VALUE_TYPES = ("STRING", "INT64", "FLOAT64", "BOOL", "STRUCT<branch STRING>")
-GET_KEY = [
-    ([f"ARRAY<STRUCT<key STRING, value {v}>>", "STRING"], v) for v in MAP_VALUE_TYPES
-] + [(["ARRAY<STRUCT<key INT64, value INT64>>", "INT64"], "INT64")]
+GET_KEY = [([f"ARRAY<STRUCT<key STRING, value {v}>>", "STRING"], v) for v in MAP_VALUE_TYPES] + [
+    (["ARRAY<STRUCT<key INT64, value INT64>>", "INT64"], "INT64")
+]
 
 SIGNATURES: dict[str, list[tuple[list[str], str]]] = {
     "mozfun.map.get_key": GET_KEY,
     "udf.get_key": GET_KEY,
-    "mozfun.map.extract_keyed_scalar_sum": [
-        (["ARRAY<STRUCT<key STRING, value INT64>>"], "INT64")
-    ],
+    "mozfun.map.extract_keyed_scalar_sum": [(["ARRAY<STRUCT<key STRING, value INT64>>"], "INT64")],
     "mozfun.json.extract_int_map": [(["STRING"], "ARRAY<STRUCT<key INT64, value INT64>>")],
     "mozfun.hist.extract": [(["STRING"], HISTOGRAM)],
     "mozfun.hist.threshold_count": [(["STRING", "INT64"], "INT64")],
