@@ -252,48 +252,66 @@ class Session:
 
     def analyze_script(self, script: str) -> list[dict]:
         """Every statement of the script in order: {"sql", "ok", "error"}."""
-        from zetasql.types import parse_proto
-        from zetasql.wasi._pb2.zetasql.local_service import local_service_pb2 as pb
-
-        call = self.service.wasm_client.call_grpc_func
         data = script.encode()
         results = []
         position = 0
         while data[position:].strip().strip(b";").strip():
-            names_request = pb.ExtractTableNamesFromNextStatementRequest()
-            names_request.parse_resume_location.input = script
-            names_request.parse_resume_location.byte_position = position
-            names_request.options.CopyFrom(self._language_proto)
-            try:
-                names = call(
-                    "ZetaSqlLocalService_ExtractTableNamesFromNextStatement",
-                    names_request,
-                    pb.ExtractTableNamesFromNextStatementResponse,
-                )
-            except Exception as exc:  # a syntax error: report it, skip the rest
-                results.append({"sql": data[position:].decode(), "ok": False, "error": str(exc)})
-                break
-            end = names.resume_byte_position or len(data)
+            end, error = self._analyze_next(script, position)
+            if end is None:  # the statement's tables were not all in the catalog yet
+                try:
+                    end = self._resolve_tables(script, position)
+                except Exception as exc:  # a syntax error: report it, skip the rest
+                    results.append(
+                        {"sql": data[position:].decode(), "ok": False, "error": str(exc)}
+                    )
+                    break
+                _, error = self._analyze_next(script, position)
             text = data[position:end].decode().strip()
-            for name in names.table_name:
-                self.resolve(list(name.table_name_segment))
-            request = pb.AnalyzeRequest()
-            request.options.CopyFrom(self._options_proto)
-            request.registered_catalog_id = self.catalog()
-            request.parse_resume_location.input = script
-            request.parse_resume_location.byte_position = position
-            try:
-                response = call("ZetaSqlLocalService_Analyze", request, pb.AnalyzeResponse)
-                kind = response.resolved_statement.WhichOneof("node") or ""
-                if "create" in kind:  # the others' trees are not needed: skip converting
-                    self.learn(parse_proto(response).resolved_statement)
-                results.append({"sql": text, "ok": True, "error": ""})
-            except Exception as exc:
-                results.append({"sql": text, "ok": False, "error": str(exc)})
+            results.append({"sql": text, "ok": error is None, "error": error or ""})
             if end <= position:
                 break
             position = end
         return results
+
+    def _analyze_next(self, script: str, position: int) -> tuple[int | None, str | None]:
+        """Analyse the statement at `position`: (where the next one starts, the error).
+        (None, error) when the error may come from a table not yet in the catalog."""
+        from zetasql.types import parse_proto
+        from zetasql.wasi._pb2.zetasql.local_service import local_service_pb2 as pb
+
+        request = pb.AnalyzeRequest()
+        request.options.CopyFrom(self._options_proto)
+        request.registered_catalog_id = self.catalog()
+        request.parse_resume_location.input = script
+        request.parse_resume_location.byte_position = position
+        try:
+            response = self.service.wasm_client.call_grpc_func(
+                "ZetaSqlLocalService_Analyze", request, pb.AnalyzeResponse
+            )
+        except Exception as exc:
+            return None, str(exc)
+        kind = response.resolved_statement.WhichOneof("node") or ""
+        if "create" in kind:  # the other statements' trees are not needed: not converted
+            self.learn(parse_proto(response).resolved_statement)
+        return response.resume_byte_position or len(script.encode()), None
+
+    def _resolve_tables(self, script: str, position: int) -> int:
+        """Put the tables the statement at `position` names into the catalog; returns
+        where the next statement starts."""
+        from zetasql.wasi._pb2.zetasql.local_service import local_service_pb2 as pb
+
+        request = pb.ExtractTableNamesFromNextStatementRequest()
+        request.parse_resume_location.input = script
+        request.parse_resume_location.byte_position = position
+        request.options.CopyFrom(self._language_proto)
+        names = self.service.wasm_client.call_grpc_func(
+            "ZetaSqlLocalService_ExtractTableNamesFromNextStatement",
+            request,
+            pb.ExtractTableNamesFromNextStatementResponse,
+        )
+        for name in names.table_name:
+            self.resolve(list(name.table_name_segment))
+        return names.resume_byte_position or len(script.encode())
 
 
 def main() -> None:
