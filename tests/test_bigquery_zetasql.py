@@ -39,10 +39,11 @@ def analysed(tmp_path_factory) -> dict[str, list[dict]]:
     return harness.analyze(runs, udfs.declarations())
 
 
-def test_every_bigquery_statement_passes_zetasql(analysed):
+def test_every_bigquery_statement_passes_zetasql(analysed, capsys):
     counts = {run: len(results) for run, results in analysed.items()}
     failures = [(run, r) for run, results in analysed.items() for r in results if not r["ok"]]
-    print(f"\nZetaSQL analysed {sum(counts.values())} BigQuery statements: {counts}")
+    with capsys.disabled():  # the figure shows in the test output without -s
+        print(f"\nZetaSQL analysed {sum(counts.values())} BigQuery statements: {counts}")
     report = "\n\n".join(
         f"[{run}] {r['error']}\n{textwrap.indent(r['sql'][:3000], '    ')}" for run, r in failures
     )
