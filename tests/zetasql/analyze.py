@@ -72,7 +72,8 @@ def install_fast_memory_access() -> None:
     WasmClient.read_bytes = read_bytes  # type: ignore[method-assign]
 
 
-def attrs_evolve(function, **changes):
+def with_fields(function, **changes):
+    """A copy of a ProtoModel with some fields replaced."""
     import copy
 
     out = copy.deepcopy(function)
@@ -178,9 +179,9 @@ class Session:
         function = builder.build()
         # reachable as written both ways: mozfun.map.get_key(...) is a path through nested
         # catalogs, `mozfun.map.get_key`(...) one name in the root catalog
-        self.functions.append(((), attrs_evolve(function, name_path=[name])))
+        self.functions.append(((), with_fields(function, name_path=[name])))
         parts = name.split(".")
-        self.functions.append((tuple(parts[:-1]), attrs_evolve(function, name_path=parts[-1:])))
+        self.functions.append((tuple(parts[:-1]), with_fields(function, name_path=parts[-1:])))
         self._invalidate()
 
     def resolve(self, path: list[str]) -> None:

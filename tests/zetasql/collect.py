@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib.util
 import json
 import os
 import shutil
@@ -20,6 +21,14 @@ from jetstream.warehouse import sql_log
 DEMO_CLIENTS = 150
 DEMO_DAYS = 8  # day, week and pre-enrollment windows
 TIMEOUT = 900
+DEMO_MODULES = ("jetstream.synthetic.demo", "jetstream.demo")
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:  # the parent is a module, not a package
+        return False
 
 
 def read_log(path: Path) -> list[dict]:
@@ -49,8 +58,10 @@ def demo(tmp: Path) -> tuple[list[dict], Path]:
     log = tmp / "demo.jsonl"
     env = {**os.environ, sql_log.ENV: str(log), "JETSTREAM_LOG_LEVEL": "WARNING"}
     args = ["--out", str(out), "--clients", str(DEMO_CLIENTS), "--days", str(DEMO_DAYS)]
+    # the demo's module (jetstream.demo; jetstream.synthetic.demo once synthetic/ is a package)
+    module = next(m for m in DEMO_MODULES if _module_exists(m))
     proc = subprocess.run(
-        [sys.executable, "-m", "jetstream.demo", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         env=env,
