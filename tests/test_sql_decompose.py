@@ -4,45 +4,67 @@ import pyarrow as pa
 import pytest
 import sqlglot
 
-from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
+from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose, rolled_select
 from jetstream.warehouse.duckdb import MEMORY, DuckDBWarehouse
 
-DISTINCT_ROLLUP = (
-    "(SELECT COUNT(DISTINCT _distinct_value) FROM UNNEST(ARRAY_CONCAT_AGG({})) AS _distinct_value)"
-)
+DISTINCT_ROLLUP = "(SELECT COUNT(DISTINCT _distinct_value) FROM UNNEST({}) AS _distinct_value)"
 
 
 @pytest.mark.parametrize(
-    "expr,leaves,rollup",
+    "expr,leaves,rollups,rollup",
     [
-        ("COALESCE(SUM(active_hours_sum), 0)", ["SUM(active_hours_sum)"], "COALESCE(SUM(m_0), 0)"),
-        ("COUNTIF(x > 0)", ["COUNTIF(x > 0)"], "COALESCE(SUM(m_0), 0)"),
-        ("SAFE_DIVIDE(SUM(a), SUM(b))", ["SUM(a)", "SUM(b)"], "SAFE_DIVIDE(SUM(m_0), SUM(m_1))"),
-        ("COALESCE(LOGICAL_OR(x), FALSE)", ["LOGICAL_OR(x)"], "COALESCE(LOGICAL_OR(m_0), FALSE)"),
-        ("AVG(x) + 1", ["SUM(x)", "COUNT(x)"], "(SUM(m_0) / NULLIF(SUM(m_1), 0)) + 1"),
-        ("MAX(x) > 0", ["MAX(x)"], "MAX(m_0) > 0"),
-        ("MIN(x)", ["MIN(x)"], "MIN(m_0)"),
-        ("COUNT(*)", ["COUNT(*)"], "COALESCE(SUM(m_0), 0)"),
+        (
+            "COALESCE(SUM(active_hours_sum), 0)",
+            ["SUM(active_hours_sum)"],
+            ["SUM(m_0)"],
+            "COALESCE(m_0, 0)",
+        ),
+        ("COUNTIF(x > 0)", ["COUNTIF(x > 0)"], ["SUM(m_0)"], "COALESCE(m_0, 0)"),
+        (
+            "SAFE_DIVIDE(SUM(a), SUM(b))",
+            ["SUM(a)", "SUM(b)"],
+            ["SUM(m_0)", "SUM(m_1)"],
+            "SAFE_DIVIDE(m_0, m_1)",
+        ),
+        (
+            "COALESCE(LOGICAL_OR(x), FALSE)",
+            ["LOGICAL_OR(x)"],
+            ["LOGICAL_OR(m_0)"],
+            "COALESCE(m_0, FALSE)",
+        ),
+        (
+            "AVG(x) + 1",
+            ["SUM(x)", "COUNT(x)"],
+            ["SUM(m_0)", "SUM(m_1)"],
+            "(m_0 / NULLIF(m_1, 0)) + 1",
+        ),
+        ("MAX(x) > 0", ["MAX(x)"], ["MAX(m_0)"], "m_0 > 0"),
+        ("MIN(x)", ["MIN(x)"], ["MIN(m_0)"], "m_0"),
+        ("COUNT(*)", ["COUNT(*)"], ["SUM(m_0)"], "COALESCE(m_0, 0)"),
         (
             "SUM((SELECT SUM(value) FROM UNNEST(h.values)))",
             ["SUM((SELECT SUM(value) FROM UNNEST(h.values)))"],
-            "SUM(m_0)",
+            ["SUM(m_0)"],
+            "m_0",
         ),
         # COUNT(DISTINCT x): the day's distinct values, counted over the window's union
         (
             "COUNT(DISTINCT engine)",
             ["ARRAY_AGG(DISTINCT engine IGNORE NULLS)"],
+            ["ARRAY_CONCAT_AGG(m_0)"],
             DISTINCT_ROLLUP.format("m_0"),
         ),
         (
             "COALESCE(COUNT(DISTINCT metrics.uuid.legacy_telemetry_session_id), 0)",
             ["ARRAY_AGG(DISTINCT metrics.uuid.legacy_telemetry_session_id IGNORE NULLS)"],
+            ["ARRAY_CONCAT_AGG(m_0)"],
             f"COALESCE({DISTINCT_ROLLUP.format('m_0')}, 0)",
         ),
         (
             "SAFE_DIVIDE(COUNT(DISTINCT a), SUM(b))",
             ["ARRAY_AGG(DISTINCT a IGNORE NULLS)", "SUM(b)"],
-            f"SAFE_DIVIDE({DISTINCT_ROLLUP.format('m_0')}, SUM(m_1))",
+            ["ARRAY_CONCAT_AGG(m_0)", "SUM(m_1)"],
+            f"SAFE_DIVIDE({DISTINCT_ROLLUP.format('m_0')}, m_1)",
         ),
         (
             "COUNT(DISTINCT CASE WHEN LOWER(isp) != 'x' THEN client_id ELSE NULL END)",
@@ -50,29 +72,36 @@ DISTINCT_ROLLUP = (
                 "ARRAY_AGG(DISTINCT CASE WHEN LOWER(isp) <> 'x' THEN client_id ELSE NULL END "
                 "IGNORE NULLS)"
             ],
+            ["ARRAY_CONCAT_AGG(m_0)"],
             DISTINCT_ROLLUP.format("m_0"),
         ),  # fmt: skip
         (
             "COUNT(DISTINCT DATE(submission_timestamp))",
             ["ARRAY_AGG(DISTINCT DATE(submission_timestamp) IGNORE NULLS)"],
+            ["ARRAY_CONCAT_AGG(m_0)"],
             DISTINCT_ROLLUP.format("m_0"),
         ),
         (
             "COUNT(DISTINCT SAFE_CAST(x AS STRING))",
             ["ARRAY_AGG(DISTINCT SAFE_CAST(x AS STRING) IGNORE NULLS)"],
+            ["ARRAY_CONCAT_AGG(m_0)"],
             DISTINCT_ROLLUP.format("m_0"),
         ),
     ],
 )
-def test_decomposable(expr, leaves, rollup):
+def test_decomposable(expr, leaves, rollups, rollup):
     d = decompose(expr, "m")
     assert isinstance(d, Decomposition), d
     assert [leaf.sql for leaf in d.leaves] == leaves
     assert [leaf.column for leaf in d.leaves] == [f"m_{i}" for i in range(len(leaves))]
+    assert [r.sql for r in d.rollups] == rollups
+    assert [r.column for r in d.rollups] == [leaf.column for leaf in d.leaves]
     assert d.rollup_sql == rollup
     # every generated piece is valid BigQuery
     for leaf in d.leaves:
         sqlglot.parse_one(f"SELECT {leaf.sql}", read="bigquery")
+    for r in d.rollups:
+        sqlglot.parse_one(f"SELECT {r.sql}", read="bigquery")
     sqlglot.parse_one(f"SELECT {d.rollup_sql}", read="bigquery")
 
 
@@ -166,11 +195,14 @@ def test_count_distinct_rollup_equals_direct_on_duckdb(wh, expr):
     )
     for lo, hi in WINDOWS:
         first, last = (f"DATE '{DAY + dt.timedelta(days=k)}'" for k in (lo, hi))
-        rolled = wh.query(
-            f"SELECT c.id, {d.rollup_sql} AS v FROM clients c LEFT JOIN leaves l "
+        by_client = rolled_select(
+            ["c.id"],
+            [("v", d)],
+            "FROM clients c LEFT JOIN leaves l "
             f"ON l.client_id = c.id AND l.submission_date BETWEEN {first} AND {last} "
-            "GROUP BY c.id ORDER BY c.id"
-        ).to_pylist()
+            "GROUP BY c.id",
+        )
+        rolled = wh.query(f"{by_client} ORDER BY id").to_pylist()
         direct = wh.query(
             f"SELECT c.id, {expr} AS v FROM clients c LEFT JOIN telemetry t "
             f"ON t.client_id = c.id AND t.submission_date BETWEEN {first} AND {last} "

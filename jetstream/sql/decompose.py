@@ -5,16 +5,19 @@ A select expression is decomposable when every column reference sits inside an a
 of a decomposable kind (SUM, COUNT, COUNTIF, MIN, MAX, LOGICAL_OR, LOGICAL_AND, AVG,
 COUNT(DISTINCT x) with a scalar x, see below), no aggregate nests another, and the rest is
 arithmetic or scalar functions of those aggregates. Each aggregate becomes a leaf computed
-once per client and day; the window value re-evaluates the expression with each aggregate
-replaced by its roll-up over the leaves (SUM of sums, SUM of counts, MIN of mins, ...).
+once per client and day; the window value takes two steps (`rolled_select`): per client,
+one roll-up aggregate per leaf over the window's rows (SUM of sums, SUM of counts, MIN of
+mins, ...), named like the leaf; then `rollup_sql`, the expression with each aggregate
+replaced by a scalar of its roll-up (`COALESCE(m_0, 0)` for a COUNT, ...).
 
 COUNT(DISTINCT x) rolls up exactly: the daily leaf is the client's distinct values of the
-day, `ARRAY_AGG(DISTINCT x IGNORE NULLS)`, and the window value counts the distinct
-elements of the window's leaves concatenated,
-`(SELECT COUNT(DISTINCT v) FROM UNNEST(ARRAY_CONCAT_AGG(leaf)) AS v)`: 0 for a client
-without rows (ARRAY_CONCAT_AGG skips NULL arrays and gives NULL over none; UNNEST(NULL) is
-empty), as COUNT(DISTINCT x) over no rows. It works inside arithmetic like any other leaf,
-e.g. `COUNT(DISTINCT a) / SUM(b)`.
+day, `ARRAY_AGG(DISTINCT x IGNORE NULLS)`, its roll-up the window's leaves concatenated,
+`ARRAY_CONCAT_AGG(leaf)`, and the value counts the distinct elements,
+`(SELECT COUNT(DISTINCT v) FROM UNNEST(leaf) AS v)`: 0 for a client without rows
+(ARRAY_CONCAT_AGG skips NULL arrays and gives NULL over none; UNNEST(NULL) is empty), as
+COUNT(DISTINCT x) over no rows. It works inside arithmetic like any other leaf, e.g.
+`COUNT(DISTINCT a) / SUM(b)`. The two steps are needed here: GoogleSQL refuses an
+aggregate inside UNNEST ("Aggregate function ARRAY_CONCAT_AGG not allowed in UNNEST").
 
 BigQuery cannot ARRAY_AGG an ARRAY (nor non-groupable types such as JSON or GEOGRAPHY),
 and the type of x is not known from the SQL alone. The rule: x must be built only from
@@ -32,22 +35,23 @@ import attrs
 import sqlglot
 from sqlglot import exp
 
-# aggregate class -> roll-up of its leaf ("{}" is the leaf column)
-_ROLLUP: dict[type[exp.Expr], str] = {
-    exp.Sum: "SUM({})",
-    exp.Count: "COALESCE(SUM({}), 0)",
-    exp.CountIf: "COALESCE(SUM({}), 0)",
-    exp.Min: "MIN({})",
-    exp.Max: "MAX({})",
-    exp.LogicalOr: "LOGICAL_OR({})",
-    exp.LogicalAnd: "LOGICAL_AND({})",
+# aggregate class -> (roll-up aggregate of its leaf, the value from the roll-up); "{}" is
+# the leaf column, which also names its roll-up
+_ROLLUP: dict[type[exp.Expr], tuple[str, str]] = {
+    exp.Sum: ("SUM({})", "{}"),
+    exp.Count: ("SUM({})", "COALESCE({}, 0)"),
+    exp.CountIf: ("SUM({})", "COALESCE({}, 0)"),
+    exp.Min: ("MIN({})", "{}"),
+    exp.Max: ("MAX({})", "{}"),
+    exp.LogicalOr: ("LOGICAL_OR({})", "{}"),
+    exp.LogicalAnd: ("LOGICAL_AND({})", "{}"),
 }
 
-# the roll-up of a COUNT(DISTINCT x) leaf (the day's distinct values of x, an ARRAY)
+# a COUNT(DISTINCT x) leaf (the day's distinct values of x, an ARRAY): its roll-up, value
 DISTINCT_VALUE = "_distinct_value"
 _COUNT_DISTINCT_ROLLUP = (
-    f"(SELECT COUNT(DISTINCT {DISTINCT_VALUE}) "
-    f"FROM UNNEST(ARRAY_CONCAT_AGG({{}})) AS {DISTINCT_VALUE})"
+    "ARRAY_CONCAT_AGG({})",
+    f"(SELECT COUNT(DISTINCT {DISTINCT_VALUE}) FROM UNNEST({{}}) AS {DISTINCT_VALUE})",
 )
 
 # node types a COUNT(DISTINCT x) argument may contain to roll up (x is then a scalar)
@@ -122,7 +126,20 @@ class Leaf:
 @attrs.frozen
 class Decomposition:
     leaves: tuple[Leaf, ...]
-    rollup_sql: str  # the expression over leaf columns (aggregates of leaves)
+    # per client and window: one aggregate of each leaf's rows, named like the leaf
+    rollups: tuple[Leaf, ...]
+    rollup_sql: str  # the metric's value: a scalar expression over the `rollups` columns
+
+
+def rolled_select(keys: list[str], columns: list[tuple[str, Decomposition]], rest: str) -> str:
+    """`SELECT keys, rollup_sql AS name, ...` over `SELECT keys, rollups ... {rest}` (rest:
+    FROM, WHERE, GROUP BY). `keys` may be qualified (`l.analysis_id`); the outer SELECT
+    names them unqualified."""
+    inner = [*keys, *(f"{r.sql} AS {r.column}" for _, d in columns for r in d.rollups)]
+    outer = [k.rsplit(".", 1)[-1] for k in keys]
+    outer += [f"{d.rollup_sql} AS {name}" for name, d in columns]
+    sep = ",\n           "
+    return f"SELECT {sep.join(outer)}\nFROM (\n    SELECT {sep.join(inner)}\n    {rest}\n)"
 
 
 @attrs.frozen
@@ -158,6 +175,7 @@ def decompose(select_expression: str, prefix: str) -> Decomposition | NotDecompo
                 return NotDecomposable("uses a subquery outside an aggregate")
 
     leaves: list[Leaf] = []
+    rollups: list[Leaf] = []
     replacements: dict[int, str] = {}
     for node in tree.walk():
         if not _is_agg(node) or _in_subquery(node, tree):
@@ -176,14 +194,16 @@ def decompose(select_expression: str, prefix: str) -> Decomposition | NotDecompo
                 return arg
             leaf = Leaf(f"{prefix}_{len(leaves)}", f"ARRAY_AGG(DISTINCT {arg} IGNORE NULLS)")
             leaves.append(leaf)
-            replacements[id(node)] = _COUNT_DISTINCT_ROLLUP.format(leaf.column)
+            rollups.append(Leaf(leaf.column, _COUNT_DISTINCT_ROLLUP[0].format(leaf.column)))
+            replacements[id(node)] = _COUNT_DISTINCT_ROLLUP[1].format(leaf.column)
             continue
         if isinstance(node, exp.Avg):
             arg = node.this.sql(dialect="bigquery")
             s = Leaf(f"{prefix}_{len(leaves)}", f"SUM({arg})")
             c = Leaf(f"{prefix}_{len(leaves) + 1}", f"COUNT({arg})")
             leaves += [s, c]
-            replacements[id(node)] = f"(SUM({s.column}) / NULLIF(SUM({c.column}), 0))"
+            rollups += [Leaf(x.column, f"SUM({x.column})") for x in (s, c)]
+            replacements[id(node)] = f"({s.column} / NULLIF({c.column}, 0))"
             continue
         template = _ROLLUP.get(type(node))
         if template is None:
@@ -191,7 +211,8 @@ def decompose(select_expression: str, prefix: str) -> Decomposition | NotDecompo
             return NotDecomposable(f"aggregate {name} cannot be rolled up")
         leaf = Leaf(f"{prefix}_{len(leaves)}", node.sql(dialect="bigquery"))
         leaves.append(leaf)
-        replacements[id(node)] = template.format(leaf.column)
+        rollups.append(Leaf(leaf.column, template[0].format(leaf.column)))
+        replacements[id(node)] = template[1].format(leaf.column)
 
     if not leaves:
         return NotDecomposable("has no aggregate")
@@ -200,7 +221,7 @@ def decompose(select_expression: str, prefix: str) -> Decomposition | NotDecompo
             return NotDecomposable(f"column {col.sql(dialect='bigquery')} outside an aggregate")
 
     rolled = _transform(tree, replacements)
-    return Decomposition(tuple(leaves), rolled.sql(dialect="bigquery"))
+    return Decomposition(tuple(leaves), tuple(rollups), rolled.sql(dialect="bigquery"))
 
 
 def _distinct_argument(distinct: exp.Distinct) -> str | NotDecomposable:

@@ -315,12 +315,19 @@ def membership_sql(enrollments_ref: str, expression: str, rows: str) -> str:
     """(analysis_id, in_segment) for every client of `enrollments_ref`: `expression` over
     the client's `rows` (a JOIN target, its ON and WHERE); FALSE for a client without rows
     (the expression is not evaluated over an empty group)."""
+    grouped = f"""SELECT e.analysis_id, {expression} AS in_segment
+    FROM {enrollments_ref} e
+    JOIN {rows}
+    GROUP BY e.analysis_id"""
+    return membership_of(enrollments_ref, grouped)
+
+
+def membership_of(enrollments_ref: str, grouped: str) -> str:
+    """(analysis_id, in_segment) for every client of `enrollments_ref` from `grouped`, a
+    query of (analysis_id, in_segment) for the clients with rows; FALSE for the others."""
     return f"""SELECT e.analysis_id,
        COALESCE(s.in_segment, FALSE) AS in_segment
 FROM {enrollments_ref} e
 LEFT JOIN (
-    SELECT e.analysis_id, {expression} AS in_segment
-    FROM {enrollments_ref} e
-    JOIN {rows}
-    GROUP BY e.analysis_id
+    {grouped}
 ) s ON s.analysis_id = e.analysis_id"""

@@ -26,7 +26,7 @@ from jetstream.config.model import (
 )
 from jetstream.periods import Period, window
 from jetstream.sql import literals as lit
-from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
+from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose, rolled_select
 from jetstream.sql.enrollments import (
     CLIENT_KEY_COLUMN,
     bound_offset_or_date,
@@ -255,11 +255,11 @@ def wide_sql(
     direct = [pl for pl in plans if pl.decomposition is None]
     if rolled:
         assert partials_ref is not None
-        cols = ",\n           ".join(
-            f"{pl.decomposition.rollup_sql} AS {lit.ident(pl.metric.name)}"
+        columns = [
+            (lit.ident(pl.metric.name), pl.decomposition)
             for pl in rolled
             if pl.decomposition is not None
-        )
+        ]
         # constant bounds too: the warehouse skips the partials of other days
         dates = window_dates(spec, window)
         days = "TRUE"
@@ -273,20 +273,12 @@ def wide_sql(
         SELECT * FROM {partials_ref}
         WHERE {days} AND {ENROLLMENT_DAY_COLUMN} BETWEEN {window.start} AND {window.end}
     )"""
-            ctes.append(
-                f"""rolled AS (
-    SELECT l.{KEY},
-           {cols}
-    FROM {partials} l
-    GROUP BY l.{KEY}
-)"""
+            by_client = rolled_select(
+                [f"l.{KEY}"], columns, f"FROM {partials} l\n    GROUP BY l.{KEY}"
             )
-            ctes.append(
-                f"""no_rows AS (
-    SELECT {cols}
-    FROM (SELECT * FROM {partials_ref} WHERE FALSE) l
-)"""
-            )
+            ctes.append(f"rolled AS (\n{by_client}\n)")
+            none = rolled_select([], columns, f"FROM (SELECT * FROM {partials_ref} WHERE FALSE) l")
+            ctes.append(f"no_rows AS (\n{none}\n)")
             joins.append(f"LEFT JOIN rolled r ON r.{KEY} = p.{KEY}")
             joins.append("CROSS JOIN no_rows z")
             selects += [
@@ -295,16 +287,15 @@ def wide_sql(
             ]
         else:
             partials = f"(\n        SELECT * FROM {partials_ref}\n        WHERE {days}\n    )"
-            ctes.append(
-                f"""rolled AS (
-    SELECT p.{KEY},
-           {cols}
-    FROM population p
+            by_client = rolled_select(
+                [f"p.{KEY}"],
+                columns,
+                f"""FROM population p
     LEFT JOIN {partials} l
       ON l.{KEY} = p.{KEY} AND l.submission_date BETWEEN {lo} AND {hi}
-    GROUP BY p.{KEY}
-)"""
+    GROUP BY p.{KEY}""",
             )
+            ctes.append(f"rolled AS (\n{by_client}\n)")
             joins.append(f"LEFT JOIN rolled r ON r.{KEY} = p.{KEY}")
             selects += [f"r.{lit.ident(pl.metric.name)}" for pl in rolled]
     if direct:

@@ -18,7 +18,8 @@ NONE = "''"  # the IN list of no values (matches no metric slug)
 
 
 def create_table_sql(ref: str, columns: Columns) -> str:
-    cols = ", ".join(f"{name} {typ}" for name, typ in columns)
+    """Column names are backtick-quoted: `window` is a reserved word in GoogleSQL."""
+    cols = ", ".join(f"`{name}` {typ}" for name, typ in columns)
     return f"CREATE TABLE IF NOT EXISTS {ref} ({cols})"
 
 

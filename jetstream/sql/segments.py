@@ -18,11 +18,11 @@ import datetime as dt
 
 from jetstream.config.model import AnalysisSpec, Segment
 from jetstream.sql import literals as lit
-from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose
+from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose, rolled_select
 from jetstream.sql.enrollments import (
     CLIENT_KEY_COLUMN,
     earliest_day,
-    membership_sql,
+    membership_of,
     segment_window_bounds,
 )
 
@@ -73,12 +73,14 @@ def window_segment_rollup_sql(
     b = segment_window_bounds(spec, segment, window_start, window_end)
     dates = f"{lit.date(b.first)} AND {lit.date(b.last)}"
     days = f"SELECT * FROM {days_ref} WHERE submission_date BETWEEN {dates}"
-    return membership_sql(
-        enrollments_ref,
-        decomposition.rollup_sql,
-        f"({days}) l ON l.{CLIENT_KEY_COLUMN} = e.{CLIENT_KEY_COLUMN}\n"
-        f"    WHERE l.submission_date BETWEEN {b.lo} AND {b.hi}",
+    grouped = rolled_select(
+        ["e.analysis_id"],
+        [("in_segment", decomposition)],
+        f"FROM {enrollments_ref} e\n    JOIN ({days}) l ON l.{CLIENT_KEY_COLUMN} = "
+        f"e.{CLIENT_KEY_COLUMN}\n    WHERE l.submission_date BETWEEN {b.lo} AND {b.hi}\n"
+        "    GROUP BY e.analysis_id",
     )
+    return membership_of(enrollments_ref, grouped)
 
 
 def segment_windows_sql(seg_ref: str) -> str:

@@ -30,7 +30,12 @@ from google.cloud import bigquery
 
 from jetstream.errors import MetricError, TransientError
 from jetstream.logs import get_logger
-from jetstream.warehouse.base import QueryStats, check_load_mode
+from jetstream.warehouse.base import (
+    QueryStats,
+    check_load_mode,
+    create_table_as_sql,
+    transaction_script,
+)
 from jetstream.warehouse.transpile import parse_bigquery, parse_bigquery_one, snippet
 
 log = get_logger("jetstream.warehouse.bigquery")
@@ -245,11 +250,9 @@ class BigQueryWarehouse:
         return int(job.total_bytes_processed or 0)
 
     def transaction(self, statements: Sequence[str]) -> QueryStats:
-        body = []
         for statement in statements:
             parse_bigquery(statement)
-            body.append(statement.strip().rstrip(";"))
-        script = "BEGIN TRANSACTION;\n" + ";\n".join(body) + ";\nCOMMIT TRANSACTION;"
+        script = transaction_script(statements)
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(
                 lambda e: isinstance(e, TransientError) and is_concurrent_update(e)
@@ -275,16 +278,8 @@ class BigQueryWarehouse:
         temporary: bool = False,
     ) -> QueryStats:
         parse_bigquery_one(sql)
-        if temporary and expiration_days is None:
-            expiration_days = 1  # dropped by the caller; expires if it never gets to
-        verb = "CREATE OR REPLACE TABLE" if replace else "CREATE TABLE"
-        options = ""
-        if expiration_days is not None:
-            options = (
-                " OPTIONS(expiration_timestamp=TIMESTAMP_ADD(CURRENT_TIMESTAMP(), "
-                f"INTERVAL {int(expiration_days)} DAY))"
-            )
-        return self.execute(f"{verb} {self.table_ref(table)}{options} AS\n{sql}")
+        ddl = create_table_as_sql(self.table_ref(table), sql, replace, expiration_days, temporary)
+        return self.execute(ddl)
 
     def load_arrow(self, table: str, data: pa.Table, mode: str = "append") -> None:
         check_load_mode(mode)

@@ -48,7 +48,7 @@ from sqlglot import exp
 
 from jetstream.errors import MetricError, TransientError
 from jetstream.logs import get_logger
-from jetstream.warehouse import mozfun
+from jetstream.warehouse import mozfun, sql_log
 from jetstream.warehouse.base import QueryStats, check_load_mode
 from jetstream.warehouse.filelock import FileLock
 from jetstream.warehouse.transpile import (
@@ -304,6 +304,7 @@ class DuckDBWarehouse:
         params: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> pa.Table:
+        sql_log.record_sql(sql)
         statement = self._select(sql)
         bound = self._params_for(statement, params)
         duck_sql = self._translate(statement)
@@ -328,6 +329,7 @@ class DuckDBWarehouse:
         params: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> QueryStats:
+        sql_log.record_sql(sql)
         return self._execute_statements(parse_bigquery(sql), params, sql)
 
     def _execute_statements(
@@ -362,6 +364,7 @@ class DuckDBWarehouse:
             con.execute("ROLLBACK")
 
     def transaction(self, statements: Sequence[str]) -> QueryStats:
+        sql_log.record_transaction(statements)
         parsed: list[exp.Expr] = []
         for sql in statements:
             parsed.extend(parse_bigquery(sql))
@@ -370,6 +373,7 @@ class DuckDBWarehouse:
     def dry_run(self, sql: str) -> int:
         """Bind the SQL without running it; an upper bound of the bytes it would read
         (8 bytes per value of every column of every table it names)."""
+        sql_log.record_sql(sql)
         statements = parse_bigquery(sql)
         tables: set[tuple[str, str]] = set()
         with self._session() as sess:
@@ -409,6 +413,9 @@ class DuckDBWarehouse:
         expiration_days: int | None = None,
         temporary: bool = False,
     ) -> QueryStats:
+        sql_log.record_create_table_as(
+            self.table_ref(table), sql, replace, expiration_days, temporary
+        )
         statement = self._select(sql)
         duck_sql = self._translate(statement)
         target = duckdb_table_sql(table)
@@ -448,6 +455,8 @@ class DuckDBWarehouse:
                 self._run(sess, sql, None, f"load into {table}")
             finally:
                 sess.con.unregister("_jetstream_load")
+            if sql_log.enabled():
+                sql_log.record_load(table, self.table_columns(table))
 
     _RELATIONS = (
         "SELECT schema_name, table_name AS name, 'TABLE' AS kind FROM duckdb_tables() "
