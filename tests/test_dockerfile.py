@@ -402,7 +402,9 @@ def test_lock_covers_every_declared_dependency():
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     packages = locked(LOCK)
-    for requirement in project["project"]["dependencies"]:
+    extras = project["project"]["optional-dependencies"]
+    image_extras = [r for key in ("bigquery", "gcs", "argo", "webhook") for r in extras[key]]
+    for requirement in [*project["project"]["dependencies"], *image_extras]:
         name = re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].lower().replace("_", "-")
         assert name in packages, f"{name} (pyproject.toml) is missing from {LOCK.name}"
     backend = project["build-system"]["requires"]
