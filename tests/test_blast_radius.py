@@ -19,6 +19,7 @@ from jetstream.commands.loading import load_many, plan_each, record_skipped
 from jetstream.errors import EXIT_TRANSIENT, EXIT_USAGE, TransientError
 from jetstream.export import errors_path
 from tests import e2e_support as e2e
+from tests.support.paths import REPO
 
 DEMO = "demo-sidebar-redesign"
 DATE = dt.date(2026, 1, 17)
@@ -270,7 +271,7 @@ def test_run_with_an_unusable_out_exits_2_and_claims_nothing(tmp_path):
 
     out = tmp_path / "results"
     out.write_text("a file")
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(REPO)
     res = subprocess.run(
         [
             sys.executable,

@@ -12,8 +12,7 @@ import pytest
 from jetstream.config import ConfigRepo, validate_file
 from jetstream.config.schema import check
 from jetstream.config.validate import file_kind
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
 
 
 def _corpus_module():

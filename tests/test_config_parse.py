@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +10,9 @@ from jetstream.config.problems import Problem, did_you_mean, key_path
 from jetstream.config.repo import ConfigRepo, merge_named, read_toml
 from jetstream.config.schema import FileKind, check
 from jetstream.statistics import catalogue
+from tests.support.paths import FIXTURES
 
-REPO_DIR = Path(__file__).parent / "fixtures" / "configs" / "repo"
+REPO_DIR = FIXTURES / "configs" / "repo"
 
 
 def problems(toml: str, kind: FileKind = FileKind.EXPERIMENT) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +19,9 @@ from jetstream.config.resolve import resolve_spec, resolve_with_problems
 from jetstream.config.templating import BRANCH_COLUMN
 from jetstream.errors import ConfigError
 from jetstream.periods import Period
+from tests.support.paths import FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures" / "configs"
+FIXTURES = FIXTURES / "configs"
 REPO_DIR = FIXTURES / "repo"
 
 

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from jetstream.cli import cli
 from jetstream.config import ConfigRepo, validate_file
 from jetstream.config.model import Branch
+from tests.support.paths import FIXTURES
 
-REPO_DIR = Path(__file__).parent / "fixtures" / "configs" / "repo"
+REPO_DIR = FIXTURES / "configs" / "repo"
 GOOD = REPO_DIR / "jetstream" / "good-experiment.toml"
 
 

@@ -16,6 +16,7 @@ from jetstream.monitoring.page import ENROLLMENT_CHARTS, SEARCH_CHARTS, render_p
 from jetstream.monitoring.schedule import Job
 from jetstream.monitoring.server import DemoStream, Scheduler, app, demo_experiments, due_jobs
 from jetstream.warehouse import open_warehouse
+from tests.support.paths import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
 AT = dt.datetime(2026, 3, 2, 7, 12, tzinfo=dt.UTC)
@@ -151,7 +152,7 @@ def test_cron_workflows_render_and_validate(shared_dir):
         assert spec["concurrencyPolicy"] == "Forbid" and spec["timezone"] == "UTC"
         args = spec["workflowSpec"]["templates"][0]["container"]["args"]
         assert args[:3] == ["monitor", "run", "--job"] and "{{workflow.scheduledTime}}" in args
-    here = Path(__file__).resolve().parents[1] / "charts" / "jetstream" / "files" / "workflows"
+    here = REPO / "charts" / "jetstream" / "files" / "workflows"
     for name, text in render().items():
         assert (here / name).read_text() == text, f"{name} is stale: python -m workflows.monitoring"
         assert yaml.safe_load(text)["kind"] == "CronWorkflow"

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from workflow_commands import commands_of
 
 from jetstream import synthetic
 from jetstream.commands.loading import load_many
@@ -33,6 +32,7 @@ from jetstream.periods import Period
 from jetstream.runners import argo
 from jetstream.runners.common import RunSettings
 from jetstream.runners.local import LocalRunner
+from tests.workflow_commands import commands_of
 
 SLUG = "demo-sidebar-redesign"
 TABLE = SLUG.replace("-", "_")

@@ -9,8 +9,6 @@ import json
 import attrs
 import pytest
 import yaml
-from argo_server import FakeArgo, schema_validator
-from workflow_commands import commands_of
 
 from jetstream.graph import TaskGraph, TaskKind, TaskNode
 from jetstream.periods import Period
@@ -29,6 +27,8 @@ from jetstream.runners.argo import (
 )
 from jetstream.runners.common import RunSettings
 from jetstream.runners.local import LocalRunner
+from tests.argo_server import FakeArgo, schema_validator
+from tests.workflow_commands import commands_of
 
 DAY = dt.date(2024, 3, 1)
 PINNED = "ghcr.io/example/jetstream@sha256:" + "0" * 64

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,9 @@ from jetstream.runners.local import LocalRunner
 from jetstream.tasks.context import TaskContext
 from jetstream.tasks.dispatch import TASKS
 from jetstream.warehouse import open_warehouse
+from tests.support.paths import REPO
 
-DEMO = Path(__file__).resolve().parents[1] / "jetstream" / "data" / "demo"
+DEMO = REPO / "jetstream" / "data" / "demo"
 SETTINGS = RunSettings(experiments="e.json", warehouse="duckdb::memory:", out="out")
 
 

@@ -15,6 +15,7 @@ from jetstream.graph import TaskGraph, TaskKind, TaskNode
 from jetstream.periods import Period
 from jetstream.runners.common import NodeStatus, RunSettings, parse_task_report
 from jetstream.runners.local import ListRecorder, LocalRunner, runs_schema
+from tests.support.paths import REPO
 
 DAY = dt.date(2024, 3, 1)
 
@@ -351,7 +352,7 @@ def test_an_interrupted_run_stops_its_tasks_and_a_rerun_completes(fake, tmp_path
     runner, _ = fake(plan)  # writes the plan; the driver below uses the same env
     driver = tmp_path / "driver.py"
     driver.write_text(DRIVER)
-    env = {**os.environ, **runner.env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, **runner.env, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [sys.executable, str(driver), runner.command_prefix[1]], env=env, stderr=subprocess.PIPE
     )

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 from jetstream.statistics import SummaryRequest, summarise
+from tests.support.paths import REPO
 
 DETERMINISTIC = {
     "count",
@@ -48,7 +49,7 @@ KEY = (
 
 def _cases() -> list[tuple[str, str, dict[str, str]]]:
     # Same location rule as tests/conftest.py (collection needs it before fixtures run).
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     shared = Path(os.environ.get("JETSTREAM_SHARED_DIR", repo.parent / "shared"))
     path = shared / "reference" / "expected" / "COMMANDS.txt"
     if not path.is_file():

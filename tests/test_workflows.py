@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml
-from argo_server import FakeArgo, schema_validator
 from click.testing import CliRunner
-from workflow_commands import commands_of
 
 from jetstream.cli import cli
 from jetstream.commands.controller import analysis_date
 from jetstream.runners.argo import ArgoServerClient, apply_all
 from jetstream.runners.argo.templates import all_objects, cluster_objects, render_all
+from tests.argo_server import FakeArgo, schema_validator
+from tests.support.paths import REPO
+from tests.workflow_commands import commands_of
 
-REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "charts" / "jetstream" / "files" / "workflows"
 DEMO = REPO / "jetstream" / "data" / "demo"
 PINNED = "ghcr.io/example/jetstream@sha256:" + "1" * 64
