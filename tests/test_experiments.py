@@ -18,9 +18,9 @@ from jetstream.experiments import (
     parse_experiment_set,
     parse_experiments,
 )
-from tests import servers
-from tests.servers import Reply, ScriptedHTTPServer
+from tests.support import servers
 from tests.support.paths import REPO
+from tests.support.servers import Reply, ScriptedHTTPServer
 
 http_server = servers.http_server  # fixture
 

@@ -18,7 +18,7 @@ from jetstream.sql.enrollments import CLIENT_KEY_COLUMN
 from jetstream.warehouse.duckdb import DuckDBWarehouse
 from jetstream.warehouse.mozfun import farm_fingerprint
 from tests.support.paths import REPO
-from tests.test_warehouse_bigquery import fake, wh  # noqa: F401 - fixtures
+from tests.warehouse.test_bigquery import fake, wh  # noqa: F401 - fixtures
 
 ROOT = REPO
 

@@ -608,7 +608,7 @@ def test_argo_reruns_hold_the_repository_mutex(tmp_path, monkeypatch, shared_dir
     from jetstream.manifests import load_schema
     from jetstream.runners.base import ARGO, RunnerOptions
     from jetstream.webhook import repo_mutex, runner_submitter
-    from tests.argo_server import FakeArgo, schema_validator
+    from tests.support.argo_server import FakeArgo, schema_validator
 
     schema = load_schema(shared_dir / "schemas" / "argo-workflows.schema.json")
     monkeypatch.setenv("ARGO_TOKEN", "t0ken")

@@ -2,7 +2,7 @@
 monitoring page). Drives the system's Chromium (Debian's /usr/bin/chromium, or
 $JETSTREAM_CHROMIUM) with playwright; playwright never downloads a browser here.
 
-    from tests.browser import browser_page
+    from tests.support.browser import browser_page
 
     with browser_page(path.as_uri()) as page:        # skips the test if no Chromium
         assert page.count("svg path.series-line") > 0

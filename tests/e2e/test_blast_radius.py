@@ -18,7 +18,7 @@ from jetstream.cli import cli
 from jetstream.commands.loading import load_many, plan_each, record_skipped
 from jetstream.errors import EXIT_TRANSIENT, EXIT_USAGE, TransientError
 from jetstream.export import errors_path
-from tests import e2e_support as e2e
+from tests.support import e2e_support as e2e
 from tests.support.paths import REPO
 
 DEMO = "demo-sidebar-redesign"

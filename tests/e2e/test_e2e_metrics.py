@@ -1,6 +1,6 @@
 """End-to-end correctness of the analysis engine on the demo experiment: the real task graph
 runs through the `jetstream task` CLI on synthetic telemetry, and every stored value is
-checked against an independent pandas computation (tests/independent.py); the daily-partials
+checked against an independent pandas computation (tests/support/independent.py); the daily-partials
 roll-up is checked against direct computation from telemetry."""
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from jetstream.sql import enrollments as enr_sql
 from jetstream.sql import metrics as met_sql
 from jetstream.sql import segments as seg_sql
 from jetstream.warehouse import open_warehouse
-from tests import e2e_support as e2e
-from tests.independent import BOOLEAN_METRICS, FLOAT_METRICS, INTEGER_METRICS, Demo
+from tests.support import e2e_support as e2e
+from tests.support.independent import BOOLEAN_METRICS, FLOAT_METRICS, INTEGER_METRICS, Demo
 
 pytestmark = pytest.mark.slow
 
@@ -131,7 +131,7 @@ def _check(metric: str, got: float | None, want: float) -> bool:
         return False
     if metric in INTEGER_METRICS or metric in BOOLEAN_METRICS:
         return got == want
-    assert metric in FLOAT_METRICS, f"{metric} has no type in tests/independent.py"
+    assert metric in FLOAT_METRICS, f"{metric} has no type in tests/support/independent.py"
     return math.isclose(got, want, rel_tol=1e-9, abs_tol=0.0)
 
 

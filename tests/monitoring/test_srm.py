@@ -11,7 +11,7 @@ from scipy import stats
 
 from jetstream.monitoring.health import enrollment_open, health_document, is_live
 from jetstream.monitoring.srm import detections, log_e_values, srm_test
-from tests.test_monitoring_data import D, experiments
+from tests.monitoring.test_data import D, experiments
 
 
 def direct_log_e(counts, ratios, k):

@@ -1,7 +1,7 @@
 """The BigQuery -> DuckDB transpiler on its own (pure: no database).
 
 What each query returns on DuckDB, compared to BigQuery's answer, is in
-tests/test_warehouse_duckdb.py; here: the rewrites themselves, names and errors."""
+tests/warehouse/test_duckdb.py; here: the rewrites themselves, names and errors."""
 
 from __future__ import annotations
 

@@ -25,9 +25,9 @@ from jetstream.report import (
 )
 from jetstream.report.aggregate import metric_order, period_view, reference_branch, rounded
 from jetstream.report.messages import group_messages, message_pattern
-from tests import browser, servers
-from tests.browser import browser_page
-from tests.servers import gcs_client
+from tests.support import browser, servers
+from tests.support.browser import browser_page
+from tests.support.servers import gcs_client
 
 gcs_emulator = servers.gcs_emulator  # fixtures
 gcs_emulator_server = servers.gcs_emulator_server

@@ -325,7 +325,7 @@ DRIVER = textwrap.dedent(
     """
     import signal
     import sys
-    from tests.test_runner_local import SETTINGS, TaskGraph, experiment
+    from tests.runners.test_local import SETTINGS, TaskGraph, experiment
 
     # Python leaves SIGINT ignored when it starts ignored (a test run started in the
     # background by a non-interactive shell); Ctrl-C must reach the runner here

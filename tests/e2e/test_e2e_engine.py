@@ -16,7 +16,7 @@ from jetstream import results
 from jetstream.cli import cli
 from jetstream.config.model import AnalysisBasis
 from jetstream.periods import Period, due_window
-from tests import e2e_support as e2e
+from tests.support import e2e_support as e2e
 
 pytestmark = pytest.mark.slow
 

@@ -1,5 +1,5 @@
 """Monitoring jobs on DuckDB against an independent pandas computation from the raw events
-(tests/test_monitoring_data.py): exact counts across interval boundaries, late events under
+(tests/monitoring/test_data.py): exact counts across interval boundaries, late events under
 the precedence rule daily > hourly > recents, idempotent reruns, exported files."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from jetstream.monitoring.schedule import (
     uncovered_hours,
 )
 from jetstream.warehouse import open_warehouse
-from tests.test_monitoring_data import (
+from tests.monitoring.test_data import (
     BRANCHES,
     D,
     Layers,

@@ -32,7 +32,7 @@ from jetstream.periods import Period
 from jetstream.runners import argo
 from jetstream.runners.common import RunSettings
 from jetstream.runners.local import LocalRunner
-from tests.workflow_commands import commands_of
+from tests.support.workflow_commands import commands_of
 
 SLUG = "demo-sidebar-redesign"
 TABLE = SLUG.replace("-", "_")

@@ -14,9 +14,9 @@ from jetstream.cli import cli
 from jetstream.commands.controller import analysis_date
 from jetstream.runners.argo import ArgoServerClient, apply_all
 from jetstream.runners.argo.templates import all_objects, cluster_objects, render_all
-from tests.argo_server import FakeArgo, schema_validator
+from tests.support.argo_server import FakeArgo, schema_validator
 from tests.support.paths import REPO
-from tests.workflow_commands import commands_of
+from tests.support.workflow_commands import commands_of
 
 WORKFLOWS = REPO / "charts" / "jetstream" / "files" / "workflows"
 DEMO = REPO / "jetstream" / "data" / "demo"

@@ -27,8 +27,8 @@ from jetstream.runners.argo import (
 )
 from jetstream.runners.common import RunSettings
 from jetstream.runners.local import LocalRunner
-from tests.argo_server import FakeArgo, schema_validator
-from tests.workflow_commands import commands_of
+from tests.support.argo_server import FakeArgo, schema_validator
+from tests.support.workflow_commands import commands_of
 
 DAY = dt.date(2024, 3, 1)
 PINNED = "ghcr.io/example/jetstream@sha256:" + "0" * 64

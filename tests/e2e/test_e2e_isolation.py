@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from jetstream import synthetic
 from jetstream.cli import cli
 from jetstream.export import statistics_path
-from tests import e2e_support as e2e
+from tests.support import e2e_support as e2e
 
 pytestmark = pytest.mark.slow
 
