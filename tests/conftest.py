@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+
 SHARED = Path(os.environ.get("JETSTREAM_SHARED_DIR", REPO.parent / "shared"))
 SHARED_REASON = f"needs the shared test corpus at {SHARED} (present in CI, not on user machines)"
 

@@ -14,8 +14,8 @@ from jetstream.artifacts import (
     LocalArtifactStore,
     open_store,
 )
-from tests import servers
-from tests.servers import gcs_client
+from tests.support import servers
+from tests.support.servers import gcs_client
 
 gcs_emulator = servers.gcs_emulator  # fixtures
 gcs_emulator_server = servers.gcs_emulator_server

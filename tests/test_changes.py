@@ -19,8 +19,9 @@ from jetstream.experiments import load_experiments
 from jetstream.graph import TaskGraph, TaskKind, TaskNode
 from jetstream.periods import Period
 from jetstream.sql.results import create_table_sql
+from tests.support.paths import FIXTURES
 
-FIXTURE = Path(__file__).parent / "fixtures" / "changes"
+FIXTURE = FIXTURES / "changes"
 AS_OF = dt.date(2026, 2, 20)  # after the fixture experiments' end (2026-02-08)
 
 

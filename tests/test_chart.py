@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import importlib.util
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+
 CHART = REPO / "charts" / "jetstream"
 NAMESPACE = "jetstream"
 

@@ -18,8 +18,9 @@ from jetstream.experiments import (
     parse_experiment_set,
     parse_experiments,
 )
-from tests import servers
-from tests.servers import Reply, ScriptedHTTPServer
+from tests.support import servers
+from tests.support.paths import REPO
+from tests.support.servers import Reply, ScriptedHTTPServer
 
 http_server = servers.http_server  # fixture
 
@@ -435,7 +436,6 @@ def test_fetch_limits_exit_75_through_the_cli(http_server, tmp_path, command):
     import os
     import subprocess
     import sys
-    from pathlib import Path
 
     from jetstream import synthetic
 
@@ -454,7 +454,7 @@ def test_fetch_limits_exit_75_through_the_cli(http_server, tmp_path, command):
         ],
         "validate-config": ["validate-config", str(tmp_path / "x.toml")],
     }[command]
-    root = str(Path(__file__).resolve().parents[1])
+    root = str(REPO)
     env = {**os.environ, "PYTHONPATH": root, "JETSTREAM_LOG_FORMAT": "console"}
     res = subprocess.run(
         [sys.executable, "-m", "jetstream.cli", *args, "--experiments", http_server.url(API)],

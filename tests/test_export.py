@@ -34,8 +34,8 @@ from jetstream.export import (
     unpublishable_statistics,
 )
 from jetstream.periods import Period
-from tests import servers
-from tests.servers import gcs_client
+from tests.support import servers
+from tests.support.servers import gcs_client
 
 gcs_emulator = servers.gcs_emulator  # fixtures
 gcs_emulator_server = servers.gcs_emulator_server

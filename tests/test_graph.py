@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import tomllib
-from pathlib import Path
 
 import attrs
 import pytest
@@ -29,8 +28,9 @@ from jetstream.graph import (
     skip_reason,
 )
 from jetstream.periods import Period
+from tests.support.paths import FIXTURES
 
-REPO_DIR = Path(__file__).parent / "fixtures" / "configs" / "repo"
+REPO_DIR = FIXTURES / "configs" / "repo"
 START = dt.date(2024, 3, 1)
 LAST_ENROLLMENT = dt.date(2024, 3, 7)  # 7 days of enrollment from START
 END = dt.date(2024, 4, 15)

@@ -9,7 +9,6 @@ import enum
 import hashlib
 import json
 import tomllib
-from pathlib import Path
 
 import attrs
 import pytest
@@ -25,8 +24,9 @@ from jetstream.config.resolve import resolve_spec
 from jetstream.experiments import Experiment
 from jetstream.hashing import digest, enrollment_hash, metric_hash, statistic_hash
 from jetstream.periods import Period
+from tests.support.paths import FIXTURES
 
-REPO_DIR = Path(__file__).parent / "fixtures" / "configs" / "repo"
+REPO_DIR = FIXTURES / "configs" / "repo"
 BASE = """
 [experiment]
 outcomes = ["search"]

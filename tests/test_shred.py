@@ -17,9 +17,10 @@ from jetstream.shred import shred
 from jetstream.sql.enrollments import CLIENT_KEY_COLUMN
 from jetstream.warehouse.duckdb import DuckDBWarehouse
 from jetstream.warehouse.mozfun import farm_fingerprint
-from tests.test_warehouse_bigquery import fake, wh  # noqa: F401 - fixtures
+from tests.support.paths import REPO
+from tests.warehouse.test_bigquery import fake, wh  # noqa: F401 - fixtures
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 
 
 def _ids(n: int) -> list[str]:

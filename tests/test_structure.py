@@ -9,7 +9,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "jetstream"
+from tests.support.paths import REPO
+
+PACKAGE = REPO / "jetstream"
 MAX_LINES = 600
 # warehouse/base.py's open_warehouse() picks a backend; both backends import the protocol.
 ALLOWED_CYCLES = [

@@ -21,6 +21,7 @@ from jetstream.graph import TaskGraph, TaskKind
 from jetstream.periods import Period
 from jetstream.webhook import MAX_BODY, Webhook, WebhookConfig, signature
 from jetstream.webhook_store import DONE, FAILED, Push
+from tests.support.paths import REPO
 from tests.test_changes import AS_OF, FIXTURE, ConfigGitRepo
 
 SECRET = b"test-shared-key"
@@ -463,7 +464,7 @@ def test_a_crashed_webhooks_pushes_are_taken_over_after_the_lease(tmp_path, orig
     import signal
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = REPO
     lease = 2.0
     p0, p1 = origin.change("definitions/tiny.toml", "SUM(sap)", "SUM(sap + 1)")
     _, p2 = origin.change(
@@ -550,7 +551,7 @@ def test_serve_closes_slow_and_idle_connections_and_caps_them(tmp_path, origin, 
     import os
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = REPO
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(root), "JETSTREAM_WEBHOOK_SECRET": "k"}
     server = subprocess.Popen(
@@ -603,12 +604,11 @@ def test_serve_closes_slow_and_idle_connections_and_caps_them(tmp_path, origin, 
 
 
 def test_argo_reruns_hold_the_repository_mutex(tmp_path, monkeypatch, shared_dir):
-    from argo_server import FakeArgo, schema_validator
-
     from jetstream.graph import TaskNode
     from jetstream.manifests import load_schema
     from jetstream.runners.base import ARGO, RunnerOptions
     from jetstream.webhook import repo_mutex, runner_submitter
+    from tests.support.argo_server import FakeArgo, schema_validator
 
     schema = load_schema(shared_dir / "schemas" / "argo-workflows.schema.json")
     monkeypatch.setenv("ARGO_TOKEN", "t0ken")

@@ -5,7 +5,7 @@ it, and the statistics registry (`jetstream.statistics.implementations`) takes e
 parameter names and defaults from it, adding only the implementing function. A name
 missing here is rejected by `validate-config` and by `summarise`. Resolved
 StatisticSpec.params hold only the parameters a config sets; the defaults listed here are
-the ones the statistics engine applies. tests/test_statistics_catalogue.py checks that
+the ones the statistics engine applies. tests/statistics/test_catalogue.py checks that
 every statistic's parameters are exactly the ones its implementation reads.
 """
 

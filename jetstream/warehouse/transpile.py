@@ -3,8 +3,8 @@
 Every query in the project is written in BigQuery dialect. The DuckDB warehouse runs it by
 transpiling with sqlglot (read="bigquery", write="duckdb") after the AST transforms below,
 which fix the differences that otherwise give silently wrong answers on DuckDB. Each one is
-covered by a test against the known BigQuery result (tests/test_transpile.py and
-tests/test_warehouse_duckdb.py); re-run them on every upgrade of sqlglot or duckdb.
+covered by a test against the known BigQuery result (tests/warehouse/test_transpile.py and
+tests/warehouse/test_duckdb.py); re-run them on every upgrade of sqlglot or duckdb.
 
 | BigQuery construct | problem on DuckDB | fix here |
 |---|---|---|

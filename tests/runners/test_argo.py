@@ -1,0 +1,406 @@
+"""The graph as one Argo Workflow (hera), and its submission to a recording fake
+argo-server and a fake Kubernetes API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import attrs
+import pytest
+import yaml
+
+from jetstream.graph import TaskGraph, TaskKind, TaskNode
+from jetstream.periods import Period
+from jetstream.runners.argo import (
+    RETRY_EXPRESSION,
+    AlreadyExistsError,
+    ArgoServerClient,
+    SubmitError,
+    UnauthorizedError,
+    UnpinnedImageError,
+    build_workflow,
+    failed_nodes,
+    label_value,
+    submit,
+    workflow_name,
+)
+from jetstream.runners.common import RunSettings
+from jetstream.runners.local import LocalRunner
+from tests.support.argo_server import FakeArgo, schema_validator
+from tests.support.workflow_commands import commands_of
+
+DAY = dt.date(2024, 3, 1)
+PINNED = "ghcr.io/example/jetstream@sha256:" + "0" * 64
+TOKEN = "s3cret"
+
+
+def experiment(slug: str) -> list[TaskNode]:
+    enr = TaskNode(TaskKind.ENSURE_ENROLLMENTS, slug, date=DAY)
+    pre = TaskNode(TaskKind.METRICS, slug, DAY, Period.PREENROLLMENT_WEEK, "main", (), (enr.id,))
+    day = TaskNode(TaskKind.METRICS, slug, DAY, Period.DAY, "main", (), (enr.id, pre.id))
+    events = TaskNode(
+        TaskKind.METRICS, slug, DAY, Period.WEEK, "events", ("ad_clicks", "searches"), (enr.id,)
+    )
+    derived = TaskNode(TaskKind.METRICS, slug, DAY, Period.WEEK, "derived", (), (events.id,))
+    export = TaskNode(
+        TaskKind.EXPORT, slug, date=DAY, depends=(pre.id, day.id, events.id, derived.id)
+    )
+    return [enr, pre, day, events, derived, export]
+
+
+GRAPH = TaskGraph(
+    tuple(experiment("bug-1234-pref-long-slug_with_underscores") + experiment("tiny"))
+)
+SETTINGS = RunSettings(
+    experiments="https://experimenter.example/api/v8/experiments/",
+    warehouse="bigquery:proj.analysis",
+    out="gs://bucket/jetstream",
+    config_repo="/config",
+    image=PINNED,
+    namespace="analysis",
+    parallelism=5,
+)
+
+
+@pytest.fixture(scope="module")
+def manifest() -> dict:
+    return build_workflow(GRAPH, SETTINGS).to_dict()
+
+
+def templates(manifest: dict) -> dict[str, dict]:
+    return {t["name"]: t for t in manifest["spec"]["templates"]}
+
+
+def test_one_sub_dag_per_experiment(manifest):
+    spec = manifest["spec"]
+    assert spec["entrypoint"] == "main"
+    by_name = templates(manifest)
+    main = by_name["main"]["dag"]
+    assert main["failFast"] is False
+    assert [t["name"] for t in main["tasks"]] == [
+        "bug-1234-pref-long-slug-with-underscores",
+        "tiny",
+    ]
+    assert all("depends" not in t for t in main["tasks"])
+    for task in main["tasks"]:
+        sub = by_name[task["template"]]["dag"]
+        assert sub["failFast"] is False
+        assert len(sub["tasks"]) == 6
+
+
+def test_leaf_templates(manifest):
+    leaves = [t for t in manifest["spec"]["templates"] if "container" in t]
+    assert leaves
+    for t in leaves:
+        c = t["container"]
+        assert c["image"] == "{{workflow.parameters.image}}"
+        assert c["command"] == ["jetstream"] and c["args"][0] == "task"
+        assert t["activeDeadlineSeconds"] > 0
+        patch = json.loads(t["podSpecPatch"])
+        assert patch["containers"][0]["name"] == "main"
+        assert patch["containers"][0]["resources"]["requests"]["memory"]
+        retry = t["retryStrategy"]
+        assert retry["expression"] == RETRY_EXPRESSION
+        assert "75" in retry["expression"]
+        assert retry["retryPolicy"] == "Always"  # exit 75 makes the node Failed, not Error
+        assert retry["limit"] == SETTINGS.retries
+        assert retry["backoff"]["duration"] == "30s" and retry["backoff"]["factor"] == 2
+        assert t["metadata"]["labels"]["jetstream/experiment"] in (
+            "bug-1234-pref-long-slug_with_underscores",
+            "tiny",
+        )
+    for t in manifest["spec"]["templates"]:
+        if "dag" in t:
+            assert "activeDeadlineSeconds" not in t and "retryStrategy" not in t
+
+
+def test_depends_expressions_not_continue_on(manifest):
+    tiny = templates(manifest)["exp-tiny"]["dag"]["tasks"]
+    by_name = {t["name"]: t for t in tiny}
+    assert all("continueOn" not in t for t in tiny)
+    assert "depends" not in by_name["ensure-enrollments-tiny"]
+    day = by_name["metrics-tiny-day-main-2024-03-01"]["depends"]
+    assert day == (
+        "ensure-enrollments-tiny.Succeeded && metrics-tiny-preenrollment-week-main-2024-03-01.Succeeded"
+    )
+    export = by_name["export-tiny"]["depends"]
+    assert (
+        "(metrics-tiny-day-main-2024-03-01.Succeeded || metrics-tiny-day-main-2024-03-01.Failed)"
+        in export
+    )
+    assert export.count("&&") == 3
+
+
+def test_workflow_level_settings(manifest):
+    spec = manifest["spec"]
+    assert spec["parallelism"] == 5
+    assert spec["serviceAccountName"] == "jetstream"
+    assert spec["podGC"]["strategy"] == "OnPodSuccess"
+    assert spec["ttlStrategy"]["secondsAfterCompletion"] == SETTINGS.ttl_seconds
+    params = {p["name"]: p["value"] for p in spec["arguments"]["parameters"]}
+    assert params == {
+        "image": PINNED,
+        "experiments": SETTINGS.experiments,
+        "config-repo": "/config",
+        "warehouse": "bigquery:proj.analysis",
+        "out": "gs://bucket/jetstream",
+    }
+    meta = manifest["metadata"]
+    assert meta["namespace"] == "analysis"
+    assert meta["labels"]["jetstream/date"] == "2024-03-01"
+    assert "jetstream/experiment" not in meta["labels"]  # two experiments
+    assert len(meta["name"]) <= 63
+
+
+def test_commands_match_the_local_runner():
+    """Parity: the pods run exactly the commands LocalRunner would run."""
+    wf = build_workflow(GRAPH, SETTINGS).to_dict()
+    local = LocalRunner(SETTINGS, record_runs=False).commands(GRAPH)
+    assert commands_of(wf) == set(local)
+    assert len(local) == len(GRAPH.nodes)
+    # also after a YAML round trip, as committed or submitted
+    assert commands_of(yaml.safe_load(build_workflow(GRAPH, SETTINGS).to_yaml())) == set(local)
+
+
+def test_commands_without_optional_settings():
+    settings = RunSettings(experiments="e.json", warehouse="duckdb:x.duckdb", out="")
+    wf = build_workflow(GRAPH, settings).to_dict()
+    assert commands_of(wf) == set(LocalRunner(settings, record_runs=False).commands(GRAPH))
+    names = {p["name"] for p in wf["spec"]["arguments"]["parameters"]}
+    assert names == {"image", "experiments", "warehouse"}
+
+
+def test_workflow_name_is_deterministic_and_single_experiment_labelled():
+    one = TaskGraph(tuple(experiment("tiny")))
+    assert workflow_name(one, SETTINGS) == workflow_name(one, SETTINGS)
+    assert workflow_name(one, SETTINGS) != workflow_name(GRAPH, SETTINGS)
+    assert workflow_name(one, SETTINGS).startswith("jetstream-tiny-2024-03-01-")
+    wf = build_workflow(one, SETTINGS).to_dict()
+    assert wf["metadata"]["labels"]["jetstream/experiment"] == "tiny"
+    rerun = TaskGraph(
+        tuple(
+            TaskNode(TaskKind.METRICS, "x" * 80, DAY + dt.timedelta(days=i), Period.DAY, "main")
+            for i in range(3)
+        )
+    )
+    wf = build_workflow(rerun, SETTINGS).to_dict()
+    assert wf["metadata"]["labels"]["jetstream/date"] == "2024-03-01_2024-03-03"
+    assert len(wf["metadata"]["name"]) <= 63
+    assert len(wf["metadata"]["labels"]["jetstream/experiment"]) <= 63
+
+
+def test_label_value():
+    assert label_value("bug-1_a.b") == "bug-1_a.b"
+    assert label_value("-weird slug!-") == "weird-slug"
+    long = label_value("a" * 100)
+    assert len(long) <= 63 and long[-1].isalnum()
+
+
+def test_empty_graph_is_refused():
+    with pytest.raises(ValueError, match="empty"):
+        build_workflow(TaskGraph(()), SETTINGS)
+
+
+@pytest.mark.shared
+def test_workflow_validates_against_the_strict_schema(shared_dir, manifest):
+    from jetstream.manifests import load_schema, validate_manifest
+
+    schema = load_schema(shared_dir / "schemas" / "argo-workflows.schema.json")
+    assert validate_manifest(manifest, schema) == []
+
+
+# -- submission --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def schema(shared_dir):
+    from jetstream.manifests import load_schema
+
+    return load_schema(shared_dir / "schemas" / "argo-workflows.schema.json")
+
+
+@pytest.mark.shared
+def test_submit_through_argo_server(schema):
+    with FakeArgo(TOKEN, validate=schema_validator(schema)) as server:
+        wf = build_workflow(GRAPH, SETTINGS)
+        result = submit(wf, argo_server=server.url, token=TOKEN)
+        assert result.name == wf.name and result.namespace == "analysis" and result.phase is None
+        [req] = server.requests
+        assert (req.method, req.path) == ("POST", "/api/v1/workflows/analysis")
+        assert req.authorization == f"Bearer {TOKEN}"
+        assert set(req.body) == {"workflow"}
+        assert commands_of(req.body["workflow"]) == set(
+            LocalRunner(SETTINGS, record_runs=False).commands(GRAPH)
+        )
+        stored = server.stored("workflows", "analysis", wf.name)
+        assert stored["spec"]["parallelism"] == 5
+
+
+def test_token_from_environment(monkeypatch):
+    monkeypatch.setenv("ARGO_TOKEN", f"Bearer {TOKEN}")
+    with FakeArgo(TOKEN) as server:
+        submit(build_workflow(GRAPH, SETTINGS), argo_server=server.url)
+        assert server.requests[0].authorization == f"Bearer {TOKEN}"
+
+
+def test_wrong_token_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("ARGO_TOKEN", raising=False)
+    with FakeArgo(TOKEN) as server:
+        with pytest.raises(UnauthorizedError, match=r"unauthorized \(401\).*ARGO_TOKEN"):
+            submit(build_workflow(GRAPH, SETTINGS), argo_server=server.url, token="wrong")
+        assert server.objects == {}
+
+
+def test_duplicate_submission_is_a_clear_error():
+    with FakeArgo(TOKEN) as server:
+        wf = build_workflow(GRAPH, SETTINGS)
+        submit(wf, argo_server=server.url, token=TOKEN)
+        with pytest.raises(AlreadyExistsError, match=r"already exists.*409") as info:
+            submit(build_workflow(GRAPH, SETTINGS), argo_server=server.url, token=TOKEN)
+        assert wf.name in str(info.value)
+        assert info.value.exit_code == 1
+
+
+def test_unpinned_image_is_refused_before_any_request():
+    wf = build_workflow(GRAPH, attrs.evolve(SETTINGS, image="ghcr.io/example/jetstream:latest"))
+    with FakeArgo(TOKEN) as server:
+        with pytest.raises(UnpinnedImageError, match="sha256"):
+            submit(wf, argo_server=server.url, token=TOKEN)
+        assert server.requests == []
+        submit(wf, argo_server=server.url, token=TOKEN, allow_unpinned_image=True)
+        assert len(server.requests) == 1
+
+
+def test_submission_needs_a_server_url():
+    with pytest.raises(SubmitError, match="--argo-server"):
+        submit(build_workflow(GRAPH, SETTINGS))
+    with pytest.raises(SubmitError, match="http"):
+        ArgoServerClient("argo.example:2746", "ns")
+
+
+def test_unreachable_server_is_transient():
+    from jetstream.errors import TransientError
+
+    with FakeArgo(TOKEN) as server:
+        url = server.url
+    with pytest.raises(TransientError):
+        submit(build_workflow(GRAPH, SETTINGS), argo_server=url, token=TOKEN)
+
+
+FAILED_STATUS = {
+    "phase": "Failed",
+    "nodes": {
+        "wf-1": {"id": "wf-1", "name": "wf", "displayName": "wf", "type": "DAG", "phase": "Failed"},
+        "wf-2": {
+            "id": "wf-2",
+            "name": "wf.tiny.metrics-tiny-day",
+            "displayName": "metrics-tiny-day",
+            "type": "Retry",
+            "phase": "Failed",
+            "message": "No more retries left",
+            "children": ["wf-3", "wf-4"],
+        },
+        "wf-3": {
+            "id": "wf-3",
+            "name": "wf.wf-3",
+            "displayName": "metrics-tiny-day(0)",
+            "type": "Pod",
+            "phase": "Failed",
+            "outputs": {"exitCode": "75"},
+        },
+        "wf-4": {
+            "id": "wf-4",
+            "name": "wf.wf-4",
+            "displayName": "metrics-tiny-day(1)",
+            "type": "Pod",
+            "phase": "Failed",
+            "message": "Error (exit code 1)",
+            "outputs": {"exitCode": "1"},
+        },
+        "wf-5": {
+            "id": "wf-5",
+            "name": "wf.wf-5",
+            "displayName": "export-other",
+            "type": "Pod",
+            "phase": "Error",
+            "message": "pod deleted",
+        },
+        "wf-6": {
+            "id": "wf-6",
+            "name": "wf.wf-6",
+            "displayName": "ok",
+            "type": "Pod",
+            "phase": "Succeeded",
+        },
+    },
+}
+
+
+def test_wait_summarises_failed_nodes():
+    with FakeArgo(TOKEN) as server:
+        server.workflow_statuses = [{"phase": "Running"}, {"phase": "Running"}, FAILED_STATUS]
+        wf = build_workflow(GRAPH, SETTINGS)
+        result = submit(wf, argo_server=server.url, token=TOKEN, wait=True, poll_interval=0)
+        assert result.phase == "Failed"
+        assert [(f.name, f.exit_code) for f in result.failed] == [
+            ("export-other", None),
+            ("metrics-tiny-day", "1"),
+        ]
+        assert "metrics-tiny-day (exit 1)" in result.describe()
+        gets = [r for r in server.requests if r.method == "GET"]
+        assert len(gets) == 3 and gets[0].path == f"/api/v1/workflows/analysis/{wf.name}"
+
+
+def test_failed_nodes_of_a_successful_workflow():
+    assert failed_nodes({"status": {"phase": "Succeeded", "nodes": {}}}) == ()
+
+
+# -- the Kubernetes API path ---------------------------------------------------------------
+
+
+@pytest.mark.shared
+def test_submit_through_the_kubernetes_api(schema):
+    from jetstream.runners.argo.kube import api_client_for
+
+    with FakeArgo(TOKEN, validate=schema_validator(schema)) as server:
+        wf = build_workflow(GRAPH, SETTINGS)
+        client = api_client_for(server.url, token=TOKEN)
+        result = submit(wf, via="kubernetes", kube_api_client=client)
+        assert result.name == wf.name
+        [req] = server.requests
+        assert req.method == "POST"
+        assert req.path == "/apis/argoproj.io/v1alpha1/namespaces/analysis/workflows"
+        assert req.authorization == f"Bearer {TOKEN}"
+        assert req.body["kind"] == "Workflow" and req.body["metadata"]["name"] == wf.name
+        with pytest.raises(AlreadyExistsError, match="409"):
+            submit(build_workflow(GRAPH, SETTINGS), via="kubernetes", kube_api_client=client)
+
+
+def test_kubernetes_api_errors():
+    from jetstream.runners.argo.kube import api_client_for
+
+    with FakeArgo(TOKEN) as server:
+        wf = build_workflow(GRAPH, SETTINGS)
+        bad = api_client_for(server.url, token="nope")
+        with pytest.raises(UnauthorizedError, match="401"):
+            submit(wf, via="kubernetes", kube_api_client=bad)
+        good = api_client_for(server.url, token=TOKEN)
+        server.workflow_statuses = [{"phase": "Succeeded"}]
+        result = submit(wf, via="kubernetes", kube_api_client=good, wait=True, poll_interval=0)
+        assert result.phase == "Succeeded" and result.failed == ()
+
+
+@pytest.mark.shared
+def test_invalid_body_is_rejected_by_the_validating_server(schema):
+    """The fake is a real check: a broken workflow is refused with the schema's message."""
+    from jetstream.runners.argo.kube import api_client_for
+
+    wf = build_workflow(GRAPH, SETTINGS)
+    wf.templates[1].active_deadline_seconds = None
+    wf.templates[0].active_deadline_seconds = 10  # on the main DAG: not a leaf
+    with FakeArgo(TOKEN, validate=schema_validator(schema)) as server:
+        with pytest.raises(SubmitError, match="activeDeadlineSeconds"):
+            submit(wf, argo_server=server.url, token=TOKEN)
+        with pytest.raises(SubmitError, match="422"):
+            submit(wf, via="kubernetes", kube_api_client=api_client_for(server.url, token=TOKEN))
