@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 import yaml
-from cel_venv import interpreter
+
+from tests.support.cel_venv import interpreter
+from tests.support.paths import REPO, TESTS
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk (dev dependency) is missing")
 
-REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "jetstream"
 NAMESPACE = "analysis"
 WEBHOOK = f"system:serviceaccount:{NAMESPACE}:jetstream-webhook"
@@ -152,7 +153,7 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
 
 def review(python: Path, policy: dict[str, Any], cases: dict[str, Any]) -> dict[str, Any]:
     proc = subprocess.run(
-        [str(python), str(Path(__file__).with_name("cel_evaluate.py"))],
+        [str(python), str(TESTS / "support" / "cel_evaluate.py")],
         input=json.dumps({"policy": policy, "cases": cases}),
         capture_output=True,
         text=True,

@@ -28,15 +28,15 @@ from typing import Any
 
 import pytest
 import yaml
-from argo_server import FakeArgo
-from servers import Reply, ScriptedHTTPServer
-from workflow_commands import commands_of, workflow_spec
 
 from jetstream import synthetic
+from tests.support.argo_server import FakeArgo
+from tests.support.paths import REPO
+from tests.support.servers import Reply, ScriptedHTTPServer
+from tests.support.workflow_commands import commands_of, workflow_spec
 
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk (dev dependency) is missing")
 
-REPO = Path(__file__).resolve().parents[1]
 CHART = REPO / "charts" / "jetstream"
 NAMESPACE = "analysis"
 TOKEN = "rehearsal-token"

@@ -28,7 +28,6 @@ def install_module_cache(cache_dir: Path) -> None:
     from importlib.metadata import version
 
     import wasmtime
-
     from zetasql.core import wasm_client
 
     key = f"zetasql-{version('zetasql')}-wasmtime-{version('wasmtime')}.cwasm"

@@ -170,7 +170,7 @@ def monitoring(tmp: Path) -> list[dict]:
     from jetstream.monitoring.jobs import Monitor
     from jetstream.monitoring.schedule import Job
     from jetstream.warehouse import open_warehouse
-    from tests.test_monitoring_data import D, experiments, make_stream
+    from tests.monitoring.test_data import D, experiments, make_stream
 
     hour = dt.timedelta(hours=1)
     with logging_to(tmp / "monitoring.jsonl") as log:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from jetstream.cli import cli
 from jetstream.synthetic import DEMO_DIR
+from tests.support.paths import REPO
 
 CONFIG = DEMO_DIR / "jetstream" / "demo-sidebar-redesign.toml"
 EXPERIMENTS = DEMO_DIR / "experiments.json"
@@ -104,7 +105,7 @@ def test_printed_preview_command_runs_as_printed(tmp_path: Path, demo_warehouse:
     shim.chmod(0o755)
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
     done = subprocess.run(
         command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
     )

@@ -14,8 +14,9 @@ import pytest
 
 from jetstream.errors import EXIT_USAGE
 from jetstream.extras import EXTRAS, MissingExtraError, require
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO
 OFFLINE_MARKERS = (
     "Failed to establish a new connection",
     "Temporary failure in name resolution",

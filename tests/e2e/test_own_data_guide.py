@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.guide_runner import ROOT, follow
+from tests.support.guide_runner import ROOT, follow
 
 GUIDE = ROOT / "docs" / "own-data.md"
 START = dt.date(2026, 1, 5)

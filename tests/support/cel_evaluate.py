@@ -1,6 +1,6 @@
 """Evaluates a ValidatingAdmissionPolicy's CEL (matchConditions, variables, validations)
 on admission requests, with cel-python (a CEL implementation independent of this
-project). Run by the interpreter of the venv tests/cel_venv.py builds; reads
+project). Run by the interpreter of the venv tests/support/cel_venv.py builds; reads
 {"policy": spec, "cases": {name: {"user": ..., "object": ...}}} as JSON on stdin and
 prints {name: "not matched" | [messages of failed validations]}."""
 

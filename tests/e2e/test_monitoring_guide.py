@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.guide_runner import ROOT, follow
+from tests.support.guide_runner import ROOT, follow
 
 GUIDE = ROOT / "docs" / "monitoring.md"
 

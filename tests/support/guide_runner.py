@@ -11,7 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.paths import REPO
+
+ROOT = REPO
 STEP = re.compile(r"<!-- (file|run): (\S+) -->\n```[a-z]*\n(.*?)\n```", re.S)
 
 
