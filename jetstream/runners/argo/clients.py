@@ -88,6 +88,15 @@ class ArgoServerClient:
         with self._errors(describe_object(obj, self.namespace)):
             return model_dict(obj.update())
 
+    def list_workflow_names(self, label_selector: str) -> list[str]:
+        """Names of the namespace's workflows matching a label selector (`k=v,k2=v2`)."""
+        with self._errors(f"workflows in {self.namespace} with labels {label_selector}"):
+            found = self.service.list_workflows(
+                namespace=self.namespace,
+                label_selector=label_selector,
+            )
+        return [w.metadata.name for w in found.items or [] if w.metadata.name]
+
     def get_workflow(self, name: str) -> dict[str, Any]:
         with self._errors(f"workflow {self.namespace}/{name}"):
             return model_dict(self.service.get_workflow(name, namespace=self.namespace))

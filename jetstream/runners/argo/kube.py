@@ -92,6 +92,14 @@ class KubeClient:
                 GROUP, VERSION, self.namespace, plural, name, body
             )
 
+    def list_workflow_names(self, label_selector: str) -> list[str]:
+        """Names of the namespace's workflows matching a label selector (`k=v,k2=v2`)."""
+        with self._errors(f"Workflows in {self.namespace} with labels {label_selector}"):
+            found = self.api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "workflows", label_selector=label_selector
+            )
+        return [w["metadata"]["name"] for w in found.get("items") or []]
+
     def get_workflow(self, name: str) -> Any:
         with self._errors(f"Workflow {self.namespace}/{name}"):
             return self.api.get_namespaced_custom_object(

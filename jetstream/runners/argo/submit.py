@@ -4,13 +4,14 @@ it, summarising its failed nodes, and installing cluster objects."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
 from jetstream.errors import TransientError
 from jetstream.logs import get_logger
+from jetstream.runners.argo.build import PLAN_LABEL, TRIGGER_LABEL
 from jetstream.runners.argo.clients import ArgoServerClient
 from jetstream.runners.argo.errors import SubmitError, UnpinnedImageError
 
@@ -157,13 +158,77 @@ def submit(
     timeout: float | None = None,
     kube_api_client: Any = None,
 ) -> Submitted:
-    """Submit a hera Workflow built by `build_workflow`, through argo-server
-    (`via="argo-server"`, needs `argo_server`) or the Kubernetes API (`via="kubernetes"`:
-    in-cluster config, else the kubeconfig, else `kube_api_client`). Refuses an image
-    without digest unless `allow_unpinned_image`. With `wait`, polls until it ends."""
-    image = workflow_image(workflow)
-    require_pinned(image, allow_unpinned_image)
-    namespace = workflow.namespace
+    """Submit one hera Workflow, through argo-server (`via="argo-server"`, needs
+    `argo_server`) or the Kubernetes API (`via="kubernetes"`: in-cluster config, else the
+    kubeconfig, else `kube_api_client`). Refuses an image without digest unless
+    `allow_unpinned_image`. With `wait`, polls until it ends. No idempotency check: see
+    `submit_all`."""
+    result = submit_all(
+        [workflow],
+        via=via,
+        argo_server=argo_server,
+        token=token,
+        verify_ssl=verify_ssl,
+        allow_unpinned_image=allow_unpinned_image,
+        wait=wait,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        kube_api_client=kube_api_client,
+        idempotent=False,
+    )
+    return result.workflows[0]
+
+
+@attrs.frozen
+class Submission:
+    """What one submission of a graph did: the Workflows created (or waited for) and those
+    skipped because the same plan and trigger were submitted before."""
+
+    workflows: tuple[Submitted, ...]
+    skipped: tuple[str, ...] = ()  # names of the existing workflows of skipped parts
+
+    def describe(self) -> str:
+        lines = [w.describe() for w in self.workflows]
+        if self.skipped:
+            lines.append(
+                f"{len(self.skipped)} workflow(s) already submitted for the same plan, "
+                f"not submitted again: {', '.join(self.skipped)}"
+            )
+        return "\n".join(lines) or "nothing submitted"
+
+    @property
+    def exit_code(self) -> int:
+        return max((w.exit_code for w in self.workflows), default=0)
+
+
+def selector(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def submit_all(
+    workflows: Sequence[Any],
+    *,
+    via: str = "argo-server",
+    argo_server: str | None = None,
+    token: str | None = None,
+    verify_ssl: bool = True,
+    allow_unpinned_image: bool = False,
+    wait: bool = False,
+    poll_interval: float = 10.0,
+    timeout: float | None = None,
+    kube_api_client: Any = None,
+    idempotent: bool = True,
+) -> Submission:
+    """Submit the Workflows of one graph (`build.build_workflows`). With `idempotent`,
+    a Workflow whose trigger and plan labels (`jetstream/trigger`, `jetstream/plan`) match
+    an existing workflow in the namespace is skipped: a retried controller pod or a
+    redelivered push submits nothing twice. Workflows without a trigger label are always
+    submitted (names are generated, so two reruns never clash)."""
+    if not workflows:
+        return Submission(())
+    for wf in workflows:
+        require_pinned(workflow_image(wf), allow_unpinned_image)
+    namespace = workflows[0].namespace
     client = client_for(
         via,
         namespace,
@@ -172,19 +237,40 @@ def submit(
         verify_ssl=verify_ssl,
         kube_api_client=kube_api_client,
     )
-    created = client.create(workflow)
-    name = created.get("metadata", {}).get("name") or workflow.name
-    log.info("workflow submitted", workflow=name, namespace=namespace, via=via)
+    created: list[str] = []
+    skipped: list[str] = []
+    for wf in workflows:
+        labels = wf.labels or {}
+        if idempotent and TRIGGER_LABEL in labels and PLAN_LABEL in labels:
+            keys = {k: labels[k] for k in (TRIGGER_LABEL, PLAN_LABEL)}
+            existing = client.list_workflow_names(selector(keys))
+            if existing:
+                log.info("workflow already submitted", workflow=existing[0], **_log_keys(keys))
+                skipped.append(existing[0])
+                continue
+        answer = client.create(wf)
+        name = answer.get("metadata", {}).get("name") or wf.name
+        log.info("workflow submitted", workflow=name, namespace=namespace, via=via)
+        created.append(name)
     if not wait:
-        return Submitted(name, namespace)
-    return wait_for(client.get_workflow, name, namespace, poll_interval, timeout)
+        return Submission(tuple(Submitted(n, namespace) for n in created), tuple(skipped))
+    done = [wait_for(client.get_workflow, n, namespace, poll_interval, timeout) for n in created]
+    return Submission(tuple(done), tuple(skipped))
+
+
+def _log_keys(labels: Mapping[str, str]) -> dict[str, str]:
+    return {k.split("/")[-1]: v for k, v in labels.items()}
 
 
 def workflow_image(workflow: Any) -> str:
-    for p in workflow.arguments or []:
+    arguments = workflow.arguments
+    params = getattr(arguments, "parameters", None) if arguments is not None else None
+    if params is None and isinstance(arguments, list):
+        params = arguments
+    for p in params or []:
         if getattr(p, "name", None) == "image":
             return str(p.value)
-    raise SubmitError("the workflow has no 'image' parameter; build it with build_workflow")
+    raise SubmitError("the workflow has no 'image' parameter; build it with build_workflows")
 
 
 def apply_all(objects: Iterable[Any], client: Any) -> list[dict[str, Any]]:
