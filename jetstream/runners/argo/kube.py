@@ -68,15 +68,18 @@ class KubeClient:
                 GROUP, VERSION, self.namespace, plural, body
             )
 
-    def apply(self, obj: Any) -> Any:
-        """Create, or replace with the current resourceVersion when it exists."""
+    def apply(self, manifest: Any) -> Any:
+        """Create, or replace with the current resourceVersion when it exists; `manifest`
+        is a dict (`templates.manifests()`) or a hera object."""
+        import copy
+
         from kubernetes.client.exceptions import ApiException
 
-        body = obj.to_dict()
+        body = copy.deepcopy(manifest) if isinstance(manifest, dict) else manifest.to_dict()
         plural = KIND_PLURALS[body["kind"]]
         name = body["metadata"]["name"]
         body["metadata"]["namespace"] = self.namespace
-        with self._errors(describe_object(obj, self.namespace)):
+        with self._errors(f"{body['kind']} {self.namespace}/{name}"):
             try:
                 current: Any = self.api.get_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, plural, name

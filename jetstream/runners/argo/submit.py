@@ -274,5 +274,6 @@ def workflow_image(workflow: Any) -> str:
 
 
 def apply_all(objects: Iterable[Any], client: Any) -> list[dict[str, Any]]:
-    """Install or update WorkflowTemplates and CronWorkflows through a client."""
+    """Install or update WorkflowTemplates and CronWorkflows (manifest dicts,
+    `templates.manifests()`) through a client."""
     return [client.apply(obj) for obj in objects]
