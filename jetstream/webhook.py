@@ -390,7 +390,9 @@ def runner_submitter(
     def submit(graph: TaskGraph, *, config_repo: Path, commit: str) -> Any:
         runner = make_runner(settings_for(config_repo, commit), options)
         if options.runner != LOCAL:
-            result = runner.run(graph, labels={"jetstream/config-commit": commit[:40]})
+            # the commit is the trigger: a redelivered push submits nothing twice
+            labels = {"jetstream/config-commit": commit[:40], "jetstream/trigger": commit[:40]}
+            result = runner.run(graph, labels=labels)
             return str(result.describe())
 
         def work() -> None:

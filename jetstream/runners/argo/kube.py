@@ -98,7 +98,7 @@ class KubeClient:
     def list_workflow_names(self, label_selector: str) -> list[str]:
         """Names of the namespace's workflows matching a label selector (`k=v,k2=v2`)."""
         with self._errors(f"Workflows in {self.namespace} with labels {label_selector}"):
-            found = self.api.list_namespaced_custom_object(
+            found: Any = self.api.list_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, "workflows", label_selector=label_selector
             )
         return [w["metadata"]["name"] for w in found.get("items") or []]
