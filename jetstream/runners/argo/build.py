@@ -252,6 +252,9 @@ def _leaf(name: str, shape: _Shape, kind: str, settings: RunSettings) -> dict[st
             "env": [
                 {"name": "JETSTREAM_LOG_FORMAT", "value": "json"},
                 {"name": "JETSTREAM_RUN_ID", "value": "{{workflow.name}}"},
+                # no local runner records attempts: the task writes its own `runs` row
+                {"name": "JETSTREAM_RECORD_RUN", "value": "1"},
+                {"name": "JETSTREAM_ATTEMPT", "value": "{{retries}}"},
             ],
             "envFrom": [{"configMapRef": {"name": settings.settings_configmap, "optional": True}}],
         },
