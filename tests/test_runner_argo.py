@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import attrs
+import pyarrow as pa
 import pytest
 import yaml
 from argo_server import FakeArgo, schema_validator
@@ -526,3 +527,51 @@ def test_invalid_body_is_rejected_by_the_validating_server(schema):
             submit(wf, argo_server=server.url, token=TOKEN)
         with pytest.raises(SubmitError, match="422"):
             submit(wf, via="kubernetes", kube_api_client=api_client_for(server.url, token=TOKEN))
+
+
+# -- runs rows under Argo ------------------------------------------------------------------
+
+
+def test_task_records_its_own_runs_row_under_argo(tmp_path, monkeypatch):
+    """Argo pods have no local runner to record attempts: with JETSTREAM_RECORD_RUN (set on
+    every leaf template) the task appends its `runs` row itself, attempt from Argo's
+    {{retries}}; an older `runs` table gains the cost columns on append."""
+    import duckdb
+    from click.testing import CliRunner
+
+    from jetstream import synthetic
+    from jetstream.cli import cli
+    from jetstream.warehouse import open_warehouse
+
+    leaf = next(
+        t
+        for t in build_workflow(GRAPH, SETTINGS).to_dict()["spec"]["templates"]
+        if "container" in t
+    )
+    env = {e["name"]: e["value"] for e in leaf["container"]["env"]}
+    assert env["JETSTREAM_RECORD_RUN"] == "1" and env["JETSTREAM_ATTEMPT"] == "{{retries}}"
+
+    uri = f"duckdb:{tmp_path / 'wh.duckdb'}"
+    wh = open_warehouse(uri)
+    old = pa.table({"run_id": ["earlier"], "node_id": ["export/x"], "attempt": [1]})
+    wh.load_arrow("runs", old, mode="replace")
+    wh.close()
+    demo = synthetic.DEMO_DIR
+    result = CliRunner().invoke(
+        cli,
+        ["task", "export", "--experiment", "not-an-experiment", "--experiments",
+         str(demo / "experiments.json"), "--config-repo", str(demo), "--warehouse", uri],
+        env={"JETSTREAM_RECORD_RUN": "1", "JETSTREAM_ATTEMPT": "2", "JETSTREAM_RUN_ID": "wf-abc"},
+    )  # fmt: skip
+    assert result.exit_code != 0
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    rows = con.execute(
+        "SELECT run_id, node_id, attempt, status, exit_code, bytes_estimated, bytes_billed, error "
+        "FROM runs ORDER BY run_id DESC"
+    ).fetchall()
+    con.close()
+    assert rows[1][0] == "earlier" and rows[1][5] is None
+    run_id, node_id, attempt, status, code, estimated, billed, error = rows[0]
+    assert (run_id, node_id, attempt, status) == ("wf-abc", "export/not-an-experiment", 3, "failed")
+    assert code == 2 and "not-an-experiment" in error
+    assert estimated is None and billed is None  # DuckDB bills nothing
