@@ -500,9 +500,7 @@ def test_cost_guards_cap_from_the_settings_and_refusal_before_the_job(fake, monk
     monkeypatch.setenv("JETSTREAM_MAXIMUM_BYTES_BILLED", "2e12")
     wh = _production(fake)
     wh.query("SELECT 1 AS x")
-    assert fake.job_inserts()[-1]["configuration"]["query"]["maximumBytesBilled"] == str(
-        2 * 10**12
-    )
+    assert fake.job_inserts()[-1]["configuration"]["query"]["maximumBytesBilled"] == str(2 * 10**12)
     monkeypatch.setenv("JETSTREAM_MAXIMUM_BYTES_BILLED", "100000")  # under the estimate
     fake.requests.clear()
     small = _production(fake)
