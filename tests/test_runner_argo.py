@@ -301,10 +301,15 @@ def test_the_same_rerun_twice_submits_twice_and_a_trigger_makes_it_once(monkeypa
         assert twice.workflows == () and twice.skipped == (once.workflows[0].name,)
         assert twice.exit_code == 0
         selector = server.requests[-1].query
-        assert "jetstream%2Ftrigger%3Drerun-abc12" in selector and "jetstream%2Fplan" in selector
-        # another plan under the same trigger is new work
-        other = TaskGraph(tuple(experiment("tiny")))
-        assert len(triggered.run(other).workflows) == 1
+        assert selector == "listOptions.labelSelector=jetstream%2Ftrigger%3Drerun-abc12"
+        # the plan changed in between (an experiment more): only the new one is submitted
+        more = TaskGraph((*GRAPH.nodes, *experiment("fresh")))
+        third = triggered.run(more)
+        [wf] = third.workflows
+        stored = server.stored("workflows", "analysis", wf.name)
+        assert stored["metadata"]["annotations"]["jetstream/experiments"] == '["fresh"]'
+        assert third.skipped == (once.workflows[0].name,)
+        assert triggered.run(TaskGraph(tuple(experiment("tiny")))).workflows == ()
 
 
 def test_namespace_service_account_and_parallelism_come_from_the_options(monkeypatch):

@@ -38,6 +38,7 @@ from jetstream.runners.common import RunSettings, check_graph, tolerates_failure
 LABEL_PREFIX = "jetstream"
 PLAN_LABEL = f"{LABEL_PREFIX}/plan"
 TRIGGER_LABEL = f"{LABEL_PREFIX}/trigger"
+EXPERIMENTS_ANNOTATION = f"{LABEL_PREFIX}/experiments"  # JSON list of the slugs it runs
 RETRY_EXPRESSION = 'lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 75'
 LOOP_PARAMETER = "date"
 COMMON_PARAMETERS = {
@@ -417,6 +418,9 @@ def _manifest(
             "generateName": generate_name,
             "namespace": settings.namespace,
             "labels": dict(labels),
+            "annotations": {
+                EXPERIMENTS_ANNOTATION: json.dumps([p.slug for p in parts], separators=(",", ":"))
+            },
         },
         "spec": spec,
     }

@@ -112,14 +112,13 @@ class ArgoServerClient:
             _raise_for(answer)
             return dict(answer.json())
 
-    def list_workflow_names(self, label_selector: str) -> list[str]:
-        """Names of the namespace's workflows matching a label selector (`k=v,k2=v2`)."""
+    def list_workflow_metadata(self, label_selector: str) -> list[dict[str, Any]]:
+        """Metadata of the namespace's workflows matching a label selector (`k=v,k2=v2`)."""
         with self._errors(f"workflows in {self.namespace} with labels {label_selector}"):
             found = self.service.list_workflows(
-                namespace=self.namespace,
-                label_selector=label_selector,
+                namespace=self.namespace, label_selector=label_selector
             )
-        return [w.metadata.name for w in found.items or [] if w.metadata.name]
+        return [model_dict(w.metadata) for w in found.items or []]
 
     def get_workflow(self, name: str) -> dict[str, Any]:
         with self._errors(f"workflow {self.namespace}/{name}"):

@@ -95,13 +95,13 @@ class KubeClient:
                 GROUP, VERSION, self.namespace, plural, name, body
             )
 
-    def list_workflow_names(self, label_selector: str) -> list[str]:
-        """Names of the namespace's workflows matching a label selector (`k=v,k2=v2`)."""
+    def list_workflow_metadata(self, label_selector: str) -> list[dict[str, Any]]:
+        """Metadata of the namespace's workflows matching a label selector (`k=v,k2=v2`)."""
         with self._errors(f"Workflows in {self.namespace} with labels {label_selector}"):
             found: Any = self.api.list_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, "workflows", label_selector=label_selector
             )
-        return [w["metadata"]["name"] for w in found.get("items") or []]
+        return [dict(w.get("metadata") or {}) for w in found.get("items") or []]
 
     def get_workflow(self, name: str) -> Any:
         with self._errors(f"Workflow {self.namespace}/{name}"):

@@ -8,9 +8,23 @@ from typing import Any
 import yaml
 
 from jetstream.graph import TaskGraph
-from jetstream.runners.argo.build import TRIGGER_LABEL, build_manifests, build_workflows
-from jetstream.runners.argo.submit import Submission, submit_all
+from jetstream.logs import get_logger
+from jetstream.runners.argo.build import (
+    TRIGGER_LABEL,
+    build_manifests,
+    build_workflows,
+    label_value,
+)
+from jetstream.runners.argo.submit import (
+    Submission,
+    client_for,
+    require_pinned,
+    submit_all,
+    submitted_experiments,
+)
 from jetstream.runners.common import RunSettings
+
+log = get_logger(__name__)
 
 
 class ArgoRunner:
@@ -53,10 +67,28 @@ class ArgoRunner:
         return "---\n".join(yaml.safe_dump(m, sort_keys=False) for m in manifests)
 
     def run(self, graph: TaskGraph, labels: Mapping[str, str] | None = None) -> Submission:
-        return submit_all(
-            self.workflows(graph, labels),
-            via=self.submit_via,
-            argo_server=self.argo_server,
+        """Submit the graph. With a trigger, experiments already submitted under it (a
+        retried controller, a redelivered push) are left out before packing, so a plan
+        that changed in between never runs an experiment twice."""
+        require_pinned(self.settings.image, self.allow_unpinned_image)  # before any request
+        all_labels = self._labels(labels)
+        trigger = label_value(all_labels.get(TRIGGER_LABEL, ""))
+        client = client_for(self.submit_via, self.settings.namespace, argo_server=self.argo_server)
+        skipped: dict[str, str] = {}
+        done: dict[str, str] = {}
+        if trigger:
+            done = submitted_experiments(client, trigger)
+            skipped = {s: done[s] for s in graph.experiments if s in done}
+            graph = TaskGraph(tuple(n for n in graph.nodes if n.slug not in skipped))
+        workflows = build_workflows(graph, self.settings, all_labels) if graph.nodes else []
+        result = submit_all(
+            workflows,
+            client=client,
             allow_unpinned_image=self.allow_unpinned_image,
             wait=self.wait,
+            known={trigger: done} if trigger else None,
         )
+        if skipped:
+            log.info("experiments already submitted", trigger=trigger, count=len(skipped))
+        names = tuple(dict.fromkeys([*skipped.values(), *result.skipped]))
+        return Submission(result.workflows, names)

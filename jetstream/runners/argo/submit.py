@@ -3,6 +3,7 @@ it, summarising its failed nodes, and installing cluster objects."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -11,7 +12,7 @@ import attrs
 
 from jetstream.errors import TransientError
 from jetstream.logs import get_logger
-from jetstream.runners.argo.build import PLAN_LABEL, TRIGGER_LABEL
+from jetstream.runners.argo.build import EXPERIMENTS_ANNOTATION, TRIGGER_LABEL
 from jetstream.runners.argo.clients import ArgoServerClient
 from jetstream.runners.argo.errors import SubmitError, UnpinnedImageError
 
@@ -205,6 +206,26 @@ def selector(labels: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
+def experiments_of(metadata: Mapping[str, Any]) -> list[str]:
+    """The experiments a built Workflow runs (its `jetstream/experiments` annotation)."""
+    raw = (metadata.get("annotations") or {}).get(EXPERIMENTS_ANNOTATION)
+    try:
+        value = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def submitted_experiments(client: Any, trigger: str) -> dict[str, str]:
+    """slug -> name of the workflow that runs it, over the namespace's workflows labelled
+    with this trigger (`jetstream/trigger`, a label value)."""
+    out: dict[str, str] = {}
+    for meta in client.list_workflow_metadata(selector({TRIGGER_LABEL: trigger})):
+        for slug in experiments_of(meta):
+            out.setdefault(slug, str(meta.get("name")))
+    return out
+
+
 def submit_all(
     workflows: Sequence[Any],
     *,
@@ -217,49 +238,60 @@ def submit_all(
     poll_interval: float = 10.0,
     timeout: float | None = None,
     kube_api_client: Any = None,
+    client: Any = None,
     idempotent: bool = True,
+    known: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Submission:
-    """Submit the Workflows of one graph (`build.build_workflows`). With `idempotent`,
-    a Workflow whose trigger and plan labels (`jetstream/trigger`, `jetstream/plan`) match
-    an existing workflow in the namespace is skipped: a retried controller pod or a
-    redelivered push submits nothing twice. Workflows without a trigger label are always
-    submitted (names are generated, so two reruns never clash)."""
+    """Submit the Workflows of one graph (`build.build_workflows`). With `idempotent`, a
+    Workflow with a trigger label (`jetstream/trigger`) whose experiments were all
+    submitted before under the same trigger is skipped: a retried controller pod or a
+    redelivered push submits nothing twice (`ArgoRunner` also leaves such experiments out
+    of the graph before packing). Workflows without a trigger are always submitted
+    (names are generated, so two reruns never clash). `known` gives, per trigger, the
+    experiments already found submitted (slug -> workflow), saving the lookup."""
     if not workflows:
         return Submission(())
     for wf in workflows:
         require_pinned(workflow_image(wf), allow_unpinned_image)
     namespace = workflows[0].namespace
-    client = client_for(
-        via,
-        namespace,
-        argo_server=argo_server,
-        token=token,
-        verify_ssl=verify_ssl,
-        kube_api_client=kube_api_client,
-    )
+    if client is None:
+        client = client_for(
+            via,
+            namespace,
+            argo_server=argo_server,
+            token=token,
+            verify_ssl=verify_ssl,
+            kube_api_client=kube_api_client,
+        )
     created: list[str] = []
     skipped: list[str] = []
+    # trigger -> slug -> workflow
+    done: dict[str, dict[str, str]] = {t: dict(v) for t, v in (known or {}).items()}
     for wf in workflows:
-        labels = wf.labels or {}
-        if idempotent and TRIGGER_LABEL in labels and PLAN_LABEL in labels:
-            keys = {k: labels[k] for k in (TRIGGER_LABEL, PLAN_LABEL)}
-            existing = client.list_workflow_names(selector(keys))
-            if existing:
-                log.info("workflow already submitted", workflow=existing[0], **_log_keys(keys))
-                skipped.append(existing[0])
+        trigger = (wf.labels or {}).get(TRIGGER_LABEL)
+        slugs = experiments_of({"annotations": wf.annotations or {}})
+        if idempotent and trigger and slugs:
+            if trigger not in done:
+                done[trigger] = submitted_experiments(client, trigger)
+            if all(s in done[trigger] for s in slugs):
+                existing = done[trigger][slugs[0]]
+                log.info("workflow already submitted", workflow=existing, trigger=trigger)
+                skipped.append(existing)
                 continue
         answer = client.create(wf)
         name = answer.get("metadata", {}).get("name") or wf.name
         log.info("workflow submitted", workflow=name, namespace=namespace, via=via)
         created.append(name)
+        if trigger:
+            done.setdefault(trigger, {}).update({s: name for s in slugs})
     if not wait:
-        return Submission(tuple(Submitted(n, namespace) for n in created), tuple(skipped))
-    done = [wait_for(client.get_workflow, n, namespace, poll_interval, timeout) for n in created]
-    return Submission(tuple(done), tuple(skipped))
-
-
-def _log_keys(labels: Mapping[str, str]) -> dict[str, str]:
-    return {k.split("/")[-1]: v for k, v in labels.items()}
+        return Submission(
+            tuple(Submitted(n, namespace) for n in created), tuple(dict.fromkeys(skipped))
+        )
+    finished = [
+        wait_for(client.get_workflow, n, namespace, poll_interval, timeout) for n in created
+    ]
+    return Submission(tuple(finished), tuple(dict.fromkeys(skipped)))
 
 
 def workflow_image(workflow: Any) -> str:
