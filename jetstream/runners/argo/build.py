@@ -350,7 +350,8 @@ class _Part:
 
     @property
     def size(self) -> int:
-        return _size(self.dag) + _size(self.main_task) + 2  # two commas
+        # two commas, and its slug in the experiments annotation (a JSON string in JSON)
+        return _size(self.dag) + _size(self.main_task) + 2 + 2 * _size(self.slug) + 2
 
 
 def _size(obj: Any) -> int:
