@@ -11,6 +11,11 @@
 2. Speed-up from parallelism: the real daily graph of demo-sidebar-redesign on a small
    synthetic warehouse, from the same fresh copy, at parallelism 1 and 2.
 3. Cold start: `jetstream --help` as a new process, median of `--repeat` runs.
+4. Argo at production scale: the day of ~150 firefox_desktop experiments of the public
+   metric-hub (`benchmarks/production_day.py`, needs ../shared/metric-hub), daily and as a
+   definitions-wide rerun, built as the Argo runner submits it: Workflows, the largest
+   object's bytes (limit 256 KiB; Argo's own is 1 MiB), pods, per-Workflow parallelism;
+   and the same graph as one Workflow (the old shape) for comparison.
 
 Writes benchmarks/results/orchestration.json; see docs/benchmarks.md.
 """
@@ -183,6 +188,59 @@ def cold_start(repeat: int) -> dict[str, Any]:
     }
 
 
+SHARED = Path(os.environ.get("JETSTREAM_SHARED_DIR", ROOT.parent.parent / "shared"))
+
+
+def argo_day(metric_hub: Path = SHARED / "metric-hub") -> dict[str, Any]:
+    """Sizes and pod counts of the production day under Argo (see module doc, part 4)."""
+    from benchmarks import production_day
+    from jetstream.runners.argo import build_manifests, build_workflow, manifest_size
+    from jetstream.runners.common import RunSettings
+
+    if not (metric_hub / "jetstream").is_dir():
+        return {"skipped": f"the metric-hub corpus is not at {metric_hub}"}
+    settings = RunSettings(
+        experiments="https://experimenter.services.mozilla.com/api/v8/experiments/",
+        warehouse="bigquery:moz-fx-data-experiments.mozanalysis",
+        out="gs://mozanalysis/jetstream",
+        config_repo="https://github.com/mozilla/metric-hub@main",
+        image="ghcr.io/mozilla/jetstream-platform@sha256:" + "0" * 64,
+    )
+    specs = production_day.specs(metric_hub)
+    out: dict[str, Any] = {
+        "experiments": len(specs),
+        "date": production_day.DATE.isoformat(),
+        "limit_bytes": settings.max_workflow_bytes,
+        "max_concurrent_pods": settings.max_concurrent_pods,
+    }
+    graphs = {
+        "daily": production_day.daily_graph(specs),
+        "definitions_rerun": production_day.rerun_graph(specs),
+    }
+    for key, graph in graphs.items():
+        started = time.monotonic()
+        manifests = build_manifests(graph, settings)
+        seconds = time.monotonic() - started
+        sizes = [manifest_size(m) for m in manifests]
+        out[key] = {
+            "experiments": len(graph.experiments),
+            "pods": len(graph.nodes),
+            "workflows": len(manifests),
+            "largest_object_bytes": max(sizes),
+            "total_bytes": sum(sizes),
+            "parallelism_per_workflow": manifests[0]["spec"]["parallelism"],
+            "dag_tasks": sum(
+                len(t["dag"]["tasks"])
+                for m in manifests
+                for t in m["spec"]["templates"]
+                if "dag" in t and t["name"] != "main"
+            ),
+            "build_seconds": round(seconds, 2),
+            "one_workflow_bytes": manifest_size(build_workflow(graph, settings).to_dict()),
+        }
+    return out
+
+
 def run(
     nodes: int = 100,
     clients: int = 5000,
@@ -191,8 +249,11 @@ def run(
     data_dir: Path = analysis_bench.DATA_DIR,
     results_path: Path | None = RESULTS,
     speedup: bool = True,
+    argo: bool = True,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"benchmark": "orchestration", "machine": analysis_bench.machine()}
+    if argo:
+        result["argo_day"] = argo_day()
     result["cold_start"] = cold_start(repeat)
     result["scheduling"] = scheduling_overhead(nodes)
     if speedup:
@@ -219,6 +280,17 @@ def describe(result: dict[str, Any]) -> Iterator[str]:
         f"per node `jetstream --version`: worker {s['version_worker_p1_ms']} ms (p1), "
         f"{s['version_worker_p2_ms']} ms (p2); fresh process {s['version_subprocess_p1_ms']} ms"
     )
+    a = result.get("argo_day") or {}
+    for key in ("daily", "definitions_rerun"):
+        if key in a:
+            d = a[key]
+            yield (
+                f"argo {key.replace('_', ' ')} ({d['experiments']} experiments): {d['pods']:,} "
+                f"pods in {d['workflows']} workflows, largest {d['largest_object_bytes']:,} bytes "
+                f"(limit {a['limit_bytes']:,}; as one workflow {d['one_workflow_bytes']:,})"
+            )
+    if "skipped" in a:
+        yield f"argo day skipped: {a['skipped']}"
     p = result.get("parallelism")
     if p:
         yield (
@@ -239,12 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=analysis_bench.DATA_DIR)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--no-speedup", action="store_true")
+    parser.add_argument("--no-argo", action="store_true", help="skip the Argo production day")
     args = parser.parse_args(argv)
     from jetstream import logs
 
     logs.configure(os.environ.get("JETSTREAM_LOG_LEVEL", "WARNING"))
     result = run(args.nodes, args.clients, args.seed, args.repeat, args.data_dir, args.out,
-                 speedup=not args.no_speedup)  # fmt: skip
+                 speedup=not args.no_speedup, argo=not args.no_argo)  # fmt: skip
     for line in describe(result):
         print(line)
     print(f"wrote {args.out}")

@@ -102,6 +102,10 @@ def _orchestration(doc: dict[str, Any]) -> dict[str, Any]:
         "noop_node_ms": _get(doc, "scheduling", "noop_subprocess_p1_ms"),
         "worker_node_ms": _get(doc, "scheduling", "version_worker_p1_ms"),
         "parallel_speedup": _get(doc, "parallelism", "speedup"),
+        "argo_day_pods": _get(doc, "argo_day", "daily", "pods"),
+        "argo_largest_object_bytes": _get(
+            doc, "argo_day", "definitions_rerun", "largest_object_bytes"
+        ),
     }
 
 

@@ -534,26 +534,15 @@ def runner_submitter(
             summary = runner.run(graph)
             log.info("local rerun finished", commit=commit, summary=summary.describe())
             return {"runner": "local", "commit": commit, "summary": summary.describe()}
-        from hera.workflows.models import Mutex, Synchronization
-
-        from jetstream.runners.argo.runner import ArgoRunner
-        from jetstream.runners.argo.submit import submit as submit_workflow
-
-        assert isinstance(runner, ArgoRunner)
-        workflow = runner.workflow(graph, labels={"jetstream/config-commit": commit[:40]})
-        mutex = Mutex(name=repo_mutex(repo_url or str(pod_config_repo)))
-        current = workflow.synchronization
-        workflow.synchronization = Synchronization(
-            mutexes=[*(current.mutexes or [] if current else []), mutex],
-            semaphores=current.semaphores if current else None,
+        # reruns of one repository hold its mutex; the commit is the trigger, so a
+        # redelivered push submits nothing twice
+        settings = attrs.evolve(
+            settings_for(config_repo, commit),
+            mutex=repo_mutex(repo_url or str(pod_config_repo)),
         )
-        result = submit_workflow(
-            workflow,
-            via=runner.submit_via,
-            argo_server=runner.argo_server,
-            allow_unpinned_image=runner.allow_unpinned_image,
-        )
-        return str(result.describe())
+        runner = make_runner(settings, options)
+        labels = {"jetstream/config-commit": commit[:40], "jetstream/trigger": commit[:40]}
+        return str(runner.run(graph, labels=labels).describe())
 
     return submit
 

@@ -174,3 +174,17 @@ def test_run_arguments_and_headlines() -> None:
     }
     assert bench_run.HEADLINES["orchestration"]({})["parallel_speedup"] is None
     assert bench_run.available("analysis") and bench_run.available("orchestration")
+
+
+@pytest.mark.shared
+def test_orchestration_argo_day(metric_hub) -> None:
+    day = ob.argo_day(metric_hub)
+    assert day["experiments"] == 150
+    for key in ("daily", "definitions_rerun"):
+        d = day[key]
+        assert d["largest_object_bytes"] <= day["limit_bytes"] < d["one_workflow_bytes"]
+        assert d["pods"] > 800 and d["workflows"] >= 2
+
+
+def test_orchestration_argo_day_without_the_corpus(tmp_path) -> None:
+    assert "not at" in ob.argo_day(tmp_path)["skipped"]

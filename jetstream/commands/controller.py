@@ -125,12 +125,6 @@ def plan_day(
 @click.option("--out", envvar="JETSTREAM_OUT", default="jetstream-output", show_default=True)
 @options.submission(runner_default="argo", parallelism_default=None)
 @click.option(
-    "--namespace",
-    envvar="JETSTREAM_NAMESPACE",
-    default=None,
-    help="Kubernetes namespace (default: the pod's, else jetstream).",
-)
-@click.option(
     "--wait/--no-wait",
     default=False,
     help="Argo: wait for the workflow and summarise failed tasks.",
@@ -150,8 +144,11 @@ def command(
     argo_server: str | None,
     submit_via: str,
     image: str | None,
-    namespace: str | None,
     parallelism: int | None,
+    namespace: str | None,
+    service_account: str | None,
+    max_concurrent_pods: int | None,
+    trigger: str | None,
     allow_unpinned_image: bool,
     wait: bool,
     dry_run: bool,
@@ -164,8 +161,6 @@ def command(
 
     if runner == "argo":
         require("argo", "jetstream controller --runner argo")
-    from jetstream.runners.argo.build import workflow_name
-    from jetstream.runners.argo.kube import pod_namespace
     from jetstream.runners.common import RunSettings
 
     date = analysis_date(scheduled_time)
@@ -184,12 +179,9 @@ def command(
         warehouse=warehouse,
         out=out,
         config_repo=task_repo,
-        namespace=namespace or pod_namespace(),
     )
     if image:
         settings = attrs.evolve(settings, image=image)
-    if parallelism:
-        settings = attrs.evolve(settings, parallelism=parallelism)
     if not graph.nodes:
         click.echo(f"nothing to analyse for {date.isoformat()}", err=True)
         raise SystemExit(failed)
@@ -204,6 +196,11 @@ def command(
             submit_via=submit_via,
             allow_unpinned_image=allow_unpinned_image,
             wait=wait,
+            namespace=namespace,
+            service_account=service_account,
+            max_concurrent_pods=max_concurrent_pods,
+            # the schedule's firing: a retried or re-run controller submits nothing twice
+            trigger=trigger or f"scheduled-{scheduled_time.strip()}",
         ),
     )
     if dry_run:
@@ -213,16 +210,7 @@ def command(
         from jetstream.artifacts import check_writable
 
         check_writable(out)
-    from jetstream.runners.argo.errors import AlreadyExistsError
-
-    try:
-        result = chosen.run(graph)
-    except AlreadyExistsError as exc:
-        # the same graph was submitted already (a retried controller pod): nothing to do
-        name = workflow_name(graph, settings)
-        log.warning("workflow already submitted", workflow=name, detail=str(exc))
-        click.echo(f"workflow {settings.namespace}/{name} was already submitted", err=True)
-        raise SystemExit(failed) from None
+    result = chosen.run(graph)
     # a local run's summary on stderr, an Argo submission's on stdout
     click.echo(result.describe(), err=chosen.name == "local")
     raise SystemExit(result.exit_code or failed)

@@ -79,9 +79,11 @@ def metrics_option(fn: Callable) -> Callable:
     )(fn)
 
 
-def submission(runner_default: str, parallelism_default: int | None = 2) -> Callable:
+def submission(runner_default: str, parallelism_default: int | None = None) -> Callable:
     """Where tasks run: --runner, --argo-server, --submit-via, --image,
-    --allow-unpinned-image, --parallelism (each also from a JETSTREAM_* env var)."""
+    --allow-unpinned-image, --parallelism, and for Argo --namespace, --service-account,
+    --max-concurrent-pods, --trigger (each also from a JETSTREAM_* env var, so pods take
+    them from the settings ConfigMap on every submission path)."""
 
     def decorate(fn: Callable) -> Callable:
         for option in reversed(
@@ -122,10 +124,38 @@ def submission(runner_default: str, parallelism_default: int | None = 2) -> Call
                 click.option(
                     "--parallelism",
                     envvar="JETSTREAM_PARALLELISM",
-                    type=int,
+                    type=click.IntRange(min=1),
                     default=parallelism_default,
                     show_default=parallelism_default is not None,
-                    help="Concurrent tasks (local processes or Argo pods).",
+                    help="Concurrent tasks: local processes (default 2), or pods per Argo "
+                    "workflow (default 8).",
+                ),
+                click.option(
+                    "--namespace",
+                    envvar="JETSTREAM_NAMESPACE",
+                    default=None,
+                    help="Argo: namespace of submitted workflows (default: the pod's, else "
+                    "jetstream).",
+                ),
+                click.option(
+                    "--service-account",
+                    envvar="JETSTREAM_SERVICE_ACCOUNT",
+                    default=None,
+                    help="Argo: service account of the analysis pods (default jetstream).",
+                ),
+                click.option(
+                    "--max-concurrent-pods",
+                    envvar="JETSTREAM_MAX_CONCURRENT_PODS",
+                    type=click.IntRange(min=1),
+                    default=None,
+                    help="Argo: pods at once across the workflows of one submission (default 32).",
+                ),
+                click.option(
+                    "--trigger",
+                    envvar="JETSTREAM_TRIGGER",
+                    default=None,
+                    help="Argo: what caused this submission (e.g. the parent workflow); "
+                    "the same plan with the same trigger is submitted only once.",
                 ),
             ]
         ):

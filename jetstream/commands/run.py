@@ -29,6 +29,10 @@ def execute_graph(
     submit_via="argo-server",
     image=None,
     allow_unpinned_image=False,
+    namespace=None,
+    service_account=None,
+    max_concurrent_pods=None,
+    trigger=None,
 ) -> int:
     from jetstream.runners.base import RunnerOptions, make_runner
     from jetstream.runners.common import RunSettings
@@ -45,7 +49,6 @@ def execute_graph(
         warehouse=warehouse,
         out=out,
         config_repo=str(config_repo) if config_repo else "",
-        parallelism=parallelism,
     )
     if image:
         settings_kwargs["image"] = image
@@ -57,6 +60,10 @@ def execute_graph(
             argo_server=argo_server,
             submit_via=submit_via,
             allow_unpinned_image=allow_unpinned_image,
+            namespace=namespace,
+            service_account=service_account,
+            max_concurrent_pods=max_concurrent_pods,
+            trigger=trigger or "",
         ),
     )
     result = chosen.run(graph)

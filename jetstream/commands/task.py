@@ -5,6 +5,7 @@ The last stdout line is a JSON report. What each kind does is `jetstream.tasks.d
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import time
@@ -33,21 +34,99 @@ def _execute(
     from jetstream.warehouse import open_warehouse
 
     started = time.monotonic()
-    spec = load_one(slug, experiments, config_repo)
-    wh = open_warehouse(warehouse)
+    began = dt.datetime.now(dt.UTC)
+    report: dict[str, Any] = {"experiment": slug}
+    code = 1
     try:
-        ctx = TaskContext(wh, spec, _run_id())
-        extra: dict[str, Any] = run_task(ctx, req) or {}
+        spec = load_one(slug, experiments, config_repo)
+        wh = open_warehouse(warehouse)
+        try:
+            ctx = TaskContext(wh, spec, _run_id())
+            extra: dict[str, Any] = run_task(ctx, req) or {}
+        finally:
+            report.update(_costs(wh))
+            wh.close()
+        report = {
+            "status": "ok",
+            **report,
+            "bytes_processed": ctx.bytes_processed,
+            "seconds": round(time.monotonic() - started, 3),
+            **extra,
+        }
+        code = 0
+    except BaseException as exc:
+        code = _exit_code(exc)
+        report["error"] = str(exc)[-4000:]
+        raise
     finally:
-        wh.close()
-    report = {
-        "status": "ok",
-        "experiment": slug,
-        "bytes_processed": ctx.bytes_processed,
-        "seconds": round(time.monotonic() - started, 3),
-        **extra,
-    }
+        if os.environ.get(RECORD_ENV):
+            _record_attempt(warehouse, slug, req, began, code, report)
     click.echo(json.dumps(report, default=str))
+
+
+RECORD_ENV = "JETSTREAM_RECORD_RUN"  # set by the Argo runner: no local runner records
+ATTEMPT_ENV = "JETSTREAM_ATTEMPT"  # Argo's {{retries}}: 0 for the first attempt
+
+
+def _costs(wh: Any) -> dict[str, Any]:
+    costs = getattr(wh, "costs", None)
+    if costs is None:
+        return {}
+    return {"bytes_estimated": costs.bytes_estimated, "bytes_billed": costs.bytes_billed}
+
+
+def _exit_code(exc: BaseException) -> int:
+    from jetstream.errors import JetstreamError
+
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else 1
+    return int(getattr(exc, "exit_code", 1)) if isinstance(exc, JetstreamError) else 1
+
+
+def _record_attempt(
+    warehouse: str,
+    slug: str,
+    req: TaskRequest,
+    began: dt.datetime,
+    code: int,
+    report: dict[str, Any],
+) -> None:
+    """Under Argo, the task writes its own `runs` row (the local runner writes it there):
+    the same columns, with the dry-run estimates and billed bytes of its jobs."""
+    import jetstream
+    from jetstream.graph import TaskNode
+    from jetstream.logs import get_logger
+    from jetstream.runners.local import WarehouseRunRecorder
+
+    node = TaskNode(req.kind, slug, req.date, req.period, req.data_source, req.metrics)
+    ended = dt.datetime.now(dt.UTC)
+    try:
+        attempt = int(os.environ.get(ATTEMPT_ENV) or 0) + 1
+    except ValueError:
+        attempt = 1
+    row = {
+        "run_id": _run_id(),
+        "node_id": node.id,
+        "kind": req.kind.value,
+        "experiment": slug,
+        "attempt": attempt,
+        "definition_hash": report.get("definition_hash"),
+        "code_version": jetstream.__version__,
+        "status": "succeeded" if code == 0 else ("retrying" if code == 75 else "failed"),
+        "exit_code": code,
+        "started_at": began,
+        "ended_at": ended,
+        "seconds": (ended - began).total_seconds(),
+        "bytes_processed": report.get("bytes_processed"),
+        "rows": report.get("rows"),
+        "error": report.get("error"),
+        "bytes_estimated": report.get("bytes_estimated"),
+        "bytes_billed": report.get("bytes_billed"),
+    }
+    try:
+        WarehouseRunRecorder(warehouse).record([row])
+    except Exception as exc:  # the record never changes the task's outcome
+        get_logger("jetstream.task").warning("runs row not recorded", error=str(exc))
 
 
 @click.group()

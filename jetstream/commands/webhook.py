@@ -84,12 +84,6 @@ def group() -> None:
 )
 @options.submission(runner_default="local")
 @click.option(
-    "--namespace",
-    envvar="JETSTREAM_NAMESPACE",
-    default=None,
-    help="Namespace of submitted workflows (default: the pod's).",
-)
-@click.option(
     "--cleanup/--no-cleanup",
     default=True,
     show_default=True,
@@ -133,9 +127,12 @@ def serve(
     argo_server,
     submit_via,
     image,
-    namespace,
     allow_unpinned_image,
     parallelism,
+    namespace,
+    service_account,
+    max_concurrent_pods,
+    trigger,
     cleanup,
     lease,
     header_timeout,
@@ -166,6 +163,9 @@ def serve(
             submit_via=submit_via,
             allow_unpinned_image=allow_unpinned_image,
             progress=False,
+            namespace=namespace,
+            service_account=service_account,
+            max_concurrent_pods=max_concurrent_pods,
         ),
         image=image,
         namespace=namespace or pod_namespace(),

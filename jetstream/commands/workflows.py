@@ -53,7 +53,7 @@ def validate(files: tuple[Path, ...], schema: Path | None) -> None:
     import yaml
 
     from jetstream.manifests import load_schema, validate_all
-    from jetstream.runners.argo.templates import all_objects
+    from jetstream.runners.argo.templates import manifests
 
     if schema is None:
         raise click.UsageError(
@@ -63,7 +63,7 @@ def validate(files: tuple[Path, ...], schema: Path | None) -> None:
     if files:
         objs = [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
     else:
-        objs = [o.to_dict() for o in all_objects()]
+        objs = manifests()
     problems = validate_all(objs, load_schema(schema))
     for p in problems:
         click.echo(p)
@@ -87,13 +87,12 @@ def validate(files: tuple[Path, ...], schema: Path | None) -> None:
 def apply(argo_server: str | None, submit_via: str, namespace: str) -> None:
     """Install or update all six WorkflowTemplates and CronWorkflows in a cluster."""
     from jetstream.runners.argo.submit import apply_all, client_for
-    from jetstream.runners.argo.templates import all_objects
+    from jetstream.runners.argo.templates import manifests
 
     client = client_for(submit_via, namespace, argo_server=argo_server)
-    objects = all_objects()
+    objects = manifests()
     for obj, result in zip(objects, apply_all(objects, client), strict=True):
         version = result.get("metadata", {}).get("resourceVersion", "?")
-        click.echo(
-            f"{type(obj).__name__} {namespace}/{obj.name} applied (resourceVersion {version})"
-        )
+        name = obj["metadata"]["name"]
+        click.echo(f"{obj['kind']} {namespace}/{name} applied (resourceVersion {version})")
     click.echo(f"{len(objects)} objects applied", err=True)

@@ -4,7 +4,10 @@ The schema is not shipped with jetstream (it is large): callers pass its path, e
 `argo-workflows.schema.json` published with Argo Workflows. Patches (see the shared
 TESTING notes): IntOrString accepts integers too (the published schema says string only),
 and every object definition with `properties` gets `additionalProperties: false`, so a
-misspelt key is an error instead of being ignored.
+misspelt key is an error instead of being ignored. The published schema is Argo 4's; the
+supported versions are 3.5 and 3.6, whose CronWorkflowSpec has the string `schedule`
+(3.5 reads nothing else), so `schedule` is added back and `schedules` is not required
+(the semantic checks require exactly one of them).
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ def patch_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(schema))
     defs = out["definitions"]
     defs["io.k8s.apimachinery.pkg.util.intstr.IntOrString"] = {"type": ["integer", "string"]}
+    cron = defs.get(DEFINITION_PREFIX + "CronWorkflowSpec")
+    if cron is not None:
+        cron["properties"].setdefault(
+            "schedule", {"type": "string", "description": "Argo <= 3.6: the cron schedule"}
+        )
+        cron["required"] = [r for r in cron.get("required", []) if r != "schedules"]
     for definition in defs.values():
         if "properties" in definition and "additionalProperties" not in definition:
             definition["additionalProperties"] = False

@@ -95,12 +95,14 @@ def _label_problems(key: str, value: Any) -> list[str]:
 
 
 def _cron_problems(spec: Mapping[str, Any]) -> list[str]:
+    # Argo 3.5 reads only `schedule`; 3.6 reads either and refuses both
+    # (workflow/validate/validate.go, ValidateCronWorkflow)
     out = []
-    if "schedule" in spec:
-        out.append("spec.schedule: removed in Argo 4; use spec.schedules (a list)")
-    schedules = spec.get("schedules") or []
+    if spec.get("schedule") and spec.get("schedules"):
+        out.append("spec: cannot have both schedule and schedules (Argo 3.6 refuses it)")
+    schedules = [spec["schedule"]] if spec.get("schedule") else list(spec.get("schedules") or [])
     if not schedules:
-        out.append("spec.schedules: at least one schedule is required")
+        out.append("spec.schedule: a cron schedule is required")
     try:
         from croniter import croniter  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover

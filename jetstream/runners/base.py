@@ -59,6 +59,28 @@ class RunnerOptions:
     wait: bool = False  # Argo: poll until the workflow ends
     progress: bool | None = None  # local: progress bar (None: when stderr is a terminal)
     in_process: InProcessSetup | None = None  # in-process: context factory and hooks
+    # Argo, from the settings ConfigMap on every path (None: RunSettings' own value)
+    namespace: str | None = None  # None: the pod's namespace, else the settings'
+    service_account: str | None = None
+    max_concurrent_pods: int | None = None
+    trigger: str = ""  # idempotency key of the submission (scheduled time, commit, ...)
+
+
+def argo_settings(settings: RunSettings, options: RunnerOptions) -> RunSettings:
+    """`settings` with the Argo options that were given: namespace (else the pod's
+    namespace when running in one), service account, parallelism, max concurrent pods."""
+    from jetstream.runners.argo.kube import pod_namespace
+
+    changes: dict[str, object] = {
+        "namespace": options.namespace or pod_namespace(settings.namespace)
+    }
+    if options.service_account:
+        changes["service_account"] = options.service_account
+    if options.parallelism:
+        changes["parallelism"] = options.parallelism
+    if options.max_concurrent_pods:
+        changes["max_concurrent_pods"] = options.max_concurrent_pods
+    return attrs.evolve(settings, **changes)  # type: ignore[arg-type]
 
 
 def make_runner(settings: RunSettings, options: RunnerOptions) -> Runner:
@@ -76,11 +98,12 @@ def make_runner(settings: RunSettings, options: RunnerOptions) -> Runner:
         from jetstream.runners.argo.runner import ArgoRunner
 
         return ArgoRunner(
-            settings,
+            argo_settings(settings, options),
             argo_server=options.argo_server,
             submit_via=options.submit_via,
             allow_unpinned_image=options.allow_unpinned_image,
             wait=options.wait,
+            trigger=options.trigger,
         )
     if options.runner == IN_PROCESS:
         from jetstream.runners.inprocess import InProcessRunner

@@ -68,6 +68,14 @@ class RunSettings:
     )
     settings_configmap: str = "jetstream-settings"
     ttl_seconds: int = 7 * 24 * 3600
+    # Argo: pods running at once across all the Workflows of one submission (each Workflow
+    # gets an equal share as its `parallelism`, at most `parallelism`), and the largest
+    # Workflow object submitted (the graph is split by experiment to stay under it).
+    max_concurrent_pods: int = 32
+    max_workflow_bytes: int = 256 * 1024
+    # Argo: a mutex every submitted Workflow holds (the webhook's reruns of one config
+    # repository run one at a time); "" for none. `mutexes` needs Argo >= 3.6.
+    mutex: str = ""
 
     def common_args(self) -> list[str]:
         """`--experiments SRC --config-repo DIR --warehouse URI --out LOCATION`."""
@@ -107,7 +115,8 @@ def dependency_expression(node: TaskNode, names: Mapping[str, str]) -> str | Non
         return None
     deps = [names[d] for d in node.depends]
     if tolerates_failure_of(node):
-        return " && ".join(f"({d}.Succeeded || {d}.Failed)" for d in deps)
+        # Errored: a pod that never ran to an exit code (evicted, node lost) is not Failed
+        return " && ".join(f"({d}.Succeeded || {d}.Failed || {d}.Errored)" for d in deps)
     return " && ".join(f"{d}.Succeeded" for d in deps)
 
 

@@ -74,6 +74,8 @@ RUNS_COLUMNS = (
     "bytes_processed",
     "rows",
     "error",
+    "bytes_estimated",  # dry-run estimates of the task's BigQuery jobs
+    "bytes_billed",
 )
 
 
@@ -99,6 +101,8 @@ def runs_schema() -> Any:
             ("bytes_processed", pa.int64()),
             ("rows", pa.int64()),
             ("error", pa.string()),
+            ("bytes_estimated", pa.int64()),
+            ("bytes_billed", pa.int64()),
         ]
     )
 
@@ -315,6 +319,8 @@ class LocalRunner:
                     "bytes_processed": _int_or_none(report.get("bytes_processed")),
                     "rows": _int_or_none(report.get("rows")),
                     "error": tail or _str_or_none(report.get("error")),
+                    "bytes_estimated": _int_or_none(report.get("bytes_estimated")),
+                    "bytes_billed": _int_or_none(report.get("bytes_billed")),
                 }
             )
             if code == 0:

@@ -1,7 +1,17 @@
 """BigQueryWarehouse: the production warehouse (google-cloud-bigquery).
 
-- Every query job carries the caller's labels and, when configured, `maximum_bytes_billed`.
+- Every query job carries the caller's labels and `maximum_bytes_billed`: the argument,
+  else the env var JETSTREAM_MAXIMUM_BYTES_BILLED (the settings ConfigMap; `0` or `none`
+  for no cap), else `DEFAULT_MAXIMUM_BYTES_BILLED` (5 TiB, about $31 at on-demand prices:
+  far above any single analysis job, low enough that a runaway query fails instead).
+- With `estimate_jobs` (the default) every job is dry-run first: its estimate is counted
+  and a job whose estimate is over the cap fails before it runs, with both numbers.
+  `costs` totals the jobs of this warehouse object (jobs, estimated, processed and
+  billed bytes); `jetstream task` reports them and the `runs` table records them.
 - `dry_run` returns the job's `total_bytes_processed`.
+- Query results are read through the BigQuery Storage API (`google-cloud-bigquery-storage`,
+  parallel Arrow streams) unless `use_storage_api=False`; without the package the client
+  pages through the REST API, which is logged once as a warning.
 - `transaction` runs one multi-statement script `BEGIN TRANSACTION; ...; COMMIT TRANSACTION;`;
   when BigQuery aborts it because of a concurrent update of the same table, it is retried
   with exponential backoff, then TransientError.
@@ -22,6 +32,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import pyarrow as pa
 import pyarrow.parquet as pq
 import tenacity
@@ -41,6 +52,48 @@ from jetstream.warehouse.transpile import parse_bigquery, parse_bigquery_one, sn
 log = get_logger("jetstream.warehouse.bigquery")
 
 T = TypeVar("T")
+DEFAULT_MAXIMUM_BYTES_BILLED = 5 * 2**40
+MAXIMUM_BYTES_BILLED_ENV = "JETSTREAM_MAXIMUM_BYTES_BILLED"
+
+
+def maximum_bytes_billed_setting(environ: Mapping[str, str] | None = None) -> int | None:
+    """The cap from JETSTREAM_MAXIMUM_BYTES_BILLED (bytes; `0`/`none`: no cap), else the
+    default. A value that is not a number is a ConfigError naming the variable."""
+    import os
+
+    from jetstream.errors import ConfigError
+
+    raw = (os.environ if environ is None else environ).get(MAXIMUM_BYTES_BILLED_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MAXIMUM_BYTES_BILLED
+    if raw.lower() in ("0", "none", "unlimited"):
+        return None
+    try:
+        value = int(float(raw))
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(
+            f"{MAXIMUM_BYTES_BILLED_ENV}={raw!r}: expected a number of bytes (e.g. 5e12), "
+            "or 0 for no cap"
+        )
+    return value
+
+
+@attrs.define
+class JobCosts:
+    """Totals over the query jobs of one warehouse object."""
+
+    jobs: int = 0
+    bytes_estimated: int = 0  # dry-run estimates
+    bytes_processed: int = 0
+    bytes_billed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return attrs.asdict(self)
+
+
+_UNSET: Any = object()
 CONCURRENT_UPDATE = ("concurrent update", "could not serialize access")
 _TRANSIENT_REASONS = {"backendError", "rateLimitExceeded", "internalError", "jobRateLimitExceeded"}
 _LEGACY_TYPES = {
@@ -123,7 +176,8 @@ class BigQueryWarehouse:
         *,
         client: bigquery.Client | None = None,
         location: str | None = None,
-        maximum_bytes_billed: int | None = None,
+        maximum_bytes_billed: int | None = _UNSET,
+        estimate_jobs: bool = True,
         labels: Mapping[str, str] | None = None,
         client_options: Mapping[str, Any] | None = None,
         credentials: Any = None,
@@ -135,7 +189,15 @@ class BigQueryWarehouse:
         self.project = project
         self.dataset = dataset
         self.location = location
-        self.maximum_bytes_billed = maximum_bytes_billed
+        self.maximum_bytes_billed = (
+            maximum_bytes_billed_setting()
+            if maximum_bytes_billed is _UNSET
+            else maximum_bytes_billed
+        )
+        self.estimate_jobs = estimate_jobs
+        self.costs = JobCosts()
+        self._storage_client: Any = None
+        self._credentials = credentials
         self.default_labels = dict(labels or {})
         self.use_storage_api = use_storage_api
         self.transaction_attempts = max(1, transaction_attempts)
@@ -200,12 +262,57 @@ class BigQueryWarehouse:
         labels: Mapping[str, str] | None = None,
     ) -> tuple[bigquery.QueryJob, Any]:
         config = self._job_config(params, labels)
+        if self.estimate_jobs:
+            self._estimate(sql, params, labels)
 
         def run() -> tuple[bigquery.QueryJob, Any]:
             job = self.client.query(sql, job_config=config, location=self.location)
             return job, job.result()
 
-        return self._call(run, sql)
+        job, rows = self._call(run, sql)
+        self.costs.jobs += 1
+        self.costs.bytes_processed += int(job.total_bytes_processed or 0)
+        self.costs.bytes_billed += int(job.total_bytes_billed or 0)
+        return job, rows
+
+    def _estimate(
+        self, sql: str, params: Mapping[str, Any] | None, labels: Mapping[str, str] | None
+    ) -> int:
+        """Dry-run the job (free); count the estimate; refuse a job over the cap."""
+        config = self._job_config(params, labels, dry_run=True)
+        job = self._call(
+            lambda: self.client.query(sql, job_config=config, location=self.location), sql
+        )
+        estimate = int(job.total_bytes_processed or 0)
+        self.costs.bytes_estimated += estimate
+        cap = self.maximum_bytes_billed
+        if cap is not None and estimate > cap:
+            raise MetricError(
+                f"BigQuery: the job would process {estimate:,} bytes, over the "
+                f"maximum_bytes_billed cap of {cap:,} ({MAXIMUM_BYTES_BILLED_ENV}); "
+                f"not run: {snippet(sql)}"
+            )
+        return estimate
+
+    def _bqstorage(self) -> Any:
+        """The Storage API read client (created once), or None without the package."""
+        if not self.use_storage_api:
+            return None
+        if self._storage_client is None:
+            try:
+                from google.cloud import bigquery_storage  # type: ignore[attr-defined,unused-ignore]
+            except ImportError:
+                log.warning(
+                    "bigquery.storage_api_missing",
+                    detail="google-cloud-bigquery-storage is not installed: results are "
+                    "paged through the REST API (slow for large statistics reads)",
+                )
+                self.use_storage_api = False
+                return None
+            self._storage_client = bigquery_storage.BigQueryReadClient(
+                credentials=self._credentials
+            )
+        return self._storage_client
 
     def query(
         self,
@@ -216,7 +323,10 @@ class BigQueryWarehouse:
         parse_bigquery_one(sql)
         started = time.monotonic()
         job, rows = self._run_job(sql, params, labels)
-        table = self._call(lambda: rows.to_arrow(create_bqstorage_client=self.use_storage_api), sql)
+        storage = self._bqstorage()
+        table = self._call(
+            lambda: rows.to_arrow(bqstorage_client=storage, create_bqstorage_client=False), sql
+        )
         log.debug(
             "bigquery.query",
             job_id=job.job_id,
@@ -298,6 +408,8 @@ class BigQueryWarehouse:
             ),
             create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
         )
+        if mode == "append":  # new nullable columns (e.g. of the runs table) are added
+            config.schema_update_options = [bigquery.SchemaUpdateOption.ALLOW_FIELD_ADDITION]
         config.parquet_options = parquet_options
         if self.default_labels:
             config.labels = dict(self.default_labels)
@@ -340,3 +452,6 @@ class BigQueryWarehouse:
 
     def close(self) -> None:
         self.client.close()
+        transport = getattr(self._storage_client, "_transport", None)
+        if transport is not None:
+            transport.close()

@@ -451,12 +451,26 @@ class DuckDBWarehouse:
                 if mode == "replace" or not self._exists(sess, table):
                     sql = f"CREATE OR REPLACE TABLE {target} AS SELECT * FROM _jetstream_load"
                 else:
+                    self._add_new_columns(sess, table, data)
                     sql = f"INSERT INTO {target} BY NAME SELECT * FROM _jetstream_load"
                 self._run(sess, sql, None, f"load into {table}")
             finally:
                 sess.con.unregister("_jetstream_load")
             if sql_log.enabled():
                 sql_log.record_load(table, self.table_columns(table))
+
+    def _add_new_columns(self, sess: _Session, table: str, data: pa.Table) -> None:
+        """Appending rows with columns the table lacks adds them (nullable), as a BigQuery
+        load job with ALLOW_FIELD_ADDITION does."""
+        target = duckdb_table_sql(table)
+        have = {r[0] for r in sess.con.execute(f"SELECT * FROM {target} LIMIT 0").description}
+        for field in data.schema:
+            if field.name not in have:
+                kind = sess.con.sql("SELECT * FROM _jetstream_load LIMIT 0").types[
+                    data.schema.get_field_index(field.name)
+                ]
+                name = field.name.replace('"', '""')
+                sess.con.execute(f'ALTER TABLE {target} ADD COLUMN "{name}" {kind}')
 
     _RELATIONS = (
         "SELECT schema_name, table_name AS name, 'TABLE' AS kind FROM duckdb_tables() "

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from jetstream.cli import cli
 from jetstream.commands.controller import analysis_date
 from jetstream.runners.argo import ArgoServerClient, apply_all
-from jetstream.runners.argo.templates import all_objects, cluster_objects, render_all
+from jetstream.runners.argo.templates import cluster_objects, manifests, render_all
 from tests.support.argo_server import FakeArgo, schema_validator
 from tests.support.paths import REPO
 from tests.support.workflow_commands import commands_of
@@ -55,18 +55,20 @@ def test_render_module_check_and_write(tmp_path):
 
 
 def test_workflow_modules_define_the_rendered_objects():
+    from jetstream.runners.argo.templates import manifest, to_yaml
     from workflows import daily, preview, rerun
 
     names = {m.w.name for m in (daily, rerun, preview)}
     assert names == {o.name for o in cluster_objects()}
-    assert daily.w.to_yaml() in render_all()["jetstream-daily.yaml"]
+    assert to_yaml(manifest(daily.w)) in render_all()["jetstream-daily.yaml"]
 
 
 def test_daily_cron_workflow():
     cron = rendered()["jetstream-daily.yaml"]
     spec = cron["spec"]
     assert cron["kind"] == "CronWorkflow" and len(cron["metadata"]["name"]) <= 52
-    assert spec["schedules"] == ["0 3 * * *"] and "schedule" not in spec
+    # Argo 3.5 reads only `schedule`; 3.6 reads it too and refuses it next to `schedules`
+    assert spec["schedule"] == "0 3 * * *" and "schedules" not in spec
     assert spec["timezone"] == "UTC" and spec["concurrencyPolicy"] == "Forbid"
     [template] = spec["workflowSpec"]["templates"]
     c = template["container"]
@@ -134,7 +136,8 @@ def test_install_then_update_then_submit_from_template(shared_dir):
     schema = load_schema(shared_dir / "schemas" / "argo-workflows.schema.json")
     with FakeArgo(TOKEN, validate=schema_validator(schema)) as server:
         client = ArgoServerClient(server.url, "analysis", token=TOKEN)
-        apply_all(cluster_objects(), client)
+        objects = manifests()[:3]  # rerun, preview, daily
+        apply_all(objects, client)
         posts = [(r.method, r.path) for r in server.requests if r.method == "POST"]
         assert posts == [
             ("POST", "/api/v1/workflow-templates/analysis"),
@@ -144,8 +147,12 @@ def test_install_then_update_then_submit_from_template(shared_dir):
         version = server.stored("cronworkflows", "analysis", "jetstream-daily")["metadata"][
             "resourceVersion"
         ]
+        assert (
+            server.stored("cronworkflows", "analysis", "jetstream-daily")["spec"]["schedule"]
+            == "0 3 * * *"
+        )
         server.requests.clear()
-        apply_all(cluster_objects(), client)
+        apply_all(objects, client)
         methods = [(r.method, r.path) for r in server.requests]
         assert ("GET", "/api/v1/cron-workflows/analysis/jetstream-daily") in methods
         put = next(
@@ -178,10 +185,11 @@ def test_apply_command_installs_all_six_objects(monkeypatch):
         result = CliRunner().invoke(cli, args)
         assert result.exit_code == 0, result.output
         kinds = {"WorkflowTemplate": "workflowtemplates", "CronWorkflow": "cronworkflows"}
-        for obj in all_objects():
-            stored = server.stored(kinds[type(obj).__name__], "analysis", obj.name)
-            assert stored["metadata"]["name"] == obj.name
-            assert f"{type(obj).__name__} analysis/{obj.name} applied" in result.output
+        for obj in manifests():
+            name = obj["metadata"]["name"]
+            stored = server.stored(kinds[obj["kind"]], "analysis", name)
+            assert stored["spec"] == obj["spec"]  # as rendered: `schedule` for Argo 3.5
+            assert f"{obj['kind']} analysis/{name} applied" in result.output
         assert len(server.objects) == 6
         again = CliRunner().invoke(cli, args)
         assert again.exit_code == 0, again.output
@@ -205,7 +213,7 @@ def test_workflows_render_command(tmp_path):
     result = runner.invoke(cli, ["workflows", "render"])
     assert result.exit_code == 0
     assert [d["metadata"]["name"] for d in yaml.safe_load_all(result.output)] == [
-        o.name for o in all_objects()
+        o["metadata"]["name"] for o in manifests()
     ]
 
 
@@ -254,7 +262,7 @@ def test_controller_dry_run_local_prints_the_day_s_commands():
     assert lines[0].startswith("jetstream task ensure-enrollments")
 
 
-def test_controller_submits_once_and_tolerates_a_resubmission(monkeypatch):
+def test_controller_submits_once_and_skips_a_resubmission(monkeypatch):
     monkeypatch.delenv("ARGO_TOKEN", raising=False)
     with FakeArgo(TOKEN) as server:
         env = {
@@ -266,15 +274,21 @@ def test_controller_submits_once_and_tolerates_a_resubmission(monkeypatch):
         }
         result = _controller([], env)
         assert result.exit_code == 0, result.output
-        [req] = server.requests
+        lookup, req = server.requests
+        assert lookup.method == "GET" and "scheduled-2026-01-20T03-00-00Z" in lookup.query
         assert req.path == "/api/v1/workflows/analysis"
         wf = req.body["workflow"]
         params = {p["name"]: p["value"] for p in wf["spec"]["arguments"]["parameters"]}
         assert params["image"] == PINNED and params["warehouse"] == "bigquery:p.d"
         assert all("--date" in c and "2026-01-19" in c for c in commands_of(wf))
-        again = _controller([], env)  # a retried controller pod: same name, 409
+        assert wf["metadata"]["labels"]["jetstream/trigger"] == "scheduled-2026-01-20T03-00-00Z"
+        again = _controller([], env)  # a retried controller pod: found by its labels
         assert again.exit_code == 0, again.output
+        assert "already submitted" in again.output
         assert len(server.objects) == 1
+        later = _controller(["--scheduled-time", "2026-01-21T03:00:00Z"], env)
+        assert later.exit_code == 0, later.output
+        assert len(server.objects) == 2
 
 
 def test_controller_refuses_an_unpinned_image():

@@ -188,7 +188,7 @@ CRON_CASES = {
     "schedule syntax": (set_in(["spec", "schedules"], ["0 3 * *"]), "not a valid cron"),
     "timezone": (set_in(["spec", "timezone"], "Mars/Olympus"), "unknown time zone"),
     "concurrencyPolicy": (set_in(["spec", "concurrencyPolicy"], "Never"), "'Never' is not one of"),
-    "Argo 4 schedules": (set_in(["spec", "schedule"], "0 3 * * *"), "use spec.schedules"),
+    "schedule and schedules": (set_in(["spec", "schedule"], "0 3 * * *"), "cannot have both"),
     "workflowSpec entrypoint": (
         set_in(["spec", "workflowSpec", "entrypoint"], "main"),
         "spec.workflowSpec.entrypoint",

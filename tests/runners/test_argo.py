@@ -7,6 +7,7 @@ import datetime as dt
 import json
 
 import attrs
+import pyarrow as pa
 import pytest
 import yaml
 
@@ -15,6 +16,7 @@ from jetstream.periods import Period
 from jetstream.runners.argo import (
     RETRY_EXPRESSION,
     AlreadyExistsError,
+    ArgoRunner,
     ArgoServerClient,
     SubmitError,
     UnauthorizedError,
@@ -23,6 +25,7 @@ from jetstream.runners.argo import (
     failed_nodes,
     label_value,
     submit,
+    submit_all,
     workflow_name,
 )
 from jetstream.runners.common import RunSettings
@@ -106,10 +109,13 @@ def test_leaf_templates(manifest):
         assert retry["retryPolicy"] == "Always"  # exit 75 makes the node Failed, not Error
         assert retry["limit"] == SETTINGS.retries
         assert retry["backoff"]["duration"] == "30s" and retry["backoff"]["factor"] == 2
-        assert t["metadata"]["labels"]["jetstream/experiment"] in (
-            "bug-1234-pref-long-slug_with_underscores",
-            "tiny",
-        )
+        # maxDuration counts from the first attempt: it covers every attempt and the waits
+        waits = 30 + 60 + 120
+        need = (SETTINGS.retries + 1) * t["activeDeadlineSeconds"] + waits
+        assert retry["backoff"]["maxDuration"] == f"{need}s"
+        assert t["metadata"]["labels"]["jetstream/kind"] in {k.value for k in TaskKind}
+    # leaf templates are shared by the experiments: one per argument shape
+    assert len(leaves) == len({tuple(t["container"]["args"]) for t in leaves}) == 4
     for t in manifest["spec"]["templates"]:
         if "dag" in t:
             assert "activeDeadlineSeconds" not in t and "retryStrategy" not in t
@@ -120,14 +126,15 @@ def test_depends_expressions_not_continue_on(manifest):
     by_name = {t["name"]: t for t in tiny}
     assert all("continueOn" not in t for t in tiny)
     assert "depends" not in by_name["ensure-enrollments-tiny"]
+    assert all("withItems" not in t for t in tiny)  # one date: no loops
     day = by_name["metrics-tiny-day-main-2024-03-01"]["depends"]
     assert day == (
         "ensure-enrollments-tiny.Succeeded && metrics-tiny-preenrollment-week-main-2024-03-01.Succeeded"
     )
     export = by_name["export-tiny"]["depends"]
     assert (
-        "(metrics-tiny-day-main-2024-03-01.Succeeded || metrics-tiny-day-main-2024-03-01.Failed)"
-        in export
+        "(metrics-tiny-day-main-2024-03-01.Succeeded || metrics-tiny-day-main-2024-03-01.Failed"
+        " || metrics-tiny-day-main-2024-03-01.Errored)" in export
     )
     assert export.count("&&") == 3
 
@@ -150,7 +157,8 @@ def test_workflow_level_settings(manifest):
     assert meta["namespace"] == "analysis"
     assert meta["labels"]["jetstream/date"] == "2024-03-01"
     assert "jetstream/experiment" not in meta["labels"]  # two experiments
-    assert len(meta["name"]) <= 63
+    assert len(meta["labels"]["jetstream/plan"]) == 8 and "jetstream/trigger" not in meta["labels"]
+    assert "name" not in meta and meta["generateName"] == "jetstream-2024-03-01-"
 
 
 def test_commands_match_the_local_runner():
@@ -171,11 +179,20 @@ def test_commands_without_optional_settings():
     assert names == {"image", "experiments", "warehouse"}
 
 
-def test_workflow_name_is_deterministic_and_single_experiment_labelled():
+def test_generated_names_and_plan_labels():
     one = TaskGraph(tuple(experiment("tiny")))
-    assert workflow_name(one, SETTINGS) == workflow_name(one, SETTINGS)
-    assert workflow_name(one, SETTINGS) != workflow_name(GRAPH, SETTINGS)
-    assert workflow_name(one, SETTINGS).startswith("jetstream-tiny-2024-03-01-")
+    assert workflow_name(one, SETTINGS) == "jetstream-tiny-2024-03-01-"
+    labels = build_workflow(one, SETTINGS).to_dict()["metadata"]["labels"]
+    again = build_workflow(one, SETTINGS).to_dict()["metadata"]["labels"]
+    assert labels == again  # the same plan: the same labels
+    other = build_workflow(GRAPH, SETTINGS).to_dict()["metadata"]["labels"]
+    assert labels["jetstream/plan"] != other["jetstream/plan"]
+    triggered = build_workflow(
+        one, SETTINGS, labels={"jetstream/trigger": "scheduled-2024-03-02T03:00:00Z"}
+    )
+    assert triggered.to_dict()["metadata"]["labels"]["jetstream/trigger"] == (
+        "scheduled-2024-03-02T03-00-00Z"
+    )
     wf = build_workflow(one, SETTINGS).to_dict()
     assert wf["metadata"]["labels"]["jetstream/experiment"] == "tiny"
     rerun = TaskGraph(
@@ -186,7 +203,7 @@ def test_workflow_name_is_deterministic_and_single_experiment_labelled():
     )
     wf = build_workflow(rerun, SETTINGS).to_dict()
     assert wf["metadata"]["labels"]["jetstream/date"] == "2024-03-01_2024-03-03"
-    assert len(wf["metadata"]["name"]) <= 63
+    assert len(wf["metadata"]["generateName"]) <= 58
     assert len(wf["metadata"]["labels"]["jetstream/experiment"]) <= 63
 
 
@@ -225,7 +242,8 @@ def test_submit_through_argo_server(schema):
     with FakeArgo(TOKEN, validate=schema_validator(schema)) as server:
         wf = build_workflow(GRAPH, SETTINGS)
         result = submit(wf, argo_server=server.url, token=TOKEN)
-        assert result.name == wf.name and result.namespace == "analysis" and result.phase is None
+        assert result.name.startswith(wf.generate_name)
+        assert result.namespace == "analysis" and result.phase is None
         [req] = server.requests
         assert (req.method, req.path) == ("POST", "/api/v1/workflows/analysis")
         assert req.authorization == f"Bearer {TOKEN}"
@@ -233,7 +251,7 @@ def test_submit_through_argo_server(schema):
         assert commands_of(req.body["workflow"]) == set(
             LocalRunner(SETTINGS, record_runs=False).commands(GRAPH)
         )
-        stored = server.stored("workflows", "analysis", wf.name)
+        stored = server.stored("workflows", "analysis", result.name)
         assert stored["spec"]["parallelism"] == 5
 
 
@@ -252,14 +270,115 @@ def test_wrong_token_is_a_clear_error(monkeypatch):
         assert server.objects == {}
 
 
-def test_duplicate_submission_is_a_clear_error():
+def test_duplicate_name_is_a_clear_error():
     with FakeArgo(TOKEN) as server:
-        wf = build_workflow(GRAPH, SETTINGS)
+        wf = build_workflow(GRAPH, SETTINGS, name="fixed-name")
         submit(wf, argo_server=server.url, token=TOKEN)
         with pytest.raises(AlreadyExistsError, match=r"already exists.*409") as info:
-            submit(build_workflow(GRAPH, SETTINGS), argo_server=server.url, token=TOKEN)
-        assert wf.name in str(info.value)
+            submit(
+                build_workflow(GRAPH, SETTINGS, name="fixed-name"),
+                argo_server=server.url,
+                token=TOKEN,
+            )
+        assert "fixed-name" in str(info.value)
         assert info.value.exit_code == 1
+
+
+def test_the_same_rerun_twice_submits_twice_and_a_trigger_makes_it_once(monkeypatch):
+    """Generated names: two reruns of the same work never clash (the old deterministic
+    names gave 409 for 7 days). With a trigger (scheduled time, commit, parent workflow)
+    a resubmission finds the earlier one by its labels and submits nothing."""
+    monkeypatch.setenv("ARGO_TOKEN", TOKEN)
+    with FakeArgo(TOKEN) as server:
+        plain = ArgoRunner(SETTINGS, argo_server=server.url)
+        first, second = plain.run(GRAPH), plain.run(GRAPH)
+        assert first.workflows[0].name != second.workflows[0].name
+        assert [r.method for r in server.requests] == ["POST", "POST"]  # no lookup
+        triggered = ArgoRunner(SETTINGS, argo_server=server.url, trigger="rerun-abc12")
+        once = triggered.run(GRAPH)
+        assert len(once.workflows) == 1 and once.skipped == ()
+        twice = triggered.run(GRAPH)
+        assert twice.workflows == () and twice.skipped == (once.workflows[0].name,)
+        assert twice.exit_code == 0
+        selector = server.requests[-1].query
+        assert selector == "listOptions.labelSelector=jetstream%2Ftrigger%3Drerun-abc12"
+        # the plan changed in between (an experiment more): only the new one is submitted
+        more = TaskGraph((*GRAPH.nodes, *experiment("fresh")))
+        third = triggered.run(more)
+        [wf] = third.workflows
+        stored = server.stored("workflows", "analysis", wf.name)
+        assert stored["metadata"]["annotations"]["jetstream/experiments"] == '["fresh"]'
+        assert third.skipped == (once.workflows[0].name,)
+        assert triggered.run(TaskGraph(tuple(experiment("tiny")))).workflows == ()
+
+
+def test_namespace_service_account_and_parallelism_come_from_the_options(monkeypatch):
+    """Every submission path builds its runner with make_runner: the Argo options (from
+    JETSTREAM_* env vars of the settings ConfigMap) reach the Workflow."""
+    from jetstream.runners.base import RunnerOptions, make_runner
+
+    options = RunnerOptions(
+        runner="argo",
+        namespace="prod",
+        service_account="analysis-sa",
+        parallelism=3,
+        max_concurrent_pods=12,
+        trigger="t-1",
+    )
+    runner = make_runner(attrs.evolve(SETTINGS, namespace="jetstream"), options)
+    [wf] = runner.workflows(GRAPH)
+    spec = wf.to_dict()["spec"]
+    assert wf.namespace == "prod" and spec["serviceAccountName"] == "analysis-sa"
+    assert spec["parallelism"] == 3
+    assert wf.labels["jetstream/trigger"] == "t-1"
+    small = make_runner(SETTINGS, attrs.evolve(options, max_concurrent_pods=2))
+    assert small.workflows(GRAPH)[0].to_dict()["spec"]["parallelism"] == 2
+
+
+def test_rerun_command_submits_to_the_configured_namespace(monkeypatch, tmp_path):
+    """`jetstream rerun --runner argo` in the rerun template's pod: namespace, service
+    account, parallelism and trigger from the settings ConfigMap's env vars."""
+    from click.testing import CliRunner
+
+    from jetstream import synthetic
+    from jetstream.cli import cli
+
+    demo = synthetic.DEMO_DIR
+    env = {
+        "ARGO_TOKEN": TOKEN,
+        "JETSTREAM_NAMESPACE": "prod",
+        "JETSTREAM_SERVICE_ACCOUNT": "analysis-sa",
+        "JETSTREAM_PARALLELISM": "6",
+        "JETSTREAM_TRIGGER": "jetstream-rerun-x7k2p",
+        "JETSTREAM_IMAGE": PINNED,
+    }
+    with FakeArgo(TOKEN) as server:
+        args = [
+            "rerun",
+            "--experiment",
+            "demo-sidebar-redesign",
+            "--experiments",
+            str(demo / "experiments.json"),
+            "--config-repo",
+            str(demo),
+            "--start-date",
+            "2026-01-11",
+            "--end-date",
+            "2026-01-13",
+            "--runner",
+            "argo",
+            "--argo-server",
+            server.url,
+        ]
+        for _ in range(2):
+            result = CliRunner().invoke(cli, args, env=env)
+            assert result.exit_code == 0, result.output
+        created = [k for k in server.objects if k[0] == "workflows"]
+        assert len(created) == 1 and created[0][1] == "prod"  # the retried pod: skipped
+        stored = server.objects[created[0]]
+        assert stored["spec"]["serviceAccountName"] == "analysis-sa"
+        assert stored["spec"]["parallelism"] == 6
+        assert "already submitted" in result.output
 
 
 def test_unpinned_image_is_refused_before_any_request():
@@ -349,7 +468,7 @@ def test_wait_summarises_failed_nodes():
         ]
         assert "metrics-tiny-day (exit 1)" in result.describe()
         gets = [r for r in server.requests if r.method == "GET"]
-        assert len(gets) == 3 and gets[0].path == f"/api/v1/workflows/analysis/{wf.name}"
+        assert len(gets) == 3 and gets[0].path == f"/api/v1/workflows/analysis/{result.name}"
 
 
 def test_failed_nodes_of_a_successful_workflow():
@@ -367,14 +486,24 @@ def test_submit_through_the_kubernetes_api(schema):
         wf = build_workflow(GRAPH, SETTINGS)
         client = api_client_for(server.url, token=TOKEN)
         result = submit(wf, via="kubernetes", kube_api_client=client)
-        assert result.name == wf.name
+        assert result.name.startswith(wf.generate_name)
         [req] = server.requests
         assert req.method == "POST"
         assert req.path == "/apis/argoproj.io/v1alpha1/namespaces/analysis/workflows"
         assert req.authorization == f"Bearer {TOKEN}"
-        assert req.body["kind"] == "Workflow" and req.body["metadata"]["name"] == wf.name
+        assert req.body["kind"] == "Workflow"
+        assert req.body["metadata"]["generateName"] == wf.generate_name
+        fixed = build_workflow(GRAPH, SETTINGS, name="fixed")
+        submit(fixed, via="kubernetes", kube_api_client=client)
         with pytest.raises(AlreadyExistsError, match="409"):
-            submit(build_workflow(GRAPH, SETTINGS), via="kubernetes", kube_api_client=client)
+            submit(fixed, via="kubernetes", kube_api_client=client)
+        # idempotent resubmission through the Kubernetes API: list by labels, skip
+        labels = {"jetstream/trigger": "scheduled-2024-03-02"}
+        again = [build_workflow(GRAPH, SETTINGS, labels=labels) for _ in range(2)]
+        done = submit_all(again, via="kubernetes", kube_api_client=client)
+        assert len(done.workflows) == 1 and len(done.skipped) == 1
+        lists = [r for r in server.requests if r.method == "GET"]
+        assert lists[-1].query.startswith("labelSelector=jetstream")
 
 
 def test_kubernetes_api_errors():
@@ -397,10 +526,57 @@ def test_invalid_body_is_rejected_by_the_validating_server(schema):
     from jetstream.runners.argo.kube import api_client_for
 
     wf = build_workflow(GRAPH, SETTINGS)
-    wf.templates[1].active_deadline_seconds = None
     wf.templates[0].active_deadline_seconds = 10  # on the main DAG: not a leaf
     with FakeArgo(TOKEN, validate=schema_validator(schema)) as server:
         with pytest.raises(SubmitError, match="activeDeadlineSeconds"):
             submit(wf, argo_server=server.url, token=TOKEN)
         with pytest.raises(SubmitError, match="422"):
             submit(wf, via="kubernetes", kube_api_client=api_client_for(server.url, token=TOKEN))
+
+
+# -- runs rows under Argo ------------------------------------------------------------------
+
+
+def test_task_records_its_own_runs_row_under_argo(tmp_path, monkeypatch):
+    """Argo pods have no local runner to record attempts: with JETSTREAM_RECORD_RUN (set on
+    every leaf template) the task appends its `runs` row itself, attempt from Argo's
+    {{retries}}; an older `runs` table gains the cost columns on append."""
+    import duckdb
+    from click.testing import CliRunner
+
+    from jetstream import synthetic
+    from jetstream.cli import cli
+    from jetstream.warehouse import open_warehouse
+
+    leaf = next(
+        t
+        for t in build_workflow(GRAPH, SETTINGS).to_dict()["spec"]["templates"]
+        if "container" in t
+    )
+    env = {e["name"]: e["value"] for e in leaf["container"]["env"]}
+    assert env["JETSTREAM_RECORD_RUN"] == "1" and env["JETSTREAM_ATTEMPT"] == "{{retries}}"
+
+    uri = f"duckdb:{tmp_path / 'wh.duckdb'}"
+    wh = open_warehouse(uri)
+    old = pa.table({"run_id": ["earlier"], "node_id": ["export/x"], "attempt": [1]})
+    wh.load_arrow("runs", old, mode="replace")
+    wh.close()
+    demo = synthetic.DEMO_DIR
+    result = CliRunner().invoke(
+        cli,
+        ["task", "export", "--experiment", "not-an-experiment", "--experiments",
+         str(demo / "experiments.json"), "--config-repo", str(demo), "--warehouse", uri],
+        env={"JETSTREAM_RECORD_RUN": "1", "JETSTREAM_ATTEMPT": "2", "JETSTREAM_RUN_ID": "wf-abc"},
+    )  # fmt: skip
+    assert result.exit_code != 0
+    con = duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True)
+    rows = con.execute(
+        "SELECT run_id, node_id, attempt, status, exit_code, bytes_estimated, bytes_billed, error "
+        "FROM runs ORDER BY run_id DESC"
+    ).fetchall()
+    con.close()
+    assert rows[1][0] == "earlier" and rows[1][5] is None
+    run_id, node_id, attempt, status, code, estimated, billed, error = rows[0]
+    assert (run_id, node_id, attempt, status) == ("wf-abc", "export/not-an-experiment", 3, "failed")
+    assert code == 2 and "not-an-experiment" in error
+    assert estimated is None and billed is None  # DuckDB bills nothing

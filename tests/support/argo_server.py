@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import attrs
 
@@ -50,6 +51,7 @@ class Recorded:
     path: str
     authorization: str | None
     body: Any
+    query: str = ""
 
 
 class HttpError(Exception):
@@ -71,6 +73,7 @@ class FakeArgo:
         # statuses returned by successive GETs of any workflow (the last one repeats)
         self.workflow_statuses: list[dict[str, Any]] = []
         self._versions = itertools.count(1)
+        self._query: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -89,8 +92,9 @@ class FakeArgo:
                 raw = self.rfile.read(length) if length else b""
                 body = json.loads(raw) if raw else None
                 kube = self.path.startswith("/apis/")
+                path, _, query = self.path.partition("?")
                 status, answer = fake.handle(
-                    self.command, self.path.split("?")[0], self.headers.get("Authorization"), body
+                    self.command, path, self.headers.get("Authorization"), body, query
                 )
                 if status >= 400:
                     answer = fake.error_body(kube, status, answer)
@@ -145,9 +149,12 @@ class FakeArgo:
         grpc = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6}.get(status, 2)
         return {"code": grpc, "message": message}
 
-    def handle(self, method: str, path: str, auth: str | None, body: Any) -> tuple[int, Any]:
+    def handle(
+        self, method: str, path: str, auth: str | None, body: Any, query: str = ""
+    ) -> tuple[int, Any]:
         with self._lock:
-            self.requests.append(Recorded(method, path, auth, copy.deepcopy(body)))
+            self.requests.append(Recorded(method, path, auth, copy.deepcopy(body), query))
+            self._query = parse_qs(query)
             if auth != f"Bearer {self.token}":
                 return 401, (
                     "Unauthorized",
@@ -183,6 +190,8 @@ class FakeArgo:
             return 200, self._create(plural, ns, body[key])
         if method == "GET" and name:
             return 200, self._get(plural, ns, name)
+        if method == "GET" and name is None:
+            return 200, self._list(plural, ns, self._selector("listOptions.labelSelector"))
         if method == "PUT" and name and update_def:
             self._check(update_def, body, 400)
             return 200, self._replace(plural, ns, name, body[key])
@@ -200,6 +209,8 @@ class FakeArgo:
             return 201, self._create(plural, ns, body)
         if method == "GET" and name:
             return 200, self._get(plural, ns, name)
+        if method == "GET" and name is None:
+            return 200, self._list(plural, ns, self._selector("labelSelector"))
         if method == "PUT" and name:
             self._check(KINDS[plural], body, 422)
             return 200, self._replace(plural, ns, name, body)
@@ -222,6 +233,27 @@ class FakeArgo:
         meta["uid"] = f"uid-{meta['resourceVersion']}"
         self.objects[key] = obj
         return obj
+
+    def _selector(self, key: str) -> dict[str, str]:
+        """An equality label selector `k=v,k2=v2` (what the clients send) as a dict."""
+        text = (self._query.get(key) or [""])[0]
+        out = {}
+        for term in filter(None, text.split(",")):
+            if "=" not in term or "!=" in term:
+                raise HttpError(400, "BadRequest", f"unsupported label selector term {term!r}")
+            k, v = term.split("=", 1)
+            out[k.strip()] = v.lstrip("=").strip()
+        return out
+
+    def _list(self, plural: str, ns: str, selector: dict[str, str]) -> dict[str, Any]:
+        items = [
+            copy.deepcopy(obj)
+            for (p, n, _), obj in sorted(self.objects.items())
+            if p == plural
+            and n == ns
+            and all(obj["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())
+        ]
+        return {"metadata": {"resourceVersion": str(next(self._versions))}, "items": items}
 
     def _get(self, plural: str, ns: str, name: str) -> dict[str, Any]:
         obj = self.objects.get((plural, ns, name))

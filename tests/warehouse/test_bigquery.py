@@ -78,7 +78,11 @@ class FakeBigQuery:
             job["statistics"]["query"] = {"totalBytesProcessed": "123456"}
         elif "query" in config:
             job["statistics"]["totalBytesProcessed"] = "2048"
-            job["statistics"]["query"] = {"totalBytesProcessed": "2048", "statementType": "SELECT"}
+            job["statistics"]["query"] = {
+                "totalBytesProcessed": "2048",
+                "totalBytesBilled": "10485760",  # BigQuery bills at least 10 MiB per query
+                "statementType": "SELECT",
+            }
             if query.startswith("BEGIN TRANSACTION") and self.concurrent_failures > 0:
                 self.concurrent_failures -= 1
                 job["status"]["errorResult"] = {
@@ -240,6 +244,7 @@ def wh(fake) -> BigQueryWarehouse:
         client_options={"api_endpoint": fake.url},
         credentials=AnonymousCredentials(),
         maximum_bytes_billed=10**12,
+        estimate_jobs=False,  # one job per call here; estimates: test_cost_guards_*
         labels={"app": "jetstream"},
         use_storage_api=False,
         retry_delay=0.5,
@@ -451,3 +456,87 @@ def test_error_mapping(exc, kind):
     mapped = map_error(exc, "SELECT 1")
     assert type(mapped) is kind
     assert exc.message in str(mapped)
+
+
+# -- cost guards -----------------------------------------------------------------------------
+
+
+def _production(fake, **kwargs) -> BigQueryWarehouse:
+    """As production opens it: no explicit cap (the settings' env var or the default)."""
+    return open_warehouse(
+        f"bigquery:{PROJECT}.{DATASET}",
+        client_options={"api_endpoint": fake.url},
+        credentials=AnonymousCredentials(),
+        **{"use_storage_api": False, **kwargs},
+    )
+
+
+def test_cost_guards_every_job_is_capped_estimated_and_counted(fake, monkeypatch):
+    from jetstream.warehouse.bigquery import DEFAULT_MAXIMUM_BYTES_BILLED
+
+    monkeypatch.delenv("JETSTREAM_MAXIMUM_BYTES_BILLED", raising=False)
+    wh = _production(fake)
+    try:
+        wh.query("SELECT 1 AS x")
+        wh.execute(f"DELETE FROM {wh.table_ref('statistics_x')} WHERE TRUE")
+    finally:
+        wh.close()
+    jobs = fake.job_inserts()
+    assert [j["configuration"].get("dryRun", False) for j in jobs] == [True, False, True, False]
+    for job in jobs:  # the estimate and the job carry the same cap
+        assert job["configuration"]["query"]["maximumBytesBilled"] == str(
+            DEFAULT_MAXIMUM_BYTES_BILLED
+        )
+    assert DEFAULT_MAXIMUM_BYTES_BILLED == 5 * 2**40
+    assert wh.costs.as_dict() == {
+        "jobs": 2,
+        "bytes_estimated": 2 * 123456,
+        "bytes_processed": 2 * 2048,
+        "bytes_billed": 2 * 10485760,
+    }
+
+
+def test_cost_guards_cap_from_the_settings_and_refusal_before_the_job(fake, monkeypatch):
+    monkeypatch.setenv("JETSTREAM_MAXIMUM_BYTES_BILLED", "2e12")
+    wh = _production(fake)
+    wh.query("SELECT 1 AS x")
+    assert fake.job_inserts()[-1]["configuration"]["query"]["maximumBytesBilled"] == str(2 * 10**12)
+    monkeypatch.setenv("JETSTREAM_MAXIMUM_BYTES_BILLED", "100000")  # under the estimate
+    fake.requests.clear()
+    small = _production(fake)
+    with pytest.raises(MetricError, match=r"would process 123,456 bytes.*cap of 100,000"):
+        small.query("SELECT 1 AS x")
+    assert [j["configuration"].get("dryRun") for j in fake.job_inserts()] == [True]
+    assert small.costs.jobs == 0 and small.costs.bytes_estimated == 123456
+    monkeypatch.setenv("JETSTREAM_MAXIMUM_BYTES_BILLED", "0")
+    fake.requests.clear()
+    _production(fake).query("SELECT 1 AS x")
+    assert all("maximumBytesBilled" not in j["configuration"]["query"] for j in fake.job_inserts())
+    monkeypatch.setenv("JETSTREAM_MAXIMUM_BYTES_BILLED", "lots")
+    from jetstream.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="JETSTREAM_MAXIMUM_BYTES_BILLED='lots'"):
+        _production(fake)
+
+
+def test_storage_api_is_used_for_results_or_the_fallback_is_logged(fake):
+    """With google-cloud-bigquery-storage installed (a dependency) results stream through
+    the Storage API; where it is missing the client pages through REST and says so."""
+    import importlib.util
+
+    wh = _production(fake, use_storage_api=True, estimate_jobs=False)
+    if importlib.util.find_spec("google.cloud.bigquery_storage") is not None:
+        assert type(wh._bqstorage()).__name__ == "BigQueryReadClient"
+        return
+    fake.query_results["SELECT 7"] = {
+        "schema": {"fields": [{"name": "x", "type": "INTEGER", "mode": "NULLABLE"}]},
+        "rows": [{"f": [{"v": "7"}]}],
+    }
+    assert wh.query("SELECT 7 AS x").to_pylist() == [{"x": 7}]
+    assert wh.use_storage_api is False  # warned once, then REST
+
+
+def test_append_loads_may_add_columns(wh, fake):
+    wh.load_arrow("runs", pa.table({"run_id": ["r"], "bytes_billed": [10]}), mode="append")
+    [job] = fake.job_inserts() or [u["metadata"] for u in fake.uploads]
+    assert job["configuration"]["load"]["schemaUpdateOptions"] == ["ALLOW_FIELD_ADDITION"]

@@ -68,15 +68,18 @@ class KubeClient:
                 GROUP, VERSION, self.namespace, plural, body
             )
 
-    def apply(self, obj: Any) -> Any:
-        """Create, or replace with the current resourceVersion when it exists."""
+    def apply(self, manifest: Any) -> Any:
+        """Create, or replace with the current resourceVersion when it exists; `manifest`
+        is a dict (`templates.manifests()`) or a hera object."""
+        import copy
+
         from kubernetes.client.exceptions import ApiException
 
-        body = obj.to_dict()
+        body = copy.deepcopy(manifest) if isinstance(manifest, dict) else manifest.to_dict()
         plural = KIND_PLURALS[body["kind"]]
         name = body["metadata"]["name"]
         body["metadata"]["namespace"] = self.namespace
-        with self._errors(describe_object(obj, self.namespace)):
+        with self._errors(f"{body['kind']} {self.namespace}/{name}"):
             try:
                 current: Any = self.api.get_namespaced_custom_object(
                     GROUP, VERSION, self.namespace, plural, name
@@ -91,6 +94,14 @@ class KubeClient:
             return self.api.replace_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, plural, name, body
             )
+
+    def list_workflow_metadata(self, label_selector: str) -> list[dict[str, Any]]:
+        """Metadata of the namespace's workflows matching a label selector (`k=v,k2=v2`)."""
+        with self._errors(f"Workflows in {self.namespace} with labels {label_selector}"):
+            found: Any = self.api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, "workflows", label_selector=label_selector
+            )
+        return [dict(w.get("metadata") or {}) for w in found.get("items") or []]
 
     def get_workflow(self, name: str) -> Any:
         with self._errors(f"Workflow {self.namespace}/{name}"):

@@ -61,3 +61,36 @@ def fields() -> dict[str, Any]:
             EmptyDirVolume(name="config-cache", mount_path=CACHE, size_limit=Quantity(CACHE_SIZE)),
         ],
     }
+
+
+def apply(template: dict[str, Any]) -> dict[str, Any]:
+    """The same hardening on a container template written as a plain manifest dict (the
+    submitted analysis workflows): what `fields()` and `env()` give a hera template."""
+    template["securityContext"] = {
+        "runAsNonRoot": True,
+        "runAsUser": USER,
+        "runAsGroup": USER,
+        "fsGroup": USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    template["volumes"] = [
+        {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE}},
+        {"name": "config-cache", "emptyDir": {"sizeLimit": CACHE_SIZE}},
+    ]
+    container = template["container"]
+    container.setdefault("env", []).extend(
+        [{"name": "HOME", "value": TMP}, {"name": "JETSTREAM_CACHE_DIR", "value": CACHE}]
+    )
+    container["volumeMounts"] = [
+        {"name": "tmp", "mountPath": TMP},
+        {"name": "config-cache", "mountPath": CACHE},
+    ]
+    container["securityContext"] = {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    return template

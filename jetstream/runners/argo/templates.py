@@ -17,7 +17,14 @@ committed YAML under charts/jetstream/files/workflows/ by `make render`, i.e.
 Install-specific settings (warehouse, bucket, Experimenter URL, config repository, image,
 argo-server) come from the ConfigMap `jetstream-settings` (env vars JETSTREAM_*, read by
 the CLI options), so the same YAML serves every install. The image is a workflow
-parameter read from the ConfigMap key JETSTREAM_IMAGE.
+parameter read from the ConfigMap key JETSTREAM_IMAGE: Argo reads parameter ConfigMaps
+only when they carry the label `workflows.argoproj.io/configmap-type: Parameter`
+(`CONFIGMAP_PARAMETER_LABEL`), which the chart's ConfigMap sets.
+
+Supported Argo versions: 3.5 and 3.6 (`SUPPORTED_ARGO_VERSIONS`). The objects are rendered
+by `manifests()` from the hera definitions, with one CronWorkflow change hera cannot
+express: a single schedule is written as `spec.schedule` (the only field 3.5 reads; 3.6
+reads it too and refuses `schedule` next to `schedules`; 4.x reads only `schedules`).
 
 Every pod runs hardened (`pod_security`): non-root, read-only root filesystem, emptyDirs
 for /tmp and the config-repo cache. The daily controller clones the config repository
@@ -32,7 +39,9 @@ from __future__ import annotations
 
 from typing import Any
 
+SUPPORTED_ARGO_VERSIONS = ("3.5", "3.6")
 SETTINGS_CONFIGMAP = "jetstream-settings"
+CONFIGMAP_PARAMETER_LABEL = ("workflows.argoproj.io/configmap-type", "Parameter")
 IMAGE_KEY = "JETSTREAM_IMAGE"
 SERVICE_ACCOUNT = "jetstream"
 APP_LABELS = {"app.kubernetes.io/name": "jetstream", "app.kubernetes.io/component": "workflows"}
@@ -50,6 +59,17 @@ def image_parameter() -> Any:
             config_map_key_ref=ConfigMapKeySelector(name=SETTINGS_CONFIGMAP, key=IMAGE_KEY)
         ),
     )
+
+
+RETRIES = 2
+BACKOFF_SECONDS = 60
+
+
+def retry_max_duration(deadline: int) -> int:
+    """Argo counts `backoff.maxDuration` from the first attempt's start (and cuts retried
+    pods' deadlines to it): cover every attempt at its full deadline plus the waits."""
+    waits = sum(BACKOFF_SECONDS * 2**k for k in range(RETRIES))
+    return (RETRIES + 1) * deadline + waits
 
 
 def container(
@@ -75,10 +95,14 @@ def container(
             '"requests": {"cpu": "250m", "memory": "1Gi"}}}]}'
         ),
         retry_strategy=RetryStrategy(
-            limit=2,
+            limit=RETRIES,
             retry_policy="Always",
             expression='lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 75',
-            backoff=Backoff(duration="60s", factor=2, max_duration="15m"),  # type: ignore[arg-type]
+            backoff=Backoff(
+                duration=f"{BACKOFF_SECONDS}s",
+                factor=2,  # type: ignore[arg-type]
+                max_duration=f"{retry_max_duration(deadline)}s",
+            ),
         ),
         labels={"app.kubernetes.io/name": "jetstream", "jetstream/kind": name},
         **pod_security.fields(),
@@ -137,6 +161,7 @@ def rerun_workflow_template() -> Any:
             "JETSTREAM_PERIOD": "{{workflow.parameters.period}}",
             "JETSTREAM_START_DATE": "{{workflow.parameters.start-date}}",
             "JETSTREAM_END_DATE": "{{workflow.parameters.end-date}}",
+            "JETSTREAM_TRIGGER": "{{workflow.name}}",
         },
     )
     return WorkflowTemplate(
@@ -262,13 +287,53 @@ def all_objects() -> list[Any]:
     return [*cluster_objects(), *monitoring_cron_workflows()]
 
 
+def manifest(obj: Any) -> dict[str, Any]:
+    """The object as installed: hera's dict, with a single CronWorkflow schedule written
+    as `spec.schedule` (see the module docstring)."""
+    out: dict[str, Any] = obj.to_dict()
+    spec = out.get("spec", {})
+    if out.get("kind") == "CronWorkflow" and len(spec.get("schedules") or []) == 1:
+        rest = {k: v for k, v in spec.items() if k != "schedules"}
+        out["spec"] = {"schedule": spec["schedules"][0], **rest}
+    return out
+
+
+def manifests() -> list[dict[str, Any]]:
+    """All six objects as installed, in install order."""
+    return [manifest(o) for o in all_objects()]
+
+
 def file_name(obj: Any) -> str:
-    return f"{obj.name}.yaml"
+    name = obj["metadata"]["name"] if isinstance(obj, dict) else obj.name
+    return f"{name}.yaml"
 
 
 HEADER = "# Rendered from jetstream/runners/argo/templates.py by `make render`; do not edit.\n"
 
 
+def _ordered(value: Any) -> Any:
+    """hera's YAML order: `name` first, then scalars, lists, mappings (each by key)."""
+    if isinstance(value, list):
+        return [_ordered(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+
+    def rank(kv: tuple[str, Any]) -> tuple[int, str]:
+        k, v = kv
+        if k == "name" and isinstance(v, str):
+            return 0, k
+        return (3 if isinstance(v, dict) else 2 if isinstance(v, list) else 1), k
+
+    return {k: _ordered(v) for k, v in sorted(value.items(), key=rank)}
+
+
+def to_yaml(manifest: dict[str, Any]) -> str:
+    from hera import _yaml  # hera's yaml: multi-line strings as blocks, y/n quoted
+
+    assert _yaml is not None
+    return str(_yaml.dump(_ordered(manifest)))
+
+
 def render_all() -> dict[str, str]:
     """file name -> YAML text, for all six cluster objects."""
-    return {file_name(o): HEADER + o.to_yaml() for o in all_objects()}
+    return {file_name(m): HEADER + to_yaml(m) for m in manifests()}
