@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import argo_rules as rules
 import pytest
-from argo_server import FakeArgo
-from test_argo_rules import chart_configmaps
-from workflow_commands import waits_of
 
 from jetstream.runners.argo import ArgoRunner, build_manifests, build_workflow
 from jetstream.runners.common import RunSettings, task_args
 from jetstream.runners.local import LocalRunner
+from tests.runners.test_argo_rules import chart_configmaps
+from tests.support import argo_rules as rules
+from tests.support.argo_server import FakeArgo
+from tests.support.workflow_commands import waits_of
 
 pytestmark = pytest.mark.shared
 

@@ -1,4 +1,4 @@
-"""Argo's rules (tests/argo_rules.py, read from argo-workflows v3.5.14 and v3.6.19) applied
+"""Argo's rules (tests/support/argo_rules.py, read from argo-workflows v3.5.14 and v3.6.19) applied
 to every committed object in charts/jetstream/files/workflows/ and to the Workflows the
 runner builds; each rule is also shown to fail on the broken shape it guards against."""
 
@@ -7,9 +7,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import re
-from pathlib import Path
 
-import argo_rules as rules
 import pytest
 import yaml
 
@@ -18,8 +16,9 @@ from jetstream.periods import Period
 from jetstream.runners.argo import build_manifests
 from jetstream.runners.argo.templates import CONFIGMAP_PARAMETER_LABEL, SUPPORTED_ARGO_VERSIONS
 from jetstream.runners.common import RunSettings
+from tests.support import argo_rules as rules
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = REPO / "charts" / "jetstream" / "files" / "workflows"
 DAY = dt.date(2024, 3, 1)
 SETTINGS = RunSettings(
