@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from jetstream import nesting
 from jetstream.config.model import AnalysisSpec
 from jetstream.errors import ConfigError, ExperimentSourceError, TransientError
 from jetstream.logs import get_logger
@@ -60,9 +61,11 @@ def clone_repo(url: str, into: Path) -> Path:
 
 def parse_config(text: str, label: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        return nesting.loads_toml(text, label)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: malformed TOML: {exc}") from exc
+    except nesting.NestingError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _repo_of(config_file: Path) -> Path | None:
