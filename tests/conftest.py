@@ -7,6 +7,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property-based fuzzing (tests/test_fuzz.py): a small budget by default, so `make test`
+# stays fast; HYPOTHESIS_PROFILE=fuzz-long for a thorough run.
+settings.register_profile("jetstream", max_examples=100, deadline=None, print_blob=True)
+settings.register_profile("fuzz-long", max_examples=3000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "jetstream"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("JETSTREAM_SHARED_DIR", REPO.parent / "shared"))
