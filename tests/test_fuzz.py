@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jetstream import synthetic
@@ -34,6 +34,7 @@ from jetstream.experiments import load_experiments
 from jetstream.graph import plan
 from jetstream.periods import CONFIG_KEYS
 from jetstream.statistics import catalogue
+from jetstream.statistics.implementations import registry
 
 DEMO = "demo-sidebar-redesign"
 DEMO_DATE = dt.date(2026, 1, 17)
@@ -213,13 +214,52 @@ def _check_config_text(toml: str, repo: ConfigRepo, experiments) -> None:
             return
         import tomllib
 
-        # valid: the run resolves and plans it
+        # valid: the run resolves and plans it, and the statistics engine takes its parameters
         spec = resolve_spec(experiments[DEMO], tomllib.loads(toml), repo, str(path))
         plan([spec], DEMO_DATE)
+        for summaries in spec.metrics.values():
+            for summary in summaries:
+                stat = summary.statistic
+                registry[stat.name].resolve_params(stat.params)
+
+
+WEEKLY = {"weekly": ["sidebar_opens"]}
 
 
 @settings(suppress_health_check=SLOW)
 @given(doc=configs())
+@example(doc={"experiment": {"enrollment_period": 2**63 - 1}})
+@example(doc={"experiment": {"sample_size": 10**6}})
+@example(
+    doc={
+        "metrics": {
+            **WEEKLY,
+            "sidebar_opens": {"statistics": {"deciles": {"confidence_interval": math.nan}}},
+        }
+    }
+)
+@example(
+    doc={
+        "metrics": {
+            **WEEKLY,
+            "sidebar_opens": {"statistics": {"bootstrap_mean": {"num_samples": 10**12}}},
+        }
+    }
+)
+@example(
+    doc={
+        "metrics": {
+            "weekly": ["a`b"],
+            "a`b": {"select_expression": "1", "data_source": "feature_events"},
+        }
+    }
+)
+@example(
+    doc={
+        "segments": {"s`": {"select_expression": "TRUE", "data_source": "feature_events"}},
+        "experiment": {"segments": ["s`"]},
+    }
+)
 def test_fuzz_config_documents(doc, demo_repo, demo_experiments):
     _check_config_text(toml_document(doc), demo_repo, demo_experiments)
 
