@@ -279,3 +279,13 @@ def test_run_where_other_experiments_are_valid_still_exits_1(tmp_path):
     code, output = _run(tmp_path, repo, DEMO, other["slug"])
     assert code == 1, output
     assert "Nothing is due" in output
+
+
+def test_a_deeply_nested_published_file_is_a_report_error(tmp_path):
+    from jetstream.artifacts import LocalArtifactStore
+    from jetstream.report import ReportError, load_results
+
+    store = LocalArtifactStore(tmp_path)
+    store.write_bytes("statistics/statistics_x_daily.json", b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(ReportError, match=r"statistics_x_daily\.json: nested more than 100"):
+        load_results(store)
