@@ -274,3 +274,14 @@ def test_export_names_a_failed_task_and_keeps_the_last_complete_file(tmp_path):
     assert "may be incomplete" in row["message"]
     assert json.loads(week.read_text()) == [{"kept": "the last complete publication"}]
     assert (out / statistics_path(DEMO, Period.OVERALL)).is_file()  # other periods published
+
+
+def test_argo_can_pass_dependency_statuses():
+    week = f"metrics/{DEMO}/week/events/2026-01-17"
+    day = f"metrics/{DEMO}/day/events/2026-01-17"
+    value = f"{week}=Failed {day}=Succeeded metrics/{DEMO}/overall/events/2026-01-17=Omitted"
+    failed = incomplete.failed_tasks({incomplete.FAILED_TASKS_ENV: value})
+    assert [f["task"] for f in failed] == [week]
+    rows, periods = incomplete.failure_rows(failed, DEMO, "r1")
+    assert periods == {Period.WEEK}
+    assert "(Argo status Failed)" in rows[0]["message"]

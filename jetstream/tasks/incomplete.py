@@ -13,8 +13,8 @@ the environment variable FAILED_TASKS_ENV holds a JSON list of the failed depend
 - does not publish the statistics file of that period: the previously published file (a
   complete one, of an earlier date) stays until a run completes the period.
 
-The local runner sets the variable; on Argo the export step needs the same (its failed
-`depends`), see docs/deployment.md.
+The local runner sets the variable; an Argo export step can set it from its dependencies'
+`{{tasks.<name>.status}}` (the `<task id>=<status>` form of `failed_tasks`).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from jetstream.periods import Period
 
 FAILED_TASKS_ENV = "JETSTREAM_FAILED_TASKS"
 EXCEPTION_TYPE = "TaskFailed"
+ARGO_FAILED = ("Failed", "Error")
 _MAX_ERROR = 300
 
 
@@ -50,10 +51,20 @@ def env_for(failed: Iterable[Any]) -> dict[str, str]:
 
 def failed_tasks(environ: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
     """The failed tasks the runner passed (empty when none, or when the value is unusable:
-    export must still publish)."""
-    text = (os.environ if environ is None else environ).get(FAILED_TASKS_ENV, "")
+    export must still publish). The value is the JSON list of `env_for`, or (what an Argo
+    template can write) whitespace-separated `<task id>=<status>` pairs, e.g.
+    `metrics/x/week/events/2026-01-17={{tasks.<name>.status}}`: statuses Failed and Error
+    are failures, any other (Succeeded, Skipped, Omitted) is not."""
+    text = (os.environ if environ is None else environ).get(FAILED_TASKS_ENV, "").strip()
+    if text and not text.startswith("["):
+        pairs = (item.rpartition("=") for item in text.split())
+        return [
+            {"task": task, "exit_code": None, "error": f"Argo status {status}"}
+            for task, _, status in pairs
+            if task and status in ARGO_FAILED
+        ]
     try:
-        items = json.loads(text) if text.strip() else []
+        items = json.loads(text) if text else []
     except ValueError:
         return []
     if not isinstance(items, list):
@@ -96,9 +107,10 @@ def failure_rows(
         period, date = task_period(task, slug)
         if period is not None:
             periods.add(period)
-        how = f"exit {item.get('exit_code')}"
-        if item.get("error"):
-            how += f": {item['error']}"
+        code = item.get("exit_code")
+        how = "; ".join(
+            part for part in (f"exit {code}" if code is not None else "", item.get("error")) if part
+        )
         attempts = item.get("attempts")
         what = (
             f"the {period.value} results{f' of {date}' if date else ''} may be incomplete "
@@ -118,7 +130,8 @@ def failure_rows(
                 "level": "error",
                 "exception_type": EXCEPTION_TYPE,
                 "message": f"task {task} of experiment {slug} failed"
-                f"{f' after {attempts} attempt(s)' if attempts else ''} ({how}): {what}",
+                f"{f' after {attempts} attempt(s)' if attempts else ''}"
+                f"{f' ({how})' if how else ''}: {what}",
                 "timestamp": now,
             }
         )
