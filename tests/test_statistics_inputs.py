@@ -123,3 +123,19 @@ def test_compute_with_malformed_options(tmp_path, parquet, option, value):
     code, output = _compute(tmp_path, parquet, "--metric", "n", option, value)
     assert code == 2, output
     assert option in output
+
+
+@pytest.mark.parametrize("statistic", ["bootstrap_mean", "deciles", "sum", "linear_model_mean"])
+def test_some_infinite_values_that_spoil_results_are_an_error(statistic):
+    values = [1.0, 2, 3, np.inf, 5, 6, 7, 8, 9, 10]
+    params = {"drop_highest": 0.0} if statistic in ("bootstrap_mean", "linear_model_mean") else {}
+    rows, errors = summarise(SummaryRequest(_table(values), "m", statistic, params))
+    assert any(r.point is None for r in rows)
+    [error] = [e for e in errors if e.level == "error"]
+    assert "has 1 infinite value(s)" in error.message and "not published" in error.message
+
+
+def test_finite_results_despite_an_infinite_value_are_not_an_error():
+    values = [1.0, 2, 3, np.inf, 5, 6, 7, 8, 9, 10]
+    rows, errors = summarise(SummaryRequest(_table(values), "m", "empirical_cdf"))
+    assert rows and not [e for e in errors if e.level == "error"]

@@ -29,6 +29,7 @@ from jetstream.statistics.rows import (
     MSG_NO_FINITE,
     MSG_NO_REFERENCE,
     MSG_SINGLE_BRANCH,
+    MSG_SOME_INFINITE,
     MSG_UNKNOWN_PRE_TREATMENT,
     MSG_UNKNOWN_STATISTIC,
     StatisticError,
@@ -93,10 +94,28 @@ def summarise(request: SummaryRequest) -> Result:
         )
     # Errors name the statistic as configured (rows keep their published labels).
     statistic = request.statistic
+    infinite = _infinite_results(inp, outcome.rows, statistic)
+    if infinite is not None:
+        warnings.append(
+            StatisticError(metric=request.metric, statistic=statistic, message=infinite)
+        )
     return outcome.rows, warnings + [
         e if e.statistic == statistic else attrs.evolve(e, statistic=statistic)
         for e in outcome.errors
     ]
+
+
+def _infinite_results(inp: StatisticInput, rows: list[StatisticRow], statistic: str) -> str | None:
+    """The error when infinite metric values made results non-finite (null points)."""
+    bad = sum(1 for r in rows if r.point is None)
+    if not bad:
+        return None
+    count = sum(int(np.isinf(v).sum()) for v in inp.values.values())
+    if not count:
+        return None
+    return MSG_SOME_INFINITE.format(
+        metric=inp.metric, count=count, bad=bad, total=len(rows), statistic=statistic
+    )
 
 
 def _prepare(
