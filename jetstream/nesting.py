@@ -45,9 +45,57 @@ def _refuse(label: str, limit: int) -> NestingError:
     return NestingError(f"{label}: nested more than {limit} levels deep (arrays or tables)")
 
 
+def _key_dots(line: str) -> int:
+    """The dots (outside quotes) of the key or table header that starts `line`."""
+    header = line.startswith("[")
+    end = "]" if header else "="
+    dots, quote, i = 0, "", 1 if header else 0
+    while i < len(line):
+        c = line[i]
+        if quote:
+            if c == "\\" and quote == '"':
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == ".":
+            dots += 1
+        elif c == end or c == "#":
+            break
+        i += 1
+    return dots
+
+
+def dotted_keys_over(text: str, limit: int = MAX_DEPTH) -> bool:
+    """True when a dotted key or table header of the TOML `text` has more than `limit`
+    parts: a lexical scan before parsing (the parser takes time quadratic in their
+    length). Lines inside multi-line strings are skipped."""
+    if text.count(".") <= limit:
+        return False
+    in_string = ""
+    for line in text.splitlines():
+        if in_string:
+            if in_string in line:
+                in_string = ""
+            continue
+        stripped = line.lstrip()
+        if stripped.startswith("#") or not stripped:
+            continue
+        if stripped.count(".") > limit and _key_dots(stripped) >= limit:
+            return True
+        for q in ('"""', "'''"):
+            if line.count(q) % 2 == 1:
+                in_string = q
+                break
+    return False
+
+
 def loads_toml(text: str, label: str, limit: int = MAX_DEPTH) -> dict[str, Any]:
     """`tomllib.loads`, refusing documents nested more than `limit` levels (NestingError).
     A malformed document raises tomllib.TOMLDecodeError as usual."""
+    if dotted_keys_over(text, limit):
+        raise _refuse(label, limit)
     try:
         doc = tomllib.loads(text)
     except RecursionError:
