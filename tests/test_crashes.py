@@ -285,3 +285,28 @@ def test_argo_can_pass_dependency_statuses():
     rows, periods = incomplete.failure_rows(failed, DEMO, "r1")
     assert periods == {Period.WEEK}
     assert "(Argo status Failed)" in rows[0]["message"]
+
+
+@pytest.mark.slow
+def test_a_run_whose_metrics_task_finally_fails_names_it_in_the_published_errors(tmp_path):
+    """The real CLI in the real workers: a metrics task fails (its experiment has no
+    enrollments yet), export still runs and publishes an errors document naming it."""
+    date = dt.date(2026, 1, 17)
+    metrics = TaskNode(TaskKind.METRICS, DEMO, date, Period.WEEK, "feature_events")
+    export = TaskNode(TaskKind.EXPORT, DEMO, date=date, depends=(metrics.id,))
+    runner = LocalRunner(
+        _demo_settings(tmp_path, str(synthetic.DEMO_DIR / "experiments.json")),
+        parallelism=1,
+        progress=False,
+        record_runs=False,
+        retries=0,
+    )
+    summary = runner.run(TaskGraph((metrics, export)))
+    by_id = summary.by_id()
+    assert by_id[metrics.id].status is NodeStatus.FAILED, by_id[metrics.id]
+    assert by_id[export.id].status is NodeStatus.SUCCEEDED, by_id[export.id].error
+    errors = json.loads((tmp_path / "out" / errors_path(DEMO)).read_text())
+    [row] = [e for e in errors if e["exception_type"] == incomplete.EXCEPTION_TYPE]
+    assert f"task {metrics.id} of experiment {DEMO} failed" in row["message"]
+    assert "week results of 2026-01-17 may be incomplete" in row["message"]
+    assert not (tmp_path / "out" / statistics_path(DEMO, Period.WEEK)).exists()
