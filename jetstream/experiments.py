@@ -24,7 +24,7 @@ import attrs
 import httpx
 import tenacity
 
-from jetstream import slugs
+from jetstream import nesting, slugs
 from jetstream.config.model import AnalysisSpec, Branch
 from jetstream.errors import ExperimentSourceError, TransientError
 from jetstream.logs import get_logger
@@ -278,8 +278,10 @@ def load_experiments(
         except OSError as exc:
             raise ExperimentSourceError(f"{source}: cannot read experiments file: {exc}") from exc
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        payload = nesting.loads_json(body, source)
+    except nesting.NestingError as exc:
+        raise ExperimentSourceError(str(exc)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         snippet = body[:80].decode("utf-8", "replace")
         raise ExperimentSourceError(
             f"{source}: response is not valid JSON ({exc}); starts with {snippet!r}"

@@ -24,6 +24,16 @@ MAX_LENGTH = 200
 EXPERIMENT_SLUG = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 # Branch, outcome and segment slugs and app ids: SlugField's alphabet (any case), plus `.`.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# Names of metrics, segments, data sources and the other named tables of a config: they
+# become SQL column names and table suffixes, so a BigQuery/DuckDB unquoted identifier.
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_ALLOWED = {
+    EXPERIMENT_SLUG.pattern: "lower-case letters, digits, '-', '_' and '.', starting with a "
+    "letter or digit",
+    NAME.pattern: "letters, digits, '-', '_' and '.', starting with a letter or digit",
+    IDENTIFIER.pattern: "letters, digits and '_', not starting with a digit",
+}
 
 
 class SlugError(ValueError):
@@ -43,14 +53,8 @@ def problem(value: object, rule: re.Pattern[str] = EXPERIMENT_SLUG) -> str | Non
     if rule.fullmatch(value) is None:
         bad = sorted({c for c in value if not rule.fullmatch("a" + c)} - {""})
         shown = ", ".join(repr(c) for c in bad[:5]) or "its first character"
-        allowed = (
-            "lower-case letters, digits, '-', '_' and '.'"
-            if rule is EXPERIMENT_SLUG
-            else "letters, digits, '-', '_' and '.'"
-        )
-        return (
-            f"{value!r} may only contain {allowed}, starting with a letter or digit (not {shown})"
-        )
+        allowed = _ALLOWED.get(rule.pattern, f"characters matching {rule.pattern}")
+        return f"{value!r} may only contain {allowed} (not {shown})"
     return None
 
 

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from jetstream import nesting
 from jetstream.changes import NULL_COMMIT, ChangeAnalysis, RerunPlan, analyse_change, yesterday
 from jetstream.errors import JetstreamError, TransientError
 from jetstream.gitrepo import ConfigRepoCache, GitError
@@ -444,7 +445,9 @@ class Webhook:
 
 def _parse(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return nesting.loads_json(body, "body")
+    except nesting.NestingError as exc:
+        raise _Rejected(400, str(exc)) from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise _Rejected(
             400, f"malformed JSON body ({exc}); configure the webhook with application/json"

@@ -7,8 +7,15 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.support.paths import REPO
+
+# Property-based fuzzing (tests/test_fuzz.py): a small budget by default, so `make test`
+# stays fast; HYPOTHESIS_PROFILE=fuzz-long for a thorough run.
+settings.register_profile("jetstream", max_examples=100, deadline=None, print_blob=True)
+settings.register_profile("fuzz-long", max_examples=3000, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "jetstream"))
 
 SHARED = Path(os.environ.get("JETSTREAM_SHARED_DIR", REPO.parent / "shared"))
 SHARED_REASON = f"needs the shared test corpus at {SHARED} (present in CI, not on user machines)"

@@ -8,6 +8,7 @@ import datetime as dt
 import click
 
 from jetstream.commands import options
+from jetstream.errors import EXIT_USAGE
 from jetstream.logs import get_logger
 
 log = get_logger("jetstream.run")
@@ -107,6 +108,10 @@ def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out,
     for slug, problem in failures.items():
         click.echo(describe_skipped(slug, problem), err=True)
     record_skipped(failures, warehouse, out)
+    if failures and all(s.slug in failures for s in specs):
+        # Not one experiment could be analysed: a config (or record) error, not a failure
+        # of some experiments among others.
+        raise SystemExit(EXIT_USAGE)
     code = execute_graph(
         graph,
         experiments=experiments,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from jetstream import nesting
 from jetstream.errors import JetstreamError
 
 
@@ -16,10 +17,42 @@ def group() -> None:
 
 
 def _read_parquet(path: Path) -> dict:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(path)
-    return {name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names}
+    try:
+        table = pq.read_table(path)
+        return {
+            name: table.column(name).to_numpy(zero_copy_only=False) for name in table.column_names
+        }
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise click.BadParameter(
+            f"{path} cannot be read as a parquet file: {exc}", param_hint="--input"
+        ) from None
+
+
+def _pre_treatments(text: str) -> list[tuple[str, dict]]:
+    """`--pre-treatments`: a JSON list of [name, {args}] pairs (or bare names)."""
+    hint = 'a JSON list of [name, {args}] pairs, e.g. [["remove_nulls", {}]]'
+    try:
+        items = nesting.loads_json(text, "--pre-treatments")
+    except ValueError as exc:
+        raise click.BadParameter(f"--pre-treatments: {exc}") from exc
+    if not isinstance(items, list):
+        raise click.BadParameter(f"--pre-treatments: must be {hint}")
+    out: list[tuple[str, dict]] = []
+    for item in items:
+        if isinstance(item, str):
+            item = [item, {}]
+        if (
+            not isinstance(item, list)
+            or len(item) not in (1, 2)
+            or not isinstance(item[0], str)
+            or not isinstance(item[-1] if len(item) == 2 else {}, dict | None)
+        ):
+            raise click.BadParameter(f"--pre-treatments: {item!r} is not [name, {{args}}]; {hint}")
+        out.append((item[0], dict(item[1] or {}) if len(item) == 2 else {}))
+    return out
 
 
 @group.command("compute")
@@ -102,15 +135,12 @@ def compute(
     from jetstream.statistics import SummaryRequest, summarise
 
     try:
-        params = json.loads(params_json)
+        params = nesting.loads_json(params_json, "--params")
         if not isinstance(params, dict):
             raise ValueError("must be a JSON object")
     except ValueError as exc:
         raise click.BadParameter(f"--params: {exc}") from exc
-    try:
-        pre = [(str(n), dict(a or {})) for n, a in json.loads(pre_json)]
-    except (ValueError, TypeError) as exc:
-        raise click.BadParameter(f"--pre-treatments: {exc}") from exc
+    pre = _pre_treatments(pre_json)
 
     table = _read_parquet(input_path)
     rows, errors = summarise(

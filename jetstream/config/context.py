@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jetstream import slugs
 from jetstream.config.layers import Layers, Ref
 from jetstream.config.problems import WARNING, Problem
 from jetstream.config.repo import ConfigRepo
@@ -42,6 +43,14 @@ class Context:
 
     def error_at(self, ref: Ref, message: str) -> None:
         self.error(ref.file, ref.key, message)
+
+    def bad_name(self, name: str, ref: Ref) -> bool:
+        """True (and an error at `ref`) when a metric, segment or data source name is not an
+        identifier: names become SQL column names and table suffixes."""
+        msg = slugs.problem(name, slugs.IDENTIFIER)
+        if msg:
+            self.error_at(ref, f"name {msg}")
+        return msg is not None
 
     def render_select(self, select: str, ref: Ref) -> str | None:
         """A select_expression with Jinja rendered, checked to parse as BigQuery SQL; on a

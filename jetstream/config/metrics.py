@@ -40,6 +40,9 @@ class Metrics:
             )
             self.metrics[name] = None
             return None
+        if ctx.bad_name(name, found.top):
+            self.metrics[name] = None
+            return None
         self._building.append(name)
         try:
             metric = self._build(name, found)
@@ -158,13 +161,19 @@ class Metrics:
             )
 
     def no_statistic_warnings(self) -> None:
-        """Warnings for metrics of the config that are never analysed."""
+        """Warnings for metrics of the config that are never analysed. A metric that is not
+        computed but defined (or redefined) by the config is still resolved, so that its
+        errors (SQL that does not parse, an undefined template, a dependency cycle) are
+        errors as everywhere else."""
         ctx = self.ctx
-        for name in ctx.layers.config.tables(METRICS):
-            if name in CONFIG_KEYS or name in self.used_by_others:
+        used = set(self.used_by_others)
+        for name, raw in ctx.layers.config.tables(METRICS).items():
+            if name in CONFIG_KEYS or name in used:
                 continue
             where = key_path("metrics", name)
             if name not in self.metrics:
+                if "select_expression" in raw or "depends_on" in raw:
+                    self.metric(name, Ref(ctx.config_path, where))
                 ctx.warn(
                     ctx.config_path,
                     where,

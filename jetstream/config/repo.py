@@ -14,6 +14,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from jetstream import nesting
 from jetstream.config.problems import Problem
 from jetstream.logs import get_logger
 
@@ -24,7 +25,8 @@ NAMED_SECTIONS = ("metrics", "data_sources", "parameters", "dimensions")
 
 def read_toml(path: Path, label: str | None = None) -> tuple[dict[str, Any] | None, list[Problem]]:
     """Parse one TOML file. Never raises for a bad file: returns (None, [problem]) for a
-    directory, a missing, unreadable or binary file, or malformed TOML."""
+    directory, a missing, unreadable or binary file, or malformed TOML (including TOML
+    nested more than `nesting.MAX_DEPTH` levels)."""
     name = label or str(path)
     if path.is_dir():
         return None, [Problem(name, "", "is a directory, not a TOML file")]
@@ -41,9 +43,11 @@ def read_toml(path: Path, label: str | None = None) -> tuple[dict[str, Any] | No
     except UnicodeDecodeError as exc:
         return None, [Problem(name, "", f"is not UTF-8 text (byte {exc.start})")]
     try:
-        return tomllib.loads(text), []
+        return nesting.loads_toml(text, name), []
     except tomllib.TOMLDecodeError as exc:
         return None, [Problem(name, "", f"malformed TOML: {exc}")]
+    except nesting.NestingError as exc:
+        return None, [Problem(name, "", f"malformed TOML: {str(exc).removeprefix(name + ': ')}")]
 
 
 def merge_named(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -143,7 +143,8 @@ def _resolve(ctx: Context) -> AnalysisSpec | None:
                         names[cov.period].append(cov_name)
     segs = segments(ctx, sources, table)
     exposure = exposure_signal(ctx, sources, table)
-    metrics.no_statistic_warnings()
+    definitions = {k: v for k, v in metrics.metrics.items() if v is not None}
+    metrics.no_statistic_warnings()  # also resolves (checks) the config's unlisted metrics
     if any(p.is_error for p in ctx.problems):
         return None
     return AnalysisSpec(
@@ -152,7 +153,7 @@ def _resolve(ctx: Context) -> AnalysisSpec | None:
         segments=tuple(segs),
         exposure_signal=exposure,
         parameters=params,
-        metric_definitions={k: v for k, v in metrics.metrics.items() if v is not None},
+        metric_definitions=definitions,
         metric_names={p: tuple(n) for p, n in names.items() if n},
     )
 

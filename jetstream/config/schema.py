@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from jetstream import slugs
 from jetstream.config.problems import WARNING, Problem, did_you_mean, key_path
 from jetstream.periods import CONFIG_KEYS, Period
 from jetstream.statistics import catalogue
@@ -44,11 +45,26 @@ class Field:
     required: bool = False
     # Accepted for compatibility but without effect: a warning names the reason.
     no_effect: str | None = None
+    # Bounds of an INT (or of a WINDOW's number of days), inclusive.
+    minimum: int | None = None
+    maximum: int | None = None
+
+    def out_of_bounds(self, value: int) -> str | None:
+        if self.minimum is not None and value < self.minimum:
+            return f"must be at least {self.minimum}, got {value}"
+        if self.maximum is not None and value > self.maximum:
+            return f"must be at most {self.maximum}, got {value}"
+        return None
 
 
 def F(kind: Kind, **kw: Any) -> Field:  # noqa: N802 - short constructor for tables below
     return Field(kind, **kw)
 
+
+# The longest span of days a setting may name: the same bound as Experimenter's enrollment
+# (`jetstream.experiments.MAX_ENROLLMENT_DAYS`); dates beyond it overflow the date type.
+MAX_DAYS = 3650
+_WINDOW = {"minimum": -MAX_DAYS, "maximum": MAX_DAYS}
 
 SEGMENT_WINDOW_BOUNDS = ("analysis_window_start", "analysis_window_end")
 EXPOSURE_WINDOW_BOUNDS = (
@@ -111,15 +127,15 @@ SEGMENT = {
     "data_source": F(Kind.STR, required=True),
     "friendly_name": F(Kind.STR),
     "description": F(Kind.STR),
-    "window_start": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS),
-    "window_end": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS),
+    "window_start": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS, **_WINDOW),
+    "window_end": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS, **_WINDOW),
 }
 
 _SEGMENT_DS_NO_EFFECT = "a segment data source has no experiments filter or build-id column"
 SEGMENT_DATA_SOURCE = {
     "from_expression": F(Kind.STR, required=True),
-    "window_start": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS),
-    "window_end": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS),
+    "window_start": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS, **_WINDOW),
+    "window_end": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS, **_WINDOW),
     "client_id_column": F(Kind.STR),
     "submission_date_column": F(Kind.STR),
     "default_dataset": F(Kind.STR),
@@ -145,21 +161,21 @@ EXPOSURE_SIGNAL = {
     "data_source": F(Kind.STR, required=True),
     "friendly_name": F(Kind.STR),
     "description": F(Kind.STR),
-    "window_start": F(Kind.WINDOW, choices=EXPOSURE_WINDOW_BOUNDS),
-    "window_end": F(Kind.WINDOW, choices=EXPOSURE_WINDOW_BOUNDS),
+    "window_start": F(Kind.WINDOW, choices=EXPOSURE_WINDOW_BOUNDS, **_WINDOW),
+    "window_end": F(Kind.WINDOW, choices=EXPOSURE_WINDOW_BOUNDS, **_WINDOW),
 }
 
 EXPERIMENT = {
     "start_date": F(Kind.DATE),
     "end_date": F(Kind.DATE),
-    "enrollment_period": F(Kind.INT),
+    "enrollment_period": F(Kind.INT, minimum=1, maximum=MAX_DAYS),
     "reference_branch": F(Kind.STR),
     "skip": F(Kind.BOOL),
     "is_private": F(Kind.BOOL),
     "dataset_id": F(Kind.STR),
     "exposure_signal": F(Kind.TABLE, fields=EXPOSURE_SIGNAL),
     "enrollment_query": F(Kind.STR),
-    "sample_size": F(Kind.INT),
+    "sample_size": F(Kind.INT, minimum=1, maximum=100),  # whole percent
     "analysis_unit": F(Kind.CHOICE, choices=ANALYSIS_UNITS),
     "enrollments_query_type": F(Kind.CHOICE, choices=ENROLLMENTS_QUERY_TYPES),
     "segments": F(Kind.STR_LIST),
@@ -298,6 +314,12 @@ class _Checker:
             if field.required and key not in doc:
                 self.error(path or "(top level)", f"missing required key {key!r}")
 
+    def name(self, name: str, where: str) -> None:
+        """A metric, segment, data source, ... name: it becomes a SQL identifier."""
+        msg = slugs.problem(name, slugs.IDENTIFIER)
+        if msg:
+            self.error(where, f"name {msg}")
+
     def value(self, value: Any, field: Field, where: str) -> None:
         k = field.kind
         if k is Kind.TABLE:
@@ -311,6 +333,7 @@ class _Checker:
                 return
             for slug, sub in value.items():
                 sub_where = key_path(where, slug)
+                self.name(slug, sub_where)
                 if not isinstance(sub, dict):
                     self.error(sub_where, f"must be a table, got {_show(sub)}")
                 else:
@@ -321,8 +344,11 @@ class _Checker:
         elif k is Kind.INT:
             if isinstance(value, float) and value.is_integer():
                 self.warn(where, f"should be written as an integer ({int(value)}), got {value!r}")
-            elif not isinstance(value, int) or isinstance(value, bool):
+                value = int(value)
+            if not isinstance(value, int) or isinstance(value, bool):
                 self.error(where, f"must be an integer, got {_show(value)}")
+            elif msg := field.out_of_bounds(value):
+                self.error(where, msg)
         elif k is Kind.BOOL:
             if not isinstance(value, bool):
                 self.error(where, f"must be true or false, got {_show(value)}")
@@ -369,6 +395,8 @@ class _Checker:
                     f"must be an integer number of days or one of {_choices(field.choices)}, "
                     f"got {_show(value)}",
                 )
+            elif isinstance(value, int) and (msg := field.out_of_bounds(value)):
+                self.error(where, msg)
         elif k is Kind.STATISTICS:
             self.statistics(value, where)
         else:  # pragma: no cover
@@ -398,6 +426,7 @@ class _Checker:
                     ),
                 )
                 continue
+            self.name(key, where)
             self.table(value, METRIC, where)
             name = value.get("name")
             if isinstance(name, str) and name != key:
@@ -411,6 +440,7 @@ class _Checker:
             elif not isinstance(value, dict):
                 self.error(where, f"must be a segment table, got {_show(value)}")
             else:
+                self.name(key, where)
                 self.table(value, SEGMENT, where)
 
     def statistics(self, value: Any, where: str) -> None:

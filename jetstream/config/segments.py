@@ -45,6 +45,8 @@ def segment(ctx: Context, sources: Sources, name: str, ref: Ref) -> Segment | No
             f"{did_you_mean(name, ctx.layers.known_names(SEGMENTS))}",
         )
         return None
+    if ctx.bad_name(name, found.top):
+        return None
     table: SegmentTable = found.table
     if table.select_expression is None or table.data_source is None:
         ctx.error_at(found.top, f"segment {name!r} needs select_expression and data_source")

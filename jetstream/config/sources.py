@@ -119,6 +119,8 @@ class Sources:
                 f"{did_you_mean(name, ctx.layers.known_names(section))}",
             )
             return None
+        if ctx.bad_name(name, head.top):
+            return None
         table: DataSourceTable | SegmentDataSourceTable = head.table
         if table.from_expression is None:
             ctx.error_at(head.top, f"{label} {name!r} has no from_expression")

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from jetstream import nesting
 from jetstream.config.model import AnalysisSpec
 from jetstream.errors import ConfigError, ExperimentSourceError, TransientError
 from jetstream.logs import get_logger
@@ -45,9 +46,11 @@ def fetch_text(url: str, timeout: float = 30.0) -> str:
 
 def parse_config(text: str, label: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(text)
+        return nesting.loads_toml(text, label)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{label}: malformed TOML: {exc}") from exc
+    except nesting.NestingError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _repo_of(config_file: Path) -> Path | None:

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from jetstream import nesting
 from jetstream.artifacts import ArtifactStore
 from jetstream.errors import JetstreamError
 from jetstream.export import file_slug
@@ -70,7 +70,9 @@ def _read_json(store: ArtifactStore, path: str) -> Any:
     except FileNotFoundError:
         return None
     try:
-        return json.loads(data)
+        return nesting.loads_json(data, store.url(path))
+    except nesting.NestingError as exc:
+        raise ReportError(str(exc)) from None
     except ValueError as exc:
         raise ReportError(f"{store.url(path)}: not valid JSON: {exc}") from exc
 

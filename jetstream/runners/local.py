@@ -1,9 +1,11 @@
 """Run a TaskGraph on this machine: each node is a `jetstream task ...` subprocess, at most
 `parallelism` at a time, in dependency order.
 
-- exit 75 (transient) is retried with exponential backoff; any other non-zero exit fails
-  the node, and only the nodes that depend on it are skipped (export tolerates a failed
-  metrics node, see `common.tolerates_failure_of`);
+- exit 75 (transient) and death by a signal (the OOM killer's SIGKILL, a worker that dies)
+  are retried with exponential backoff, the same number of times; any other non-zero exit
+  fails the node, and only the nodes that depend on it are skipped (export tolerates a
+  failed metrics node, see `common.tolerates_failure_of`, and is told which ones failed:
+  `jetstream.tasks.incomplete`);
 - every attempt is recorded as a row of the warehouse's `runs` table, written between
   tasks (the runner never holds the warehouse open while tasks run);
 - progress: a rich bar when stderr is a terminal, else `run progress` log lines with
@@ -19,6 +21,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -46,6 +49,7 @@ from jetstream.runners.common import (
 )
 from jetstream.runners.progress import Progress
 from jetstream.runners.progress import for_run as progress_for_run
+from jetstream.tasks import incomplete
 
 log = get_logger(__name__)
 
@@ -280,10 +284,14 @@ class LocalRunner:
                 if progress is not None:
                     progress.advance(node.id, skipped=True)
                 continue
-            running[pool.submit(self._execute, node, run_id)] = node
+            failed = [r for r in deps if r is not None and r.status is NodeStatus.FAILED]
+            env = incomplete.env_for(failed) if failed else None
+            running[pool.submit(self._execute, node, run_id, env)] = node
         return still
 
-    def _execute(self, node: TaskNode, run_id: str) -> NodeResult:
+    def _execute(
+        self, node: TaskNode, run_id: str, env: Mapping[str, str] | None = None
+    ) -> NodeResult:
         argv = self.argv(node)
         attempt = 0
         total = 0.0
@@ -295,11 +303,13 @@ class LocalRunner:
                 )
             started = dt.datetime.now(dt.UTC)
             t0 = time.monotonic()
-            code, out, err = self._spawn(argv, run_id)
+            code, out, err = self._spawn(argv, run_id, env)
             seconds = time.monotonic() - t0
             total += seconds
             report = parse_task_report(out)
-            transient = code == EXIT_TRANSIENT and attempt <= self.retries
+            if code < 0:  # killed by a signal: the OOM killer, or a worker that died
+                err = f"{err.rstrip()}\n{killed_by(code)}".lstrip()
+            transient = (code == EXIT_TRANSIENT or code < 0) and attempt <= self.retries
             status = "succeeded" if code == 0 else ("retrying" if transient else "failed")
             tail = err[-ERROR_TAIL_CHARS:] if code != 0 else ""
             self._record(
@@ -351,10 +361,15 @@ class LocalRunner:
                 self._procs.add(proc)
         return proc
 
-    def _ask_worker(self, argv: list[str], run_id: str) -> tuple[int, str, str]:
+    def _ask_worker(
+        self, argv: list[str], run_id: str, env: Mapping[str, str] | None = None
+    ) -> tuple[int, str, str]:
         proc = self._worker()
         assert proc.stdin is not None and proc.stdout is not None
-        request = {"argv": argv[len(self.command_prefix) :], "env": {"JETSTREAM_RUN_ID": run_id}}
+        request = {
+            "argv": argv[len(self.command_prefix) :],
+            "env": {**(env or {}), "JETSTREAM_RUN_ID": run_id},
+        }
         try:
             proc.stdin.write(json.dumps(request) + "\n")
             proc.stdin.flush()
@@ -367,7 +382,8 @@ class LocalRunner:
         if not line:
             code = proc.wait()
             self._workers.proc = None
-            return (code if code and code > 0 else 1), "", f"task worker died ({code}): {err}"
+            # a negative code (death by a signal) is kept: it is retried like exit 75
+            return (code if code else 1), "", f"task worker died ({code}): {err}"
         reply = json.loads(line)
         return int(reply["code"]), reply.get("out", ""), reply.get("err", "")
 
@@ -387,11 +403,13 @@ class LocalRunner:
             with self._lock:
                 self._procs.discard(proc)
 
-    def _spawn(self, argv: list[str], run_id: str) -> tuple[int, str, str]:
+    def _spawn(
+        self, argv: list[str], run_id: str, extra: Mapping[str, str] | None = None
+    ) -> tuple[int, str, str]:
         if self.reuse_workers:
-            return self._ask_worker(argv, run_id)
+            return self._ask_worker(argv, run_id, extra)
         # tasks tag their error rows with the run id
-        env = {**os.environ, **(self.env or {}), "JETSTREAM_RUN_ID": run_id}
+        env = {**os.environ, **(self.env or {}), **(extra or {}), "JETSTREAM_RUN_ID": run_id}
         try:
             proc = subprocess.Popen(
                 argv,
@@ -449,6 +467,15 @@ class LocalRunner:
 
     def _progress(self, total: int) -> Progress | None:
         return progress_for_run(total, self.progress)
+
+
+def killed_by(code: int) -> str:
+    """The line recorded for a task that died by signal `-code`."""
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return f"task process killed by {name} (exit {code})"
 
 
 def _int_or_none(value: object) -> int | None:

@@ -11,6 +11,7 @@ every statistic's parameters are exactly the ones its implementation reads.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import attrs
@@ -33,8 +34,13 @@ class Param:
     default: Any = None
     choices: tuple[Any, ...] = ()
     required: bool = False
+    # Bounds of a number, inclusive unless the `*_exclusive` flag is set. Every number must
+    # be finite (NaN and infinities are refused), whatever its bounds.
     minimum: float | None = None
     maximum: float | None = None
+    minimum_exclusive: bool = False
+    maximum_exclusive: bool = False
+    excluded: tuple[float, ...] = ()  # single values that are meaningless (log base 1)
 
     def check(self, value: Any) -> str | None:
         """None when `value` fits, else a short message."""
@@ -51,7 +57,7 @@ class Param:
             ok = isinstance(value, dict)
         elif self.kind == NUMBER_OR_CHOICE:
             if isinstance(value, int | float) and not isinstance(value, bool):
-                return None
+                return self.bounds(value)
             ok = isinstance(value, str)
         else:  # pragma: no cover - catalogue bug
             raise ValueError(self.kind)
@@ -68,10 +74,21 @@ class Param:
             return f"must be {expected}, got {value!r}"
         if self.choices and value not in self.choices:
             return f"must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
-        if self.minimum is not None and value < self.minimum:
-            return f"must be >= {self.minimum}, got {value!r}"
-        if self.maximum is not None and value > self.maximum:
-            return f"must be <= {self.maximum}, got {value!r}"
+        if self.kind in (INT, FLOAT):
+            return self.bounds(value)
+        return None
+
+    def bounds(self, value: float) -> str | None:
+        """None when the number `value` is finite and within this parameter's bounds."""
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
+        low, high = self.minimum, self.maximum
+        if low is not None and (value <= low if self.minimum_exclusive else value < low):
+            return f"must be {'>' if self.minimum_exclusive else '>='} {low:g}, got {value!r}"
+        if high is not None and (value >= high if self.maximum_exclusive else value > high):
+            return f"must be {'<' if self.maximum_exclusive else '<='} {high:g}, got {value!r}"
+        if value in self.excluded:
+            return f"must not be {value!r}"
         return None
 
 
@@ -104,16 +121,32 @@ def _params(*ps: Param) -> dict[str, Param]:
     return {p.name: p for p in ps}
 
 
+# Upper bounds of the sizes a config may ask for: each is far above any real config (the
+# metric-hub corpus uses the defaults) and keeps memory and time of one statistic bounded.
+MAX_SAMPLES = 100_000
+MAX_BINS = 100_000
+MAX_GRID_SIZE = 100_000
+MAX_ADJUST = 100.0
+
+
 def _ci() -> Param:
-    return Param("confidence_interval", FLOAT, 0.95, minimum=0.0, maximum=1.0)
+    return Param(
+        "confidence_interval",
+        FLOAT,
+        0.95,
+        minimum=0.0,
+        maximum=1.0,
+        minimum_exclusive=True,
+        maximum_exclusive=True,
+    )
 
 
 def _drop(default: float | None = 0.005) -> Param:
-    return Param("drop_highest", FLOAT, default, minimum=0.0, maximum=1.0)
+    return Param("drop_highest", FLOAT, default, minimum=0.0, maximum=1.0, maximum_exclusive=True)
 
 
 def _samples() -> Param:
-    return Param("num_samples", INT, 10000, minimum=1)
+    return Param("num_samples", INT, 10000, minimum=1, maximum=MAX_SAMPLES)
 
 
 def _covariate() -> Param:
@@ -121,7 +154,11 @@ def _covariate() -> Param:
 
 
 def _bins() -> Param:
-    return Param("bins", INT, 1000, minimum=1)
+    return Param("bins", INT, 1000, minimum=1, maximum=MAX_BINS)
+
+
+def _grid_size() -> Param:
+    return Param("grid_size", INT, 256, minimum=2, maximum=MAX_GRID_SIZE)
 
 
 def _clip_uncertainty() -> Param:
@@ -194,11 +231,20 @@ STATISTICS: dict[str, StatisticDef] = {
         StatisticDef(
             "kernel_density_estimate",
             _params(
-                Param("bandwidth", NUMBER_OR_CHOICE, "scott", choices=BANDWIDTHS),
-                Param("adjust", FLOAT, 1.0, minimum=0.0),
+                Param(
+                    "bandwidth",
+                    NUMBER_OR_CHOICE,
+                    "scott",
+                    choices=BANDWIDTHS,
+                    minimum=0.0,
+                    minimum_exclusive=True,
+                ),
+                Param(
+                    "adjust", FLOAT, 1.0, minimum=0.0, maximum=MAX_ADJUST, minimum_exclusive=True
+                ),
                 Param("kernel", STR, "gau", choices=KERNELS),
                 Param("log_space", BOOL, False),
-                Param("grid_size", INT, 256, minimum=2),
+                _grid_size(),
             ),
             "Gaussian kernel density estimate per branch.",
             label="kernel_density_estimate",
@@ -206,7 +252,7 @@ STATISTICS: dict[str, StatisticDef] = {
         ),
         StatisticDef(
             "empirical_cdf",
-            _params(Param("log_space", BOOL, False), Param("grid_size", INT, 256, minimum=2)),
+            _params(Param("log_space", BOOL, False), _grid_size()),
             "Empirical CDF per branch on a grid.",
             label="empirical_cdf",
             has_comparisons=False,
@@ -246,7 +292,7 @@ PRE_TREATMENTS: dict[str, PreTreatmentDef] = {
         ),
         PreTreatmentDef(
             "log",
-            _params(Param("base", FLOAT, 10.0, minimum=0.0)),
+            _params(Param("base", FLOAT, 10.0, minimum=0.0, minimum_exclusive=True, excluded=(1,))),
             "Logarithm (base 10 by default).",
         ),
         PreTreatmentDef("zero_fill", {}, "Replace NULL with 0."),

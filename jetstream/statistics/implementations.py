@@ -68,7 +68,8 @@ class StatisticSpec:
         }
 
     def resolve_params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Defaults overlaid with `params`. Raises ValueError naming the problem."""
+        """Defaults overlaid with `params`, each checked against the catalogue. Raises
+        ValueError naming the problem."""
         params = dict(params or {})
         defaults = self.defaults
         unknown = sorted(set(params) - set(defaults))
@@ -78,18 +79,14 @@ class StatisticSpec:
         missing = sorted(k for k, v in merged.items() if v is REQUIRED)
         if missing:
             raise ValueError(f"missing required parameter(s) {missing}")
-        ci = merged.get("confidence_interval")
-        if ci is not None and not (0.0 < float(ci) < 1.0):
-            raise ValueError(f"confidence_interval must be in (0, 1), not {ci!r}")
-        ns = merged.get("num_samples")
-        if ns is not None and int(ns) < 1:
-            raise ValueError(f"num_samples must be at least 1, not {ns!r}")
-        dh = merged.get("drop_highest")
-        if dh is not None and not (0.0 <= float(dh) < 1.0):
-            raise ValueError(f"drop_highest must be in [0, 1), not {dh!r}")
-        gs = merged.get("grid_size")
-        if gs is not None and int(gs) < 2:
-            raise ValueError(f"grid_size must be at least 2, not {gs!r}")
+        # The catalogue's rules, as the config validator applies them (finite, bounded).
+        problems = [
+            f"{k} {msg}"
+            for k, v in params.items()
+            if v is not REQUIRED and (msg := self.definition.params[k].check(v))
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
         return merged
 
 

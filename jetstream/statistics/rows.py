@@ -20,6 +20,15 @@ MSG_BAD_PARAMS = "invalid parameters for statistic {statistic!r}: {problem}"
 MSG_MISSING_COLUMN = "column {column!r} is not in the per-client table"
 MSG_NO_BRANCH_COLUMN = "the per-client table has no 'branch' column"
 MSG_ALL_NULL = "metric {metric!r} has no non-null values in any branch"
+MSG_SOME_INFINITE = (
+    "metric {metric!r} has {count} infinite value(s): {bad} of {total} results of "
+    "{statistic!r} are not finite and are not published (the remove_indefinites "
+    "pre-treatment drops such values)"
+)
+MSG_NO_FINITE = (
+    "metric {metric!r} has no finite values: every non-null value is infinite "
+    "(the remove_indefinites pre-treatment drops them)"
+)
 MSG_EMPTY_BRANCH = "branch {branch!r} has no non-null values of {metric!r}; it is left out"
 MSG_NO_REFERENCE = "reference branch {branch!r} has no data; no comparisons against it"
 MSG_SINGLE_BRANCH = "only one branch ({branch!r}) has data; no comparisons are possible"

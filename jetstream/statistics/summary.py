@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import numpy as np
 
+from jetstream.statistics import catalogue
 from jetstream.statistics.base import StatisticInput
 from jetstream.statistics.branches import BranchRows
 from jetstream.statistics.implementations import StatisticSpec, registry
@@ -25,8 +26,10 @@ from jetstream.statistics.rows import (
     MSG_FAILED,
     MSG_MISSING_COLUMN,
     MSG_NO_BRANCH_COLUMN,
+    MSG_NO_FINITE,
     MSG_NO_REFERENCE,
     MSG_SINGLE_BRANCH,
+    MSG_SOME_INFINITE,
     MSG_UNKNOWN_PRE_TREATMENT,
     MSG_UNKNOWN_STATISTIC,
     StatisticError,
@@ -91,10 +94,28 @@ def summarise(request: SummaryRequest) -> Result:
         )
     # Errors name the statistic as configured (rows keep their published labels).
     statistic = request.statistic
+    infinite = _infinite_results(inp, outcome.rows, statistic)
+    if infinite is not None:
+        warnings.append(
+            StatisticError(metric=request.metric, statistic=statistic, message=infinite)
+        )
     return outcome.rows, warnings + [
         e if e.statistic == statistic else attrs.evolve(e, statistic=statistic)
         for e in outcome.errors
     ]
+
+
+def _infinite_results(inp: StatisticInput, rows: list[StatisticRow], statistic: str) -> str | None:
+    """The error when infinite metric values made results non-finite (null points)."""
+    bad = sum(1 for r in rows if r.point is None)
+    if not bad:
+        return None
+    count = sum(int(np.isinf(v).sum()) for v in inp.values.values())
+    if not count:
+        return None
+    return MSG_SOME_INFINITE.format(
+        metric=inp.metric, count=count, bad=bad, total=len(rows), statistic=statistic
+    )
 
 
 def _prepare(
@@ -155,7 +176,7 @@ def _metric_values(
     """The metric column after the pre-treatments, and the mask of rows to keep."""
     table, metric = request.table, request.metric
     if metric in table:
-        values = np.asarray(table[metric], dtype=np.float64)
+        values = _numeric(table, metric)
     elif spec.reads_metric_column:
         raise _Failed(MSG_MISSING_COLUMN.format(column=metric))
     else:
@@ -166,6 +187,9 @@ def _metric_values(
     for name, args in request.pre_treatments:
         if name not in PRE_TREATMENTS:
             raise _Failed(MSG_UNKNOWN_PRE_TREATMENT.format(name=name, known=sorted(PRE_TREATMENTS)))
+        problem = _pre_treatment_problem(name, args or {})
+        if problem:
+            raise _Failed(f"pre-treatment {name!r} for {metric!r}: {problem}")
         try:
             values, mask = apply_pre_treatment(
                 name, values, args or {}, request.analysis_period_days
@@ -174,7 +198,34 @@ def _metric_values(
             raise _Failed(f"pre-treatment {name!r} for {metric!r}: {exc}") from None
         keep &= mask
     keep &= ~np.isnan(values)
+    counts_only = spec.name == "count" or not spec.reads_metric_column
+    if not counts_only and keep.any() and not np.isfinite(values[keep]).any():
+        raise _Failed(MSG_NO_FINITE.format(metric=metric))
     return values, keep
+
+
+def _pre_treatment_problem(name: str, args: Mapping[str, Any]) -> str | None:
+    """The catalogue's rules for a pre-treatment's arguments (as the config validator)."""
+    definition = catalogue.PRE_TREATMENTS.get(name)
+    if definition is None:
+        return None
+    for key, value in args.items():
+        param = definition.params.get(key)
+        if param is None:
+            return f"unknown argument {key!r}; known: {', '.join(definition.params) or 'none'}"
+        msg = param.check(value)
+        if msg:
+            return f"{key} {msg}"
+    return None
+
+
+def _numeric(table: Mapping[str, np.ndarray], column: str) -> np.ndarray:
+    """A column as float64 (null = NaN); _Failed when it does not hold numbers."""
+    try:
+        return np.asarray(table[column], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        dtype = getattr(table[column], "dtype", type(table[column]).__name__)
+        raise _Failed(f"column {column!r} does not hold numbers ({dtype}): {exc}") from None
 
 
 def _ratio_columns(
@@ -189,7 +240,7 @@ def _ratio_columns(
         column = str(resolved[key])
         if column not in request.table:
             raise _Failed(MSG_MISSING_COLUMN.format(column=column))
-        extra[column] = np.asarray(request.table[column], dtype=np.float64)
+        extra[column] = _numeric(request.table, column)
         keep &= ~np.isnan(extra[column])
     return extra
 
@@ -205,7 +256,7 @@ def _covariate(
         return None
     if covariate is not None and covariate in request.table:
         resolved["covariate_name"] = covariate
-        return np.asarray(request.table[covariate], dtype=np.float64)
+        return _numeric(request.table, covariate)
     if covariate is not None or resolved.get("covariate_adjustment"):
         warnings.append(_warning(request, MSG_COVARIATE_MISSING.format(metric=request.metric)))
     return None

@@ -10,6 +10,7 @@ import attrs
 from jetstream import results
 from jetstream.periods import Period
 from jetstream.sql import results as res_sql
+from jetstream.tasks import incomplete
 from jetstream.tasks.context import TaskContext, log
 from jetstream.tasks.statistics import IDENTITY
 
@@ -111,6 +112,12 @@ def run_export(ctx: TaskContext, store: ArtifactStore) -> list[str]:
         srm_rows,
         analysis_start_time=dt.datetime.now(dt.UTC).replace(microsecond=0),
     )
-    paths = export.publish(store, slug, stat_rows, error_rows, metadata, periods=spec.periods)
+    # tasks that finally failed: an error row each; their periods' files are not replaced
+    failed, unpublished = incomplete.failure_rows(incomplete.failed_tasks(), slug, ctx.run_id)
+    stat_rows = [r for r in stat_rows if Period.parse(str(r["period"])) not in unpublished]
+    periods = [p for p in spec.periods if p not in unpublished]
+    paths = export.publish(
+        store, slug, stat_rows, [*error_rows, *failed], metadata, periods=periods
+    )
     log.info("exported", experiment=slug, files=len(paths))
     return paths

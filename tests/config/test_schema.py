@@ -157,7 +157,7 @@ def test_ill_typed_values_and_dates(toml, expected):
         ),
         (
             "[metrics.m.statistics.binomial]\nconfidence_interval = 95",
-            "x.toml: metrics.m.statistics.binomial.confidence_interval: must be <= 1.0, got 95",
+            "x.toml: metrics.m.statistics.binomial.confidence_interval: must be < 1, got 95",
         ),
         (
             '[metrics.m.statistics.kernel_density_estimate]\nbandwidth = "wide"',
