@@ -204,6 +204,7 @@ def build_workflow(
                     env=[
                         Env(name="JETSTREAM_LOG_FORMAT", value="json"),
                         Env(name="JETSTREAM_RUN_ID", value="{{workflow.name}}"),
+                        Env(name="JETSTREAM_RUN_STARTED", value="{{workflow.creationTimestamp}}"),
                     ],
                     env_from=[ConfigMapEnvFrom(name=settings.settings_configmap, optional=True)],
                     active_deadline_seconds=settings.deadlines.get(kind),
