@@ -133,3 +133,14 @@ def submission(runner_default: str, parallelism_default: int | None = 2) -> Call
         return fn
 
     return decorate
+
+
+def wait_option(fn: Callable) -> Callable:
+    """--wait: for Argo, wait for the workflow to end and exit with its status (Jetstream's
+    --return-status); the local runner always waits."""
+    return click.option(
+        "--wait",
+        envvar="JETSTREAM_WAIT",
+        is_flag=True,
+        help="Argo: wait for the workflow to end; exit 1 if it failed.",
+    )(fn)
