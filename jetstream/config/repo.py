@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from jetstream.config.problems import Problem
+from jetstream.config.schema import lower_keys
 from jetstream.logs import get_logger
 
 log = get_logger(__name__)
@@ -41,7 +42,7 @@ def read_toml(path: Path, label: str | None = None) -> tuple[dict[str, Any] | No
     except UnicodeDecodeError as exc:
         return None, [Problem(name, "", f"is not UTF-8 text (byte {exc.start})")]
     try:
-        return tomllib.loads(text), []
+        return lower_keys(tomllib.loads(text)), []  # keys lower-cased, as metric-hub does
     except tomllib.TOMLDecodeError as exc:
         return None, [Problem(name, "", f"malformed TOML: {exc}")]
 
