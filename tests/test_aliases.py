@@ -239,3 +239,58 @@ def test_rerun_config_changed_honours_the_skip_tag(tmp_path):
 def test_jetstream_global_options_are_accepted():
     res = CliRunner().invoke(cli, ["--log_to_bigquery", "--debug", "rerun-skip"])
     assert res.exit_code == 0, res.output
+
+
+# as written in mozilla/jetstream jetstream/workflows/run.yaml (Argo parameters filled in)
+ARGO_TEMPLATE_CALLS = [
+    "jetstream --log_to_bigquery ensure-enrollments --experiment_slug=my-exp "
+    "--dataset_id=mozanalysis --project_id=moz-fx-data-experiments",
+    "jetstream --log_to_bigquery run --date=2026-01-10 --experiment_slug=my-exp "
+    "--dataset_id=mozanalysis --project_id=moz-fx-data-experiments --bucket=mozanalysis "
+    "--analysis_periods=day --analysis_periods=week --analysis_periods=days28 "
+    "--analysis_periods=overall --analysis_periods=preenrollment_week "
+    "--analysis_periods=preenrollment_days28 --statistics-only=False --discrete-metrics",
+    "jetstream export-statistics-to-json --dataset_id=mozanalysis "
+    "--project_id=moz-fx-data-experiments --experiment_slug=my-exp --bucket=mozanalysis",
+    "jetstream export-metadata-to-json --experiment_slug=my-exp --bucket=mozanalysis",
+    "jetstream export-experiment-logs-to-json --experiment_slug=my-exp --bucket=mozanalysis "
+    "--log_project_id=p --log_dataset_id=d --log_table_id=logs --project_id=p --date=2026-01-10",
+    "jetstream run-argo --date=2026-01-10 --experiment_slug=my-exp --zone=us-central1-a "
+    "--cluster_id=jetstream --monitor_status=True --memory-request=8Gi",
+    "jetstream rerun-config-changed --argo --return-status --project_id=p --dataset_id=d",
+]
+
+
+def _command_of(call: str) -> str:
+    return next(a for a in shlex.split(call)[1:] if not a.startswith("-"))
+
+
+@pytest.mark.parametrize("call", ARGO_TEMPLATE_CALLS, ids=_command_of)
+def test_jetstream_calls_parse_as_our_commands(call, monkeypatch):
+    """Each call translates to arguments our command accepts (parsed, not run: the
+    warehouse is BigQuery)."""
+    import click
+
+    monkeypatch.setenv("JETSTREAM_EXPERIMENTS", EXPERIMENTS)
+    argv = shlex.split(call)[1:]
+    res = CliRunner().invoke(cli, [*argv[: argv.index(_command_of(call))], "--help"])
+    assert res.exit_code == 0, res.output  # Jetstream's global options are accepted
+    rest = argv[argv.index(_command_of(call)) :]
+    root = click.Context(cli, info_name="jetstream")
+    name = rest[0]
+    assert aliases.needs_translation(name, rest[1:])
+    target, invocations, _notes = aliases.translate(name, rest[1:])
+    assert invocations
+    cmd = cli.get_command(root, target[0])
+    assert cmd is not None
+    for args in invocations:
+        if isinstance(cmd, click.Group):
+            sub = cmd.get_command(root, target[1])
+            ctx = sub.make_context(target[1], list(args), parent=root)
+        else:
+            ctx = cmd.make_context(target[0], list(args), parent=root)
+        params = ctx.params
+        if "--project_id" in call or "--dataset_id" in call:
+            assert params["warehouse"].startswith("bigquery:")
+        if "out" in params and "--bucket=mozanalysis" in call:
+            assert params["out"] == "gs://mozanalysis"
