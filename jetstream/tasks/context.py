@@ -46,13 +46,24 @@ def run_started(environ: dict[str, str] | None = None) -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
+def _inside_package(filename: str) -> bool:
+    try:
+        Path(filename).resolve().relative_to(_PACKAGE_ROOT / "jetstream")
+    except ValueError:
+        return False
+    return True
+
+
 def source_location(exception: BaseException | None = None) -> tuple[str, str]:
     """(file, function) where a problem arose: the innermost frame of `exception`'s
     traceback, else the first caller outside this module. Files inside the package are
-    given relative to the checkout (`jetstream/tasks/metrics.py`), others by base name."""
+    given relative to the checkout (`jetstream/tasks/metrics.py`), others by base name; of
+    a traceback, the innermost frame inside the package is chosen (not a library's)."""
     filename, func = "", ""
     if exception is not None and exception.__traceback__ is not None:
-        frame = traceback.extract_tb(exception.__traceback__)[-1]
+        frames = traceback.extract_tb(exception.__traceback__)
+        ours = [f for f in frames if _inside_package(f.filename)]
+        frame = (ours or frames)[-1]  # the innermost frame of this package, if any
         filename, func = frame.filename, frame.name
     else:
         f = sys._getframe(1)
