@@ -234,6 +234,14 @@ def test_rerun_config_changed_honours_the_skip_tag(tmp_path):
     res = CliRunner().invoke(cli, [*args, "--dry-run"])
     assert res.exit_code == 0, res.output
     assert "Rerun skipped" not in res.output and "tasks" in res.output
+    # Jetstream's options of this command that ours has no counterpart for are dropped
+    res = CliRunner().invoke(
+        cli, [*args, "--dry-run", "--recreate_enrollments", "--analysis_periods=week"]
+    )
+    assert res.exit_code == 0, res.output
+    assert "--recreate-enrollments (rerun-config-changed here has no such option)" in (
+        res.output + (res.stderr if res.stderr_bytes is not None else "")
+    )
 
 
 def test_jetstream_global_options_are_accepted():

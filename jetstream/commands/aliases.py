@@ -61,6 +61,7 @@ class Rule:
     ours: tuple[str, ...] = ()
     takes_value: bool = True
     note: str = ""
+    dest: str = ""  # collect: the Translation attribute
 
 
 def _both(*names: str) -> list[str]:
@@ -78,17 +79,20 @@ def _rules() -> dict[str, Rule]:
         for n in names:
             table[n] = rule
 
-    add(_both("--experiment_slug"), Rule("collect", ("--experiment",)))
+    add(_both("--experiment_slug"), Rule("collect", dest="slugs"))
     add(_both("--analysis_periods"), Rule("rename", ("--period",)))
     add(_both("--metric_slug"), Rule("rename", ("--metric",)))
     add(_both("--recreate_enrollments"), Rule("flag", ("--recreate-enrollments",), False))
     add(["--argo"], Rule("flag", ("--runner", "argo"), False))
     add(_both("--return_status"), Rule("flag", ("--wait",), False))
-    add(_both("--project_id"), Rule("collect"))
-    add(_both("--dataset_id"), Rule("collect"))
-    add(["--bucket"], Rule("collect"))
-    add(_both("--config_repos"), Rule("collect"))
-    add(_both("--statistics_only") + ["--stats-only", "--skip-metrics"], Rule("collect"))
+    add(_both("--project_id"), Rule("collect", dest="project"))
+    add(_both("--dataset_id"), Rule("collect", dest="dataset"))
+    add(["--bucket"], Rule("collect", dest="bucket"))
+    add(_both("--config_repos"), Rule("collect", dest="config_repos"))
+    add(
+        _both("--statistics_only") + ["--stats-only", "--skip-metrics"],
+        Rule("collect", dest="statistics_only"),
+    )
     ignored_values = {
         "--zone": "the cluster comes from the Argo settings",
         "--cluster_id": "the cluster comes from the Argo settings",
@@ -130,7 +134,8 @@ def jetstream_options() -> list[str]:
 
 @attrs.define
 class Translation:
-    args: list[str] = attrs.field(factory=list)
+    args: list[str] = attrs.field(factory=list)  # passed through as written
+    converted: list[list[str]] = attrs.field(factory=list)  # ours, one option per item
     slugs: list[str] = attrs.field(factory=list)
     project: str | None = None
     dataset: str | None = None
@@ -173,23 +178,15 @@ def _parse(args: Sequence[str]) -> Translation:
 
 def _apply(t: Translation, name: str, rule: Rule, value: str | None) -> None:
     if rule.kind == "flag":
-        t.args += rule.ours
+        t.converted.append(list(rule.ours))
     elif rule.kind == "rename":
-        t.args += [rule.ours[0], str(value)]
+        t.converted.append([rule.ours[0], str(value)])
     elif rule.kind == "ignore":
         t.notes.append(f"{name} ignored: {rule.note}")
-    elif name.lstrip("-").replace("-", "_") == "experiment_slug":
-        t.slugs.append(str(value))
-    elif "project" in name:
-        t.project = value
-    elif "dataset" in name:
-        t.dataset = value
-    elif name == "--bucket":
-        t.bucket = value
-    elif "config" in name:
-        t.config_repos.append(str(value))
-    else:  # statistics-only and its spellings
-        t.statistics_only = value
+    elif isinstance(getattr(t, rule.dest), list):
+        getattr(t, rule.dest).append(str(value))
+    else:
+        setattr(t, rule.dest, value)
 
 
 def config_repo_of(values: Sequence[str]) -> str | None:
@@ -222,47 +219,53 @@ def _yesterday() -> str:
     return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
 
 
-def translate(name: str, args: Sequence[str]) -> tuple[tuple[str, ...], list[list[str]], list[str]]:
+def translate(
+    name: str, args: Sequence[str], accepts: Callable[[str], bool] | None = None
+) -> tuple[tuple[str, ...], list[list[str]], list[str]]:
     """(our command path, argument lists (one per invocation), notes) for `jetstream NAME
-    ARGS` written with Jetstream's spellings."""
+    ARGS` written with Jetstream's spellings. `accepts(option)` says whether our command
+    takes an option: a Jetstream option it has no counterpart for is dropped, with a note."""
     alias = ALIASES.get(name)
     target = alias.target if alias else (name,)
     t = _parse(args)
-    base = list(t.args)
+    passed = list(t.args)
     if name == "validate_config":
-        base = _validate_paths(base, t.notes)
-        if not any(not a.startswith("-") for a in base):
+        passed = _validate_paths(passed, t.notes)
+        if not any(not a.startswith("-") for a in passed):
             return target, [], [*t.notes, "no config files to validate"]
         # Jetstream looks each experiment up in Experimenter: ours reads the experiments
         # source the deployment is configured with
         source = os.environ.get("JETSTREAM_EXPERIMENTS")
-        if source and "--experiments" not in base:
-            base += ["--experiments", source]
+        if source and "--experiments" not in passed:
+            t.converted.append(["--experiments", source])
     if t.project or t.dataset:
-        base += [
-            "--warehouse",
-            f"bigquery:{t.project or JETSTREAM_PROJECT}.{t.dataset or JETSTREAM_DATASET}",
-        ]
+        project, dataset = t.project or JETSTREAM_PROJECT, t.dataset or JETSTREAM_DATASET
+        t.converted.append(["--warehouse", f"bigquery:{project}.{dataset}"])
     if t.bucket and t.bucket.lower() not in ("none", "null", ""):
-        base += ["--out", f"gs://{t.bucket}"]
-    if t.config_repos:
-        repo = config_repo_of(t.config_repos)
-        if repo:
-            base += ["--config-repo", repo]
+        t.converted.append(["--out", f"gs://{t.bucket}"])
+    repo = config_repo_of(t.config_repos)
+    if repo:
+        t.converted.append(["--config-repo", repo])
     if t.statistics_only is not None and _true(t.statistics_only):
         raise click.UsageError(
             "--statistics-only: statistics are computed with their metrics here; "
             "rerun the metrics (`jetstream rerun --metric ...`) instead"
         )
+    if alias and alias.date_default and "--date" not in passed:
+        t.converted.append(["--date", _yesterday()])
     if alias and alias.extra:
-        base = [*alias.extra, *base]
-    if alias and alias.date_default and "--date" not in base:
-        base += ["--date", _yesterday()]
+        t.converted.insert(0, list(alias.extra))
+    converted = []
+    for option in t.converted:
+        if accepts is None or accepts(option[0]):
+            converted += option
+        else:
+            t.notes.append(f"{option[0]} ({name} here has no such option) ignored")
+    base = [*converted, *passed]
     if alias and alias.per_experiment:
-        slugs = t.slugs or []
-        if not slugs:
+        if not t.slugs:
             raise click.UsageError(f"{name} needs --experiment_slug")
-        return target, [[*base, "--experiment", s] for s in slugs], t.notes
+        return target, [[*base, "--experiment", s] for s in t.slugs], t.notes
     extra_slugs = [a for s in t.slugs for a in ("--experiment", s)]
     return target, [[*base, *extra_slugs]], t.notes
 
@@ -288,6 +291,15 @@ def needs_translation(name: str, args: Sequence[str]) -> bool:
     return any(a.partition("=")[0] in RULES for a in args if a.startswith("-"))
 
 
+def _accepts(cmd: click.Command, name: str) -> Callable[[str], bool]:
+    """Whether our command (the subcommand, for `task ...` aliases) takes an option."""
+    alias = ALIASES.get(name)
+    if alias and len(alias.target) > 1 and isinstance(cmd, click.Group):
+        cmd = cmd.commands.get(alias.target[1], cmd)
+    opts = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    return lambda option: option in opts
+
+
 class AliasCommand(click.Command):
     """Runs the translated invocations of our command, in order; exits with the worst
     exit code."""
@@ -307,12 +319,12 @@ class AliasCommand(click.Command):
 
     def invoke(self, ctx: click.Context) -> int:
         name = self.name or ""
-        target, invocations, notes = translate(name, ctx.args)
+        cmd = self._resolve(ALIASES[name].target[0] if name in ALIASES else name)
+        if cmd is None:
+            raise click.UsageError(f"no such command: {name}")
+        target, invocations, notes = translate(name, ctx.args, _accepts(cmd, name))
         for note in notes:
             click.echo(f"note: {note}", err=True)
-        cmd = self._resolve(target[0])
-        if cmd is None:
-            raise click.UsageError(f"no such command: {target[0]}")
         prefix = list(target[1:])
         worst = 0
         for argv in invocations:
