@@ -140,7 +140,8 @@ def _statistics(
             docs.setdefault(statistics_path(slug, p), [])
     elif periods:
         raise ValueError("statistics_documents: `periods` needs `slug` to name the files")
-    skipped: list[dict[str, Any]] = []
+    # unpublishable rows, grouped: one warning per metric, statistic, window and problem
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for i, row in enumerate(rows):
         row_slug = slug or row.get("experiment")
         if not row_slug:
@@ -151,11 +152,13 @@ def _statistics(
         period = period_value if isinstance(period_value, Period) else Period.parse(period_value)
         problem = _unpublishable(row)
         if problem:
-            skipped.append(_skip_warning(str(row_slug), period, row, problem))
+            key = (str(row_slug), period, row.get("window_index"), row.get("metric"))
+            groups.setdefault((*key, row.get("statistic"), problem), []).append(row)
             continue
         docs.setdefault(statistics_path(str(row_slug), period), []).append(_statistic(row))
     for doc in docs.values():
         doc.sort(key=_statistic_sort_key)
+    skipped = [_skip_warning(key[0], key[1], group, key[5]) for key, group in groups.items()]
     return docs, skipped
 
 
@@ -171,12 +174,21 @@ def _unpublishable(row: Mapping[str, Any]) -> str | None:
 
 
 def _skip_warning(
-    slug: str, period: Period, row: Mapping[str, Any], problem: str
+    slug: str, period: Period, group: Sequence[Mapping[str, Any]], problem: str
 ) -> dict[str, Any]:
+    """One warning for the unpublishable rows of a metric, statistic and window that share
+    a problem (a statistic undefined for every comparison gives one warning, not one per
+    branch, parameter and segment), naming the first row's coordinates."""
+    row = group[0]
     what = ", ".join(
         f"{k}={row.get(k)!r}"
         for k in ("branch", "comparison", "parameter", "segment", "analysis_basis")
         if row.get(k) is not None
+    )
+    head = (
+        "statistic row not published"
+        if len(group) == 1
+        else f"{len(group)} statistic rows not published"
     )
     return {
         "experiment": slug,
@@ -186,7 +198,7 @@ def _skip_warning(
         "statistic": row.get("statistic"),
         "level": "WARNING",
         "exception_type": "UnpublishableStatistic",
-        "message": f"statistic row not published: {problem} ({what})",
+        "message": f"{head}: {problem} ({'first: ' if len(group) > 1 else ''}{what})",
         "filename": _THIS_FILE,
         "func_name": "statistics_documents",
         "timestamp": None,

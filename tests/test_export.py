@@ -522,3 +522,17 @@ def test_external_config_only_for_overrides():
     }
     meta = metadata_document({"metrics": {}, "external_config": ext})
     assert meta["external_config"]["end_date"] == later.end_date.isoformat()
+
+
+def test_unpublishable_rows_of_one_statistic_give_one_warning():
+    rows = [
+        stat(metric="m", statistic="deciles", branch=b, parameter=q, point=None)
+        for b in ("control", "treatment")
+        for q in (0.1, 0.5)
+    ] + [stat(metric="m", statistic="deciles", window_index=2, point=None)]
+    warnings = unpublishable_statistics(rows, slug=SLUG)
+    assert [(w["window"], w["message"].split(":")[0]) for w in warnings] == [
+        (1, "4 statistic rows not published"),
+        (2, "statistic row not published"),
+    ]
+    assert "first: branch='control'" in warnings[0]["message"]
