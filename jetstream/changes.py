@@ -497,5 +497,18 @@ def analyse_change(
     )
 
 
+# Commit-message tags that ask for a config change to be applied without a rerun (the
+# spellings metric-hub's CI honours).
+RERUN_SKIP_TAGS = ("[ci rerun-skip]", "[ci rerun_skip]", "[ci skip-rerun]", "[ci skip_rerun]")
+
+
+def rerun_skip_requested(message: str | None) -> bool:
+    """Whether a commit message asks to skip the rerun of its config change (one of
+    `RERUN_SKIP_TAGS`, any case). The webhook calls it with the pushed head commit's
+    message; `jetstream rerun-config-changed` with the config repository's HEAD."""
+    text = (message or "").lower()
+    return any(tag in text for tag in RERUN_SKIP_TAGS)
+
+
 def yesterday() -> dt.date:
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)

@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "jetstream.commands.changes:command",
         "Recompute only what a config change touched.",
     ),
+    "rerun-skip": (
+        "jetstream.commands.changes:skip_command",
+        "Mark a config change as applied without recomputing anything.",
+    ),
     "task": (
         "jetstream.commands.task:task",
         "Run one node of the task graph (what runners and pods call).",
@@ -70,6 +74,23 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name, (target, _) in COMMANDS.items() if _importable(target))
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Jetstream's command names and option spellings run as aliases of ours
+        (`jetstream.commands.aliases`, hidden from --help)."""
+        if args:
+            from jetstream.commands import aliases
+
+            name = args[0]
+            if aliases.needs_translation(name, args[1:]):
+                return (
+                    name,
+                    aliases.AliasCommand(name, lambda n: self.get_command(ctx, n)),
+                    args[1:],
+                )
+        return super().resolve_command(ctx, args)
+
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in COMMANDS:
             return None
@@ -104,7 +125,19 @@ def _importable(target: str) -> bool:
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jetstream")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR.")
-def cli(log_level: str | None) -> None:
+# Jetstream's global options (scripts and Argo templates pass them): --debug is
+# --log-level DEBUG; its BigQuery log handler is replaced by the warehouse's errors table.
+@click.option("--debug", is_flag=True, hidden=True)
+@click.option(
+    "--log_to_bigquery", "--log-to-bigquery", "log_to_bigquery", is_flag=True, hidden=True
+)
+@click.option("--log_project_id", "--log-project-id", hidden=True)
+@click.option("--log_dataset_id", "--log-dataset-id", hidden=True)
+@click.option("--log_table_id", "--log-table-id", hidden=True)
+@click.option("--log_source", "--log-source", hidden=True)
+@click.option("--task_profiling_log_table_id", "--task-profiling-log-table-id", hidden=True)
+@click.option("--task_monitoring_log_table_id", "--task-monitoring-log-table-id", hidden=True)
+def cli(log_level: str | None, debug: bool = False, **_jetstream_logging: object) -> None:
     """Experiment analysis: metric-hub configs in, statistics JSON out.
 
     Exit codes: 0 ok, 1 findings or failed tasks, 2 usage or config error,
@@ -112,7 +145,7 @@ def cli(log_level: str | None) -> None:
     """
     from jetstream import logs
 
-    logs.configure(log_level)
+    logs.configure("DEBUG" if debug and not log_level else log_level)
 
 
 def main(argv: list[str] | None = None) -> None:

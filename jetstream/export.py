@@ -6,7 +6,12 @@
 - `metadata/metadata_<slug>.json`: metrics, outcomes, external config, analysis start time
   (Metadata_v1.0.json), plus our sample-ratio-mismatch results under `sample_ratio_mismatch`
   (the schema's top-level object does not forbid additional properties);
-- `errors/errors_<slug>.json`: every error and warning, nothing dropped.
+- `errors/errors_<slug>.json`: every error and warning, nothing dropped, each with the
+  keys Experimenter's `AnalysisErrors` model requires (`filename`, `func_name`, `log_level`,
+  `message`, `timestamp`).
+
+Every field has one JSON type in every file: `window_index` is a string ("1") in the
+statistics and in the errors documents.
 
 `<slug>` in file names is the experiment slug with `-` and `.` replaced by `_`, as in the
 warehouse table names (the established file names derive from them).
@@ -54,6 +59,11 @@ _STAT_KEYS = (
     "window_index",
 )
 _REQUIRED_STAT_KEYS = ("metric", "statistic", "point")
+# Where Jetstream's metadata points for an experiment's config file (`external_config.url`)
+# when the config repository has no http(s) URL of its own.
+METRIC_HUB_URL = "https://github.com/mozilla/metric-hub"
+ERROR_SOURCE = "jetstream"  # `source` of every published error (Experimenter's LogSource)
+UNKNOWN_LOCATION = "<unknown>"  # filename / func_name of rows recorded before they existed
 # Errors table column -> published key. `level` is published as `log_level` (the established
 # name) and `window` as `window_index`.
 _ERROR_KEYS = {
@@ -69,8 +79,11 @@ _ERROR_KEYS = {
     "level": "log_level",
     "exception_type": "exception_type",
     "message": "message",
+    "filename": "filename",
+    "func_name": "func_name",
     "timestamp": "timestamp",
 }
+_THIS_FILE = __name__.replace(".", "/") + ".py"
 
 
 def file_slug(slug: str) -> str:
@@ -127,7 +140,8 @@ def _statistics(
             docs.setdefault(statistics_path(slug, p), [])
     elif periods:
         raise ValueError("statistics_documents: `periods` needs `slug` to name the files")
-    skipped: list[dict[str, Any]] = []
+    # unpublishable rows, grouped: one warning per metric, statistic, window and problem
+    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
     for i, row in enumerate(rows):
         row_slug = slug or row.get("experiment")
         if not row_slug:
@@ -138,11 +152,13 @@ def _statistics(
         period = period_value if isinstance(period_value, Period) else Period.parse(period_value)
         problem = _unpublishable(row)
         if problem:
-            skipped.append(_skip_warning(str(row_slug), period, row, problem))
+            key = (str(row_slug), period, row.get("window_index"), row.get("metric"))
+            groups.setdefault((*key, row.get("statistic"), problem), []).append(row)
             continue
         docs.setdefault(statistics_path(str(row_slug), period), []).append(_statistic(row))
     for doc in docs.values():
         doc.sort(key=_statistic_sort_key)
+    skipped = [_skip_warning(key[0], key[1], group, key[5]) for key, group in groups.items()]
     return docs, skipped
 
 
@@ -158,12 +174,21 @@ def _unpublishable(row: Mapping[str, Any]) -> str | None:
 
 
 def _skip_warning(
-    slug: str, period: Period, row: Mapping[str, Any], problem: str
+    slug: str, period: Period, group: Sequence[Mapping[str, Any]], problem: str
 ) -> dict[str, Any]:
+    """One warning for the unpublishable rows of a metric, statistic and window that share
+    a problem (a statistic undefined for every comparison gives one warning, not one per
+    branch, parameter and segment), naming the first row's coordinates."""
+    row = group[0]
     what = ", ".join(
         f"{k}={row.get(k)!r}"
         for k in ("branch", "comparison", "parameter", "segment", "analysis_basis")
         if row.get(k) is not None
+    )
+    head = (
+        "statistic row not published"
+        if len(group) == 1
+        else f"{len(group)} statistic rows not published"
     )
     return {
         "experiment": slug,
@@ -173,7 +198,9 @@ def _skip_warning(
         "statistic": row.get("statistic"),
         "level": "WARNING",
         "exception_type": "UnpublishableStatistic",
-        "message": f"statistic row not published: {problem} ({what})",
+        "message": f"{head}: {problem} ({'first: ' if len(group) > 1 else ''}{what})",
+        "filename": _THIS_FILE,
+        "func_name": "statistics_documents",
         "timestamp": None,
     }
 
@@ -309,6 +336,63 @@ def spec_summary(
     }
 
 
+def outcome_summary(slug: str, doc: Mapping[str, Any]) -> dict[str, Any]:
+    """An outcome file's entry for `spec_summary(outcomes=...)`, as Jetstream publishes it:
+    its friendly name and description, the metrics it defines (file order) and its
+    `default_metrics`."""
+    metrics = doc.get("metrics")
+    defaults = doc.get("default_metrics")
+    return {
+        "slug": slug,
+        "friendly_name": str(doc.get("friendly_name") or slug),
+        "description": str(doc.get("description") or ""),
+        "metrics": [str(m) for m in metrics] if isinstance(metrics, Mapping) else [],
+        "default_metrics": [str(m) for m in defaults] if isinstance(defaults, list) else [],
+    }
+
+
+def config_file_url(slug: str, repo_url: str | None = None) -> str:
+    """The web address of an experiment's config file: `<repo>/blob/main/jetstream/<slug>.toml`
+    on the config repository's http(s) URL (a trailing `.git` and `@REF` dropped), else on
+    metric-hub's, as Jetstream publishes it."""
+    base = METRIC_HUB_URL
+    if repo_url and repo_url.startswith(("https://", "http://")):
+        head, sep, ref = repo_url.rpartition("@")
+        url = head if sep and "/" not in ref else repo_url
+        base = url.removesuffix("/").removesuffix(".git")
+    return f"{base}/blob/main/jetstream/{slug}.toml"
+
+
+# [experiment] key -> (ExperimentSettings attribute, Experimenter record attribute)
+_OVERRIDABLE = {
+    "reference_branch": ("reference_branch", "reference_branch"),
+    "start_date": ("start_date", "start_date"),
+    "end_date": ("end_date", "end_date"),
+    "enrollment_period": ("enrollment_period", "proposed_enrollment"),
+}
+
+
+def external_config_overrides(
+    settings: Any, record: Any, config_experiment: Mapping[str, Any] | None, *, url: str
+) -> dict[str, Any] | None:
+    """`external_config` as Jetstream fills it: None unless the experiment's config file
+    (`config_experiment`: its `[experiment]` table, None without a file) overrides a value
+    of the Experimenter `record` (reference branch, dates, enrollment period); then each
+    overridden value (None where the record's stands), `skip`, and the file's URL.
+    `settings` is the resolved `ExperimentSettings`."""
+    if config_experiment is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, (ours, theirs) in _OVERRIDABLE.items():
+        value = getattr(settings, ours, None)
+        recorded = getattr(record, theirs, None) if record is not None else None
+        set_here = config_experiment.get(key) is not None
+        out[key] = value if set_here and value is not None and value != recorded else None
+    if all(v is None for v in out.values()):
+        return None
+    return {**out, "skip": bool(settings.skip), "url": url}
+
+
 def metadata_document(
     spec_summary: Mapping[str, Any],
     srm_rows: Sequence[Mapping[str, Any]] = (),
@@ -369,7 +453,12 @@ def errors_document(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
                 value = str(_plain(value)).upper()
             elif column == "period" and value is not None:
                 value = (value if isinstance(value, Period) else Period.parse(str(value))).value
+            elif column == "window" and value is not None:
+                value = str(value)
+            elif column in ("filename", "func_name") and not value:
+                value = UNKNOWN_LOCATION
             doc[key] = _plain(value)
+        doc["source"] = ERROR_SOURCE
         out.append(doc)
     out.sort(key=lambda d: (d["timestamp"] is None, str(d["timestamp"] or "")))
     return out

@@ -51,7 +51,11 @@ ERRORS_COLUMNS = (
     ("exception_type", "STRING"),
     ("message", "STRING"),
     ("timestamp", "TIMESTAMP"),
+    ("filename", "STRING"),
+    ("func_name", "STRING"),
 )
+# columns added to ERRORS_COLUMNS after tables were first created (ensured on every export)
+ERRORS_ADDED_COLUMNS = (("filename", "STRING"), ("func_name", "STRING"))
 
 SEGMENTS_COLUMNS = (
     ("analysis_id", "STRING"),

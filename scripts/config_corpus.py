@@ -115,6 +115,78 @@ def validate_corpus(metric_hub: Path) -> dict[str, list[Problem]]:
     return out
 
 
+# Constructs metric-hub's own parser accepts that this validator once refused, each with a
+# test of what it reads: does the corpus use them? (tests/test_config_parity.py)
+PARITY_CONSTRUCTS = (
+    "mixed-case keys (lower-cased)",
+    "wildcard tables (`[metrics.'*']`, `[data_sources.'*']`)",
+    "`group_id_column` / `glean_client_id_column` / `legacy_client_id_column` on segment "
+    "data sources",
+    "`[alerts]` in definitions files",
+    "`analysis_period_length` in a pre-treatment",
+    "`drop_highest` on `per_client_dau_impact`",
+    "`kernel` / numeric `bandwidth` on `kernel_density_estimate`",
+)
+
+
+def _walk(value: object, path: tuple[str, ...] = ()):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield (*path, str(k)), v
+            yield from _walk(v, (*path, str(k)))
+    elif isinstance(value, list):
+        for v in value:
+            yield from _walk(v, path)
+
+
+def parity_uses(doc: dict) -> set[str]:
+    """Which of PARITY_CONSTRUCTS a parsed (not lower-cased) TOML document uses."""
+    used: set[str] = set()
+    c = PARITY_CONSTRUCTS
+    for path, value in _walk(doc):
+        key = path[-1]
+        if key != key.lower() and not (len(path) >= 2 and path[-2] in _NAMED_SECTIONS):
+            used.add(c[0])
+        if len(path) == 2 and path[0] in ("metrics", "data_sources") and "*" in key:
+            used.add(c[1])
+        if path[:2] == ("segments", "data_sources") and key in _ID_COLUMNS and len(path) == 4:
+            used.add(c[2])
+        if path == ("alerts",):
+            used.add(c[3])
+        if (
+            key == "pre_treatments"
+            and isinstance(value, list)
+            and any(isinstance(p, dict) and "analysis_period_length" in p for p in value)
+        ):
+            used.add(c[4])
+        if path[-2:] == ("per_client_dau_impact", "drop_highest"):
+            used.add(c[5])
+        if path[-2:-1] == ("kernel_density_estimate",) and (
+            key == "kernel" or (key == "bandwidth" and not isinstance(value, str))
+        ):
+            used.add(c[6])
+    return used
+
+
+_NAMED_SECTIONS = ("metrics", "data_sources", "segments", "parameters", "dimensions", "statistics")
+_ID_COLUMNS = ("group_id_column", "glean_client_id_column", "legacy_client_id_column")
+
+
+def parity_tally(metric_hub: Path) -> dict[str, int]:
+    """Files of the corpus (every .toml) using each parity construct."""
+    import tomllib
+
+    counts = dict.fromkeys(PARITY_CONSTRUCTS, 0)
+    for path in sorted(metric_hub.rglob("*.toml")):
+        try:
+            doc = tomllib.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        for construct in parity_uses(doc):
+            counts[construct] += 1
+    return counts
+
+
 def corpus_report(metric_hub: Path) -> str:
     results = validate_corpus(metric_hub)
     invalid = {s: ps for s, ps in results.items() if any(p.is_error for p in ps)}
@@ -165,6 +237,13 @@ def corpus_report(metric_hub: Path) -> str:
         "| platform | files |",
         "|---|---|",
         *[f"| {a} | {n} |" for a, n in sorted(platforms.items())],
+        "",
+        "Files of the corpus (any `.toml`) that use a construct metric-hub's parser accepts",
+        "and this validator accepts too since the parity work (tests/test_config_parity.py):",
+        "",
+        "| construct | files |",
+        "|---|---|",
+        *[f"| {c} | {n} |" for c, n in parity_tally(metric_hub).items()],
         "",
         "## Invalid files",
         "",

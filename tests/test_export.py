@@ -5,6 +5,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import attrs
 import jsonschema
 import numpy as np
 import pytest
@@ -115,6 +116,8 @@ ERRORS = [
         "level": "ERROR",
         "exception_type": "StatisticComputationException",
         "message": "division by zero",
+        "filename": "jetstream/statistics/bootstrap.py",
+        "func_name": "bootstrap_mean",
         "timestamp": dt.datetime(2024, 3, 8, 5, 0, tzinfo=dt.UTC),
     },
 ]
@@ -385,7 +388,7 @@ def test_errors_document_keeps_everything():
         "experiment": SLUG,
         "run": "run-1",
         "analysis_period": "day",
-        "window_index": 2,
+        "window_index": "2",  # a string, as in the statistics documents
         "data_source": None,
         "metric": "active_hours",
         "statistic": "bootstrap_mean",
@@ -394,8 +397,13 @@ def test_errors_document_keeps_everything():
         "log_level": "ERROR",
         "exception_type": "StatisticComputationException",
         "message": "division by zero",
+        "filename": "jetstream/statistics/bootstrap.py",
+        "func_name": "bootstrap_mean",
+        "source": "jetstream",
         "timestamp": "2024-03-08T05:00:00+00:00",
     }
+    # rows recorded before filename/func_name existed still carry both keys
+    assert (doc[1]["filename"], doc[1]["func_name"]) == ("<unknown>", "<unknown>")
     assert doc[1]["log_level"] == "WARNING"
     assert doc[1]["analysis_period"] == "week"
     json.dumps(doc, allow_nan=False)
@@ -449,3 +457,82 @@ def test_publish(store, shared_dir):
     assert json.loads(store.read_bytes(written[0])) == []
     assert json.loads(store.read_bytes(written[3])) == []
     assert json.loads(store.read_bytes(written[4])) == meta  # metadata untouched
+
+
+def test_outcome_summary_and_config_url():
+    from jetstream.export import config_file_url, outcome_summary
+
+    doc = {
+        "friendly_name": "Search",
+        "description": "Searches.",
+        "metrics": {"searches": {}, "ad_clicks": {}},
+        "default_metrics": ["searches"],
+    }
+    assert outcome_summary("search", doc) == {
+        "slug": "search",
+        "friendly_name": "Search",
+        "description": "Searches.",
+        "metrics": ["searches", "ad_clicks"],
+        "default_metrics": ["searches"],
+    }
+    assert outcome_summary("bare", {})["friendly_name"] == "bare"
+    assert config_file_url("my-exp") == (
+        "https://github.com/mozilla/metric-hub/blob/main/jetstream/my-exp.toml"
+    )
+    assert config_file_url("x", "https://git.example/org/configs.git@abc123") == (
+        "https://git.example/org/configs/blob/main/jetstream/x.toml"
+    )
+    assert config_file_url("x", "/srv/configs").startswith("https://github.com/mozilla/")
+
+
+def test_external_config_only_for_overrides():
+    from jetstream.experiments import Experiment
+    from jetstream.export import external_config_overrides
+
+    settings = make_spec().experiment
+    record = Experiment(
+        slug=settings.slug,
+        app_name=settings.app_name,
+        app_id=None,
+        branches=(),
+        reference_branch=settings.reference_branch,
+        start_date=settings.start_date,
+        end_date=settings.end_date,
+        proposed_enrollment=settings.enrollment_period,
+        enrollment_end_date=None,
+        is_enrollment_paused=False,
+        is_rollout=False,
+        status="Live",
+    )
+    url = "https://github.com/mozilla/metric-hub/blob/main/jetstream/x.toml"
+    assert external_config_overrides(settings, record, None, url=url) is None  # no file
+    # a file that sets nothing Experimenter knows, or sets the same value, overrides nothing
+    assert external_config_overrides(settings, record, {"segments": []}, url=url) is None
+    same = {"end_date": str(settings.end_date)}
+    assert external_config_overrides(settings, record, same, url=url) is None
+    later = attrs.evolve(settings, end_date=settings.end_date + dt.timedelta(days=7))
+    ext = external_config_overrides(later, record, {"end_date": "x"}, url=url)
+    assert ext == {
+        "reference_branch": None,
+        "start_date": None,
+        "end_date": later.end_date,
+        "enrollment_period": None,
+        "skip": False,
+        "url": url,
+    }
+    meta = metadata_document({"metrics": {}, "external_config": ext})
+    assert meta["external_config"]["end_date"] == later.end_date.isoformat()
+
+
+def test_unpublishable_rows_of_one_statistic_give_one_warning():
+    rows = [
+        stat(metric="m", statistic="deciles", branch=b, parameter=q, point=None)
+        for b in ("control", "treatment")
+        for q in (0.1, 0.5)
+    ] + [stat(metric="m", statistic="deciles", window_index=2, point=None)]
+    warnings = unpublishable_statistics(rows, slug=SLUG)
+    assert [(w["window"], w["message"].split(":")[0]) for w in warnings] == [
+        (1, "4 statistic rows not published"),
+        (2, "statistic row not published"),
+    ]
+    assert "first: branch='control'" in warnings[0]["message"]

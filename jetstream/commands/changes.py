@@ -53,6 +53,8 @@ def command(since, slugs, as_of, dry_run, experiments, config_repo, warehouse, o
         changed = gitrepo.worktree_changes(repo, since)
     except gitrepo.GitError as exc:
         raise click.UsageError(f"{repo}: {exc}") from None
+    if _skip_requested(git_dir):
+        raise SystemExit(0)
     exps = load_experiments(experiments)
     unknown = [s for s in slugs if s not in exps]
     if unknown:
@@ -83,3 +85,39 @@ def command(since, slugs, as_of, dry_run, experiments, config_repo, warehouse, o
         **runner_kw,
     )
     raise SystemExit(code or (1 if failures else 0))
+
+
+def _skip_requested(git_dir: Path) -> bool:
+    """HEAD's commit message carries `[ci rerun-skip]` (or a spelling of it): say so."""
+    from jetstream import gitrepo
+    from jetstream.changes import rerun_skip_requested
+
+    try:
+        message = gitrepo.text("log", "-1", "--format=%B", "HEAD", git_dir=git_dir)
+    except gitrepo.GitError:
+        return False  # no commit yet: nothing asks for a skip
+    if not rerun_skip_requested(message):
+        return False
+    click.echo(
+        f"Rerun skipped: the config repository's last commit asks for it "
+        f"({message.splitlines()[0] if message else ''}). Nothing is recomputed; later "
+        "runs use the new configs for the windows they compute."
+    )
+    return True
+
+
+@click.command("rerun-skip")
+@click.option(
+    "--experiment", "slugs", multiple=True, help="The experiments whose rerun is skipped."
+)
+def skip_command(slugs: tuple[str, ...]) -> None:
+    """Mark a config change as applied without recomputing anything (Jetstream's
+    `rerun-skip`; metric-hub's CI runs it for commits tagged `[ci rerun-skip]`).
+
+    Reruns here are decided by comparing the config repository before and after each
+    change (`rerun-config-changed`), not by stored timestamps, so skipping needs no
+    bookkeeping: the results computed so far stay, and every later run uses the new
+    configs for the windows it computes."""
+    which = ", ".join(slugs) if slugs else "every experiment the change affects"
+    click.echo(f"Rerun skipped for {which}: results stay as computed.")
+    log.info("rerun skipped", experiments=list(slugs))

@@ -156,7 +156,10 @@ def record_skipped(failures: Mapping[str, str], warehouse: str, out: str) -> Non
         wh = open_warehouse(warehouse)
         try:
             ref = wh.table_ref(results.ERRORS_TABLE)
-            wh.execute(result_sql.create_table_sql(ref, results.ERRORS_COLUMNS))
+            for stmt in result_sql.ensure_errors_table_sql(
+                ref, results.ERRORS_COLUMNS, results.ERRORS_ADDED_COLUMNS
+            ):
+                wh.execute(stmt)
             for errs in collectors:
                 insert = errs.insert_sql(ref)
                 wh.transaction([errs.delete_sql(ref), *([insert] if insert else [])])

@@ -190,3 +190,14 @@ def missing_duckdb(uri: str) -> str | None:
     if scheme != "duckdb" or not sep or not rest or rest.startswith(":memory:"):
         return None
     return None if Path(rest).exists() else rest
+
+
+def wait_option(fn: Callable) -> Callable:
+    """--wait: for Argo, wait for the workflow to end and exit with its status (Jetstream's
+    --return-status); the local runner always waits."""
+    return click.option(
+        "--wait",
+        envvar="JETSTREAM_WAIT",
+        is_flag=True,
+        help="Argo: wait for the workflow to end; exit 1 if it failed.",
+    )(fn)

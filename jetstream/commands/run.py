@@ -14,7 +14,12 @@ from jetstream.logs import get_logger
 log = get_logger("jetstream.run")
 
 
-runner_options = options.submission(runner_default="local")
+_submission = options.submission(runner_default="local")
+
+
+def runner_options(fn):
+    """Where tasks run (`options.submission`) and --wait."""
+    return _submission(options.wait_option(fn))
 
 
 def execute_graph(
@@ -34,6 +39,7 @@ def execute_graph(
     service_account=None,
     max_concurrent_pods=None,
     trigger=None,
+    wait=False,
 ) -> int:
     from jetstream.runners.base import RunnerOptions, make_runner
     from jetstream.runners.common import RunSettings
@@ -65,6 +71,7 @@ def execute_graph(
             service_account=service_account,
             max_concurrent_pods=max_concurrent_pods,
             trigger=trigger or "",
+            wait=wait,
         ),
     )
     result = chosen.run(graph)
@@ -124,7 +131,14 @@ def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out,
 
 
 @click.command()
-@click.option("--experiment", "slug", required=True, envvar="JETSTREAM_EXPERIMENT")
+@click.option(
+    "--experiment",
+    "slugs",
+    required=True,
+    multiple=True,
+    envvar="JETSTREAM_EXPERIMENT",
+    help="The experiment (repeat for several).",
+)
 @click.option(
     "--metric",
     "metrics",
@@ -158,7 +172,7 @@ def run(date, slugs, metrics, periods, experiments, config_repo, warehouse, out,
 @options.common
 @runner_options
 def rerun(
-    slug,
+    slugs,
     metrics,
     periods,
     start_date,
@@ -170,21 +184,25 @@ def rerun(
     out,
     **runner_kw,
 ):
-    """Recompute an experiment over a range of dates (default: all of it)."""
+    """Recompute experiments over a range of dates (default: all of each)."""
+    from jetstream.changes import merge_graphs
     from jetstream.commands.loading import load_one
     from jetstream.graph import plan_dates
 
-    spec = load_one(slug, experiments, config_repo)
-    exp = spec.experiment
-    if exp.start_date is None:
-        raise click.UsageError(f"{slug} has no start date")
-    first = start_date or exp.last_enrollment_date or exp.start_date
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    last = end_date or min(exp.end_date or yesterday, yesterday)
-    dates = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
-    if recreate_enrollments:
-        _recreate(spec, warehouse)
-    graph = plan_dates([spec], dates, periods or None, metrics, force=True)
+    graphs = []
+    for slug in dict.fromkeys(slugs):
+        spec = load_one(slug, experiments, config_repo)
+        exp = spec.experiment
+        if exp.start_date is None:
+            raise click.UsageError(f"{slug} has no start date")
+        first = start_date or exp.last_enrollment_date or exp.start_date
+        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        last = end_date or min(exp.end_date or yesterday, yesterday)
+        dates = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        if recreate_enrollments:
+            _recreate(spec, warehouse)
+        graphs.append(plan_dates([spec], dates, periods or None, metrics, force=True))
+    graph = graphs[0] if len(graphs) == 1 else merge_graphs(graphs)
     raise SystemExit(
         execute_graph(
             graph,

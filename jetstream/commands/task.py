@@ -41,7 +41,13 @@ def _execute(
         spec = load_one(slug, experiments, config_repo)
         wh = open_warehouse(warehouse)
         try:
-            ctx = TaskContext(wh, spec, _run_id())
+            ctx = TaskContext(
+                wh,
+                spec,
+                _run_id(),
+                config_repo=str(config_repo) if config_repo else None,
+                experiments=experiments,
+            )
             extra: dict[str, Any] = run_task(ctx, req) or {}
         finally:
             report.update(_costs(wh))

@@ -12,6 +12,7 @@ back as a typed table (`jetstream.config.tables`) with where each key came from.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -112,7 +113,22 @@ class Layer:
         )
 
     def tables(self, section: str) -> dict[str, dict[str, Any]]:
-        return self.sections[section]
+        """The named tables of a section, without wildcard tables (`patterns`)."""
+        return {k: v for k, v in self.sections[section].items() if not is_pattern(k)}
+
+    def patterns(self, section: str, name: str) -> list[tuple[str, dict[str, Any]]]:
+        """Wildcard tables (`[metrics.'*']`, `[data_sources.'search_*']`) matching `name`,
+        in file order: as in metric-hub, they update the matching definitions of the
+        layers below."""
+        return [
+            (k, v)
+            for k, v in self.sections[section].items()
+            if is_pattern(k) and fnmatch.fnmatchcase(name, k)
+        ]
+
+
+def is_pattern(name: str) -> bool:
+    return any(c in name for c in "*?[")
 
 
 _CONVERTERS: dict[str, Callable[[Mapping[str, Any]], Any]] = {
@@ -154,13 +170,17 @@ class Layers:
         for layer in self.all:
             if section == METRICS and layer.kind != DEFINITIONS and name in CONFIG_KEYS:
                 continue
+            below = merged is not None
             table = layer.tables(section).get(name)
-            if table is None:
-                continue
-            merged = {**(merged or {}), **table}
-            top = Ref(layer.file, base)
-            for k in table:
-                origin[k] = Ref(layer.file, f"{base}.{k}")  # keys of a known table are bare
+            if table is not None:
+                merged = {**(merged or {}), **table}
+                top = Ref(layer.file, base)
+                for k in table:
+                    origin[k] = Ref(layer.file, f"{base}.{k}")  # keys of a known table are bare
+            for pattern, wild in layer.patterns(section, name) if below else ():
+                merged = {**(merged or {}), **wild}
+                for k in wild:
+                    origin[k] = Ref(layer.file, key_path(_PREFIX.get(section, section), pattern, k))
         if merged is None or top is None:
             return None
         return Found(_CONVERTERS[section](merged), origin, top)

@@ -94,6 +94,17 @@ class Metrics:
             rendered = ctx.render_select(table.select_expression, found.origin["select_expression"])
             if rendered is None:
                 return None
+        if data_source is not None:
+            unsupported = [u for u in table.analysis_units if u not in data_source.analysis_units]
+            if unsupported:  # metric-hub's parser refuses these too
+                where = found.origin.get("analysis_units", found.top)
+                ctx.error_at(
+                    where,
+                    f"metric {name!r} has analysis unit(s) {', '.join(unsupported)} that its "
+                    f"data source {data_source.name!r} does not support (it supports "
+                    f"{', '.join(data_source.analysis_units)})",
+                )
+                return None
         if not ok:
             return None
         return Metric(

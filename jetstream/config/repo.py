@@ -16,6 +16,7 @@ from typing import Any
 
 from jetstream import nesting
 from jetstream.config.problems import Problem
+from jetstream.config.schema import lower_keys
 from jetstream.logs import get_logger
 
 log = get_logger(__name__)
@@ -43,7 +44,9 @@ def read_toml(path: Path, label: str | None = None) -> tuple[dict[str, Any] | No
     except UnicodeDecodeError as exc:
         return None, [Problem(name, "", f"is not UTF-8 text (byte {exc.start})")]
     try:
-        return nesting.loads_toml(text, name), []
+        return lower_keys(
+            nesting.loads_toml(text, name)
+        ), []  # keys lower-cased, as metric-hub does
     except tomllib.TOMLDecodeError as exc:
         return None, [Problem(name, "", f"malformed TOML: {exc}")]
     except nesting.NestingError as exc:

@@ -132,6 +132,7 @@ SEGMENT = {
 }
 
 _SEGMENT_DS_NO_EFFECT = "a segment data source has no experiments filter or build-id column"
+_SEGMENT_DS_CLIENT_ONLY = "segments are joined to enrollments on client_id_column"
 SEGMENT_DATA_SOURCE = {
     "from_expression": F(Kind.STR, required=True),
     "window_start": F(Kind.WINDOW, choices=SEGMENT_WINDOW_BOUNDS, **_WINDOW),
@@ -145,6 +146,10 @@ SEGMENT_DATA_SOURCE = {
         Kind.CHOICE, choices=EXPERIMENTS_COLUMN_TYPES, no_effect=_SEGMENT_DS_NO_EFFECT
     ),
     "build_id_column": F(Kind.STR, no_effect=_SEGMENT_DS_NO_EFFECT),
+    # accepted as metric-config-parser does (a segment data source is a data source there)
+    "group_id_column": F(Kind.STR, no_effect=_SEGMENT_DS_CLIENT_ONLY),
+    "glean_client_id_column": F(Kind.STR, no_effect=_SEGMENT_DS_CLIENT_ONLY),
+    "legacy_client_id_column": F(Kind.STR, no_effect=_SEGMENT_DS_CLIENT_ONLY),
 }
 
 PARAMETER = {
@@ -209,6 +214,8 @@ DEFINITIONS_TOP = {
     "data_sources": F(Kind.SLUG_TABLES, fields=DATA_SOURCE),
     "segments": F(Kind.TABLE),
     "parameters": F(Kind.SLUG_TABLES, fields=PARAMETER),
+    # operational-monitoring alert definitions share the definitions files
+    "alerts": F(Kind.TABLE, no_effect="alerts are used by operational monitoring, not analyses"),
     "dimensions": F(
         Kind.SLUG_TABLES,
         fields={
@@ -336,6 +343,13 @@ class _Checker:
                 self.name(slug, sub_where)
                 if not isinstance(sub, dict):
                     self.error(sub_where, f"must be a table, got {_show(sub)}")
+                elif any(c in str(slug) for c in "*?["):
+                    # a wildcard table updates the definitions it matches: nothing required
+                    self.table(
+                        sub,
+                        {k: attrs.evolve(f, required=False) for k, f in field.fields.items()},
+                        sub_where,
+                    )
                 else:
                     self.table(sub, field.fields, sub_where)
         elif k is Kind.STR:
@@ -527,6 +541,13 @@ class _Checker:
                 continue
             for aname, avalue in args.items():
                 param = pt.params.get(aname)
+                if param is None and aname == catalogue.PERIOD_LENGTH:
+                    if isinstance(avalue, bool) or not isinstance(avalue, int) or avalue < 1:
+                        self.error(
+                            key_path(iw, aname),
+                            f"must be a whole number of days >= 1, got {_show(avalue)}",
+                        )
+                    continue  # every pre-treatment accepts it, as in Jetstream
                 if param is None:
                     known = ", ".join(pt.params) or "none"
                     self.error(
@@ -541,6 +562,47 @@ class _Checker:
             for param in pt.params.values():
                 if param.required and param.name not in args:
                     self.error(iw, f"pre-treatment {name!r} needs argument {param.name!r}")
+
+
+# sections whose tables are named ([metrics.<slug>]): the slugs keep their case, the keys
+# of each named table are lower-cased
+_NAMED = ("metrics", "data_sources", "parameters", "dimensions", "functions", "alerts")
+
+
+def lower_keys(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """Keys lower-cased as metric-config-parser reads them: top-level keys, the keys of
+    `[experiment]` (and its exposure signal), and the keys of every named table in the
+    named sections and under `[segments]` / `[segments.data_sources]`. Slugs, statistic
+    names and parameter values are left as written."""
+
+    def low(table: Any) -> Any:
+        if not isinstance(table, Mapping):
+            return table
+        return {str(k).lower(): v for k, v in table.items()}
+
+    def named(section: Any) -> Any:
+        if not isinstance(section, Mapping):
+            return section
+        return {k: low(v) for k, v in section.items()}
+
+    out = low(doc)
+    for key in _NAMED:
+        if key in out:
+            out[key] = named(out[key])
+    exp = out.get("experiment")
+    if isinstance(exp, Mapping):
+        out["experiment"] = low(exp)
+        if isinstance(out["experiment"].get("exposure_signal"), Mapping):
+            out["experiment"]["exposure_signal"] = low(out["experiment"]["exposure_signal"])
+    segs = out.get("segments")
+    if isinstance(segs, Mapping):
+        segs = {
+            ("data_sources" if str(k).lower() == "data_sources" else k): v for k, v in segs.items()
+        }
+        out["segments"] = {
+            k: (named(v) if k == "data_sources" else low(v)) for k, v in segs.items()
+        }
+    return out
 
 
 def parse_date(value: Any) -> dt.date | None:

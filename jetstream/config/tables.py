@@ -194,7 +194,10 @@ def statistic_table(name: str, params: Any) -> StatisticTable:
         if isinstance(pt, str) and pt in catalogue.PRE_TREATMENTS:
             pts.append(PreTreatment(pt))
         elif isinstance(pt, dict) and str(pt.get("name")) in catalogue.PRE_TREATMENTS:
-            pts.append(PreTreatment(pt["name"], {k: v for k, v in pt.items() if k != "name"}))
+            args = {k: v for k, v in pt.items() if k != "name"}
+            if catalogue.PERIOD_LENGTH not in catalogue.PRE_TREATMENTS[pt["name"]].params:
+                args.pop(catalogue.PERIOD_LENGTH, None)  # accepted everywhere, used by one
+            pts.append(PreTreatment(pt["name"], args))
     return StatisticTable(name, True, given, metric_params, cov, tuple(pts))
 
 

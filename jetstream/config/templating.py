@@ -195,6 +195,7 @@ def sql_string(text: str) -> str:
 
 
 _SIMPLE_TEMPLATE = re.compile(r"\{\{\s*(experiment|parameters)\.(\w+)\s*\}\}")
+_UNKNOWN_TEMPLATE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}")
 
 
 def render_from_expression(text: str, renderer: Renderer, dataset: str | None) -> str:
@@ -206,6 +207,12 @@ def render_from_expression(text: str, renderer: Renderer, dataset: str | None) -
         return renderer.render(m.group(0))
 
     text = _SIMPLE_TEMPLATE.sub(one, text)
+    unknown = _UNKNOWN_TEMPLATE.search(text)
+    if unknown:  # metric-hub's parser refuses names it cannot render too
+        raise TemplateError(
+            f"unknown template name {unknown.group(1)!r} in from_expression: only "
+            "{{experiment.*}}, {{parameters.*}} and {dataset} are rendered here"
+        )
     needs_dataset = "{dataset}" in text
     text = text.replace("{dataset}", "\x00DATASET\x00").replace("{{", "{").replace("}}", "}")
     if needs_dataset:

@@ -187,6 +187,7 @@ class LocalRunner:
         self.env = env
         self._sleep = sleep
         self._stop = threading.Event()
+        self._run_env: dict[str, str] = {}  # JETSTREAM_RUN_ID/_STARTED of the current run
         self._procs: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         self._record_lock = threading.Lock()
@@ -210,6 +211,11 @@ class LocalRunner:
         """Run every node; `labels` (which tag an Argo Workflow) are not used here."""
         order = check_graph(graph)
         run_id = uuid.uuid4().hex[:12]
+        # every task of the run gets its start (the published `analysis_start_time`)
+        self._run_env = {
+            "JETSTREAM_RUN_ID": run_id,
+            "JETSTREAM_RUN_STARTED": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
         results: dict[str, NodeResult] = {}
         pending = list(order)
         running: dict[Future[NodeResult], TaskNode] = {}
@@ -368,7 +374,7 @@ class LocalRunner:
         assert proc.stdin is not None and proc.stdout is not None
         request = {
             "argv": argv[len(self.command_prefix) :],
-            "env": {**(env or {}), "JETSTREAM_RUN_ID": run_id},
+            "env": {**(env or {}), "JETSTREAM_RUN_ID": run_id, **self._run_env},
         }
         try:
             proc.stdin.write(json.dumps(request) + "\n")
@@ -409,7 +415,13 @@ class LocalRunner:
         if self.reuse_workers:
             return self._ask_worker(argv, run_id, extra)
         # tasks tag their error rows with the run id
-        env = {**os.environ, **(self.env or {}), **(extra or {}), "JETSTREAM_RUN_ID": run_id}
+        env = {
+            **os.environ,
+            **(self.env or {}),
+            **(extra or {}),
+            "JETSTREAM_RUN_ID": run_id,
+            **self._run_env,
+        }
         try:
             proc = subprocess.Popen(
                 argv,

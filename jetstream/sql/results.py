@@ -220,6 +220,13 @@ def insert_errors_sql(
     return f"INSERT INTO {errors_ref} ({cols})\n" + "\nUNION ALL\n".join(values)
 
 
+def ensure_errors_table_sql(ref: str, columns: Columns, added: Columns) -> list[str]:
+    """Create the errors table, and add the `added` columns to one that predates them."""
+    return [create_table_sql(ref, columns)] + [
+        f"ALTER TABLE {ref} ADD COLUMN IF NOT EXISTS {lit.ident(name)} {typ}" for name, typ in added
+    ]
+
+
 def experiment_errors_sql(errors_ref: str, experiment: str) -> str:
     """An experiment's error rows, oldest first."""
     return (

@@ -169,6 +169,10 @@ def _variance() -> Param:
     return Param("variance", STR, "pooled", choices=VARIANCES)
 
 
+# Accepted by every pre-treatment, as in Jetstream (whose pre-treatments all carry it);
+# only normalize_over_analysis_period uses it (default: the window's length in days).
+PERIOD_LENGTH = "analysis_period_length"
+
 BANDWIDTHS = ("normal_reference", "scott", "silverman", "scott_scaled", "silverman_scaled")
 KERNELS = ("gau", "gaussian")  # the only kernel implemented
 CLIP_UNCERTAINTY = ("ignore", "delta")
@@ -206,7 +210,7 @@ STATISTICS: dict[str, StatisticDef] = {
         ),
         StatisticDef(
             "per_client_dau_impact",
-            _params(_ci(), _covariate(), _variance()),
+            _params(_drop(0.0), _ci(), _covariate(), _variance()),
             "DAU impact: the linear model difference times the number of clients.",
             label="per_client_dau_impact",
             uses_covariate=True,
@@ -287,7 +291,7 @@ PRE_TREATMENTS: dict[str, PreTreatmentDef] = {
         ),
         PreTreatmentDef(
             "normalize_over_analysis_period",
-            {},
+            _params(Param(PERIOD_LENGTH, INT, None, minimum=1)),
             "Divide by the number of days in the analysis window.",
         ),
         PreTreatmentDef(

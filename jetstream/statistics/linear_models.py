@@ -475,7 +475,8 @@ def linear_model_mean(inp: StatisticInput) -> Outcome:
 
 
 def per_client_dau_impact(inp: StatisticInput) -> Outcome:
-    """The linear model without clipping; comparison rows only; the `difference` is scaled
-    by the number of clients in the model (all branches). Nothing is clipped, so there is
-    no `repeat_clipping` parameter."""
-    return _model_rows(inp, "per_client_dau_impact", 0.0, True, False, True)
+    """The linear model, clipped at the pooled `1 - drop_highest` quantile (default 0:
+    nothing is clipped); comparison rows only; the `difference` is scaled by the number of
+    clients in the model (all branches). No `repeat_clipping` parameter."""
+    drop = float(inp.params.get("drop_highest") or 0.0)
+    return _model_rows(inp, "per_client_dau_impact", drop, True, False, True)

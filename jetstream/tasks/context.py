@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
+import sys
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -22,6 +25,58 @@ if TYPE_CHECKING:
     from jetstream.warehouse.base import Warehouse
 
 log = get_logger("jetstream.tasks")
+
+RUN_STARTED_ENV = "JETSTREAM_RUN_STARTED"
+_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_started(environ: dict[str, str] | None = None) -> dt.datetime:
+    """When the run this process belongs to started: `JETSTREAM_RUN_STARTED` (ISO 8601, set
+    by the runners for every task of a run), else now. Published as the metadata's
+    `analysis_start_time`; results UIs show only errors stamped after it."""
+    value = (os.environ if environ is None else environ).get(RUN_STARTED_ENV, "").strip()
+    if value:
+        try:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            log.warning("ignoring malformed run start", env=RUN_STARTED_ENV, value=value)
+        else:
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+            return parsed.astimezone(dt.UTC).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _inside_package(filename: str) -> bool:
+    try:
+        Path(filename).resolve().relative_to(_PACKAGE_ROOT / "jetstream")
+    except ValueError:
+        return False
+    return True
+
+
+def source_location(exception: BaseException | None = None) -> tuple[str, str]:
+    """(file, function) where a problem arose: the innermost frame of `exception`'s
+    traceback, else the first caller outside this module. Files inside the package are
+    given relative to the checkout (`jetstream/tasks/metrics.py`), others by base name; of
+    a traceback, the innermost frame inside the package is chosen (not a library's)."""
+    filename, func = "", ""
+    if exception is not None and exception.__traceback__ is not None:
+        frames = traceback.extract_tb(exception.__traceback__)
+        ours = [f for f in frames if _inside_package(f.filename)]
+        frame = (ours or frames)[-1]  # the innermost frame of this package, if any
+        filename, func = frame.filename, frame.name
+    else:
+        f = sys._getframe(1)
+        while f is not None and f.f_code.co_filename == __file__:
+            f = f.f_back  # type: ignore[assignment]
+        if f is not None:
+            filename, func = f.f_code.co_filename, f.f_code.co_name
+    path = Path(filename)
+    try:
+        shown = path.resolve().relative_to(_PACKAGE_ROOT).as_posix()
+    except ValueError:
+        shown = path.name
+    return shown or "<unknown>", func or "<unknown>"
 
 
 @attrs.define
@@ -47,6 +102,7 @@ class ErrorCollector:
         exception_type: str | None = None,
     ) -> None:
         etype = exception_type or (type(exception).__name__ if exception else None)
+        filename, func_name = source_location(exception)
         self.rows.append(
             {
                 "run": self.run,
@@ -59,6 +115,8 @@ class ErrorCollector:
                 "level": level,
                 "exception_type": etype,
                 "message": message,
+                "filename": filename,
+                "func_name": func_name,
                 "timestamp": dt.datetime.now(dt.UTC).replace(microsecond=0),
             }
         )
@@ -83,6 +141,10 @@ class TaskContext:
     spec: AnalysisSpec
     run_id: str
     bytes_processed: int = 0
+    started: dt.datetime = attrs.field(factory=run_started)
+    # where the task's inputs came from (`--config-repo`, `--experiments`), for the metadata
+    config_repo: str | None = None
+    experiments: str | None = None
 
     def ref(self, table: str) -> str:
         return self.warehouse.table_ref(table)
@@ -122,9 +184,12 @@ class TaskContext:
             (results.statistics_table(slug), results.STATISTICS_COLUMNS),
             (results.segments_table(slug), results.SEGMENTS_COLUMNS),
             (results.partial_days_table(slug), results.PARTIAL_DAYS_COLUMNS),
-            (results.ERRORS_TABLE, results.ERRORS_COLUMNS),
         ):
             self.execute(res_sql.create_table_sql(self.ref(table), cols))
+        for stmt in res_sql.ensure_errors_table_sql(
+            self.ref(results.ERRORS_TABLE), results.ERRORS_COLUMNS, results.ERRORS_ADDED_COLUMNS
+        ):
+            self.execute(stmt)
 
     def write_errors(self, errors: ErrorCollector) -> None:
         ref = self.ref(results.ERRORS_TABLE)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -77,6 +76,50 @@ def delete_removed_metrics(ctx: TaskContext) -> None:
     ctx.transaction(res_sql.removed_metrics_sql(m_ref, s_ref, analysed, IDENTITY))
 
 
+def metadata_inputs(
+    ctx: TaskContext,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
+    """The outcomes ({slug: summary}) and external config of the metadata document, read
+    from the config repository and the Experimenter record the task was given (a task
+    without them publishes no outcomes and no external config)."""
+    from jetstream import export
+
+    spec = ctx.spec
+    if not ctx.config_repo:
+        return {}, None
+    from jetstream.config import ConfigRepo
+    from jetstream.config_checkout import resolve
+
+    repo = ConfigRepo.load(resolve(ctx.config_repo))
+    app = spec.experiment.app_name
+    outcomes = {}
+    for slug in spec.experiment.outcomes:
+        doc = repo.outcomes.get((app, slug))
+        if doc is not None:
+            outcomes[slug] = export.outcome_summary(slug, doc)
+    record = None
+    if ctx.experiments:
+        from jetstream.experiments import load_experiments
+
+        record = load_experiments(ctx.experiments).get(spec.slug)
+    external = export.external_config_overrides(
+        spec.experiment,
+        record,
+        _experiment_table(repo.experiment_config(spec.slug)),
+        url=export.config_file_url(spec.slug, ctx.config_repo),
+    )
+    return outcomes, external
+
+
+def _experiment_table(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The `[experiment]` table of an experiment config file ({} without one), None
+    without a file."""
+    if config is None:
+        return None
+    table = config.get("experiment")
+    return table if isinstance(table, dict) else {}
+
+
 def run_export(ctx: TaskContext, store: ArtifactStore) -> list[str]:
     from jetstream import export
 
@@ -107,10 +150,11 @@ def run_export(ctx: TaskContext, store: ArtifactStore) -> list[str]:
     for r in srm_rows:
         if r["analysis_basis"] == "exposures":
             r["note"] = "exposure-based populations may be legitimately imbalanced"
+    outcomes, external = metadata_inputs(ctx)
     metadata = export.metadata_document(
-        export.spec_summary(spec),
+        export.spec_summary(spec, outcomes=outcomes, external_config=external),
         srm_rows,
-        analysis_start_time=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        analysis_start_time=ctx.started,
     )
     # tasks that finally failed: an error row each; their periods' files are not replaced
     failed, unpublished = incomplete.failure_rows(incomplete.failed_tasks(), slug, ctx.run_id)

@@ -71,3 +71,26 @@ def test_corpus_report_is_current(metric_hub: Path):
     assert text == committed, (
         "docs/config-corpus.md is out of date: run .venv/bin/python scripts/config_corpus.py"
     )
+
+
+def test_parity_constructs_are_recognised():
+    c = _corpus_module()
+    doc = {
+        "metrics": {
+            "*": {"Friendly_Name": "x"},
+            "m": {
+                "statistics": {
+                    "per_client_dau_impact": {"drop_highest": 0.1},
+                    "kernel_density_estimate": {"bandwidth": 0.3},
+                    "bootstrap_mean": {
+                        "pre_treatments": [{"name": "remove_nulls", "analysis_period_length": 7}]
+                    },
+                }
+            },
+        },
+        "alerts": {},
+        "segments": {"data_sources": {"s": {"group_id_column": "x"}}},
+    }
+    assert c.parity_uses(doc) == set(c.PARITY_CONSTRUCTS)
+    plain = {"metrics": {"UpperSlug": {"select_expression": "1"}}}
+    assert c.parity_uses(plain) == set()  # slugs keep their case: not a mixed-case key

@@ -154,3 +154,24 @@ def test_demo_json_is_valid_against_the_shared_schemas(demo, shared_dir):
     for path in meta_files:
         errors = [e.message for e in metadata.iter_errors(json.loads(path.read_text()))]
         assert errors == [], f"{path.name}: {errors[:5]}"
+
+
+def test_experimenter_reads_every_demo_file_and_shows_this_runs_errors(demo):
+    """Experimenter's own models accept every published file, and every published error
+    row is stamped inside the run (Experimenter hides rows older than the metadata's
+    analysis_start_time, which is the run's start, not the export's)."""
+    from tests.oracles import nimbus
+
+    results = demo.out / "results"
+    report = nimbus.check(results)
+    assert nimbus.failures(report) == {}
+    assert {p.split("/")[0] for p in report["files"]} >= {"statistics", "metadata", "errors"}
+    for slug, (kept, published) in report["errors_shown"].items():
+        assert kept == published, f"{slug}: {published - kept} error rows hidden"
+    for path in sorted((results / "metadata").glob("*.json")):
+        meta = json.loads(path.read_text())
+        assert meta["analysis_start_time"], path.name
+        stats = sorted(results.glob(f"statistics/statistics_{path.stem[9:]}_*.json"))
+        assert stats, path.name
+    meta = json.loads((results / "metadata" / f"metadata_{SLUG_FILE}.json").read_text())
+    assert "search_monetization" in meta["outcomes"]

@@ -476,3 +476,44 @@ def test_statistics_from_staging_equal_statistics_from_stored_rows(
     assert any(used), "the metrics tasks should have offered their staging tables"
     after = e2e.table_contents(path, table)
     assert after == before
+
+
+# ------------------------------------------------------- Experimenter reads the output
+
+
+def _oracle_verdict(c: e2e.Computed) -> dict:
+    from tests.oracles import nimbus
+
+    report = nimbus.check(c.out)
+    assert nimbus.failures(report) == {}
+    kinds = {path.split("/")[0] for path in report["files"]}
+    assert kinds == {"statistics", "metadata", "errors"}, report["files"]
+    return report
+
+
+def test_demo_output_validates_with_experimenters_models(demo: e2e.Computed) -> None:
+    """Every published file, read with Experimenter's own pydantic models."""
+    _oracle_verdict(demo)
+    import json
+
+    slug = results.safe(DEMO)
+    meta = json.loads((demo.out / "metadata" / f"metadata_{slug}.json").read_text())
+    # the demo's primary outcome (from experiments.json) is described for Experimenter
+    outcome = meta["outcomes"]["search_monetization"]
+    assert outcome["friendly_name"] == "Search monetization"
+    assert {"ad_clicks", "searches_with_ads", "ad_click_rate"} <= set(outcome["metrics"])
+    assert meta["external_config"] is None  # the config overrides no record value
+
+
+@pytest.mark.shared
+def test_desktop_output_validates_with_experimenters_models(desktop: e2e.Computed) -> None:
+    import json
+
+    report = _oracle_verdict(desktop)
+    errors = json.loads(
+        (desktop.out / "errors" / f"errors_{results.safe(DESKTOP)}.json").read_text()
+    )
+    for e in errors:
+        assert e["filename"] and e["func_name"] and e["experiment"] == DESKTOP
+        assert e["window_index"] is None or isinstance(e["window_index"], str)
+    assert report["errors_shown"].get(results.safe(DESKTOP), [0, 0])[1] == len(errors)

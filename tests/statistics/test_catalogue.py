@@ -19,7 +19,8 @@ from jetstream.statistics.pretreatments import PRE_TREATMENTS as PRE_TREATMENT_F
 
 # Parameters `summarise` consumes itself (the statistic receives the covariate column).
 READ_BY_SUMMARISE = {"covariate_adjustment"}
-# Pre-treatment arguments `summarise` injects (never written in a config).
+# Pre-treatment arguments `summarise` injects by default (a config may set them, as in
+# Jetstream, whose pre-treatments all accept `analysis_period_length`).
 INJECTED_ARGUMENTS = {"normalize_over_analysis_period": {"analysis_period_length"}}
 
 
@@ -146,12 +147,14 @@ def test_registry_takes_names_and_defaults_from_the_catalogue(name):
 @pytest.mark.parametrize("name", sorted(catalogue.PRE_TREATMENTS))
 def test_pre_treatment_arguments_are_the_function_signature(name):
     signature = inspect.signature(PRE_TREATMENT_FUNCTIONS[name])
-    accepted = set(list(signature.parameters)[1:]) - INJECTED_ARGUMENTS.get(name, set())
+    accepted = set(list(signature.parameters)[1:])
     definition = catalogue.PRE_TREATMENTS[name]
     assert accepted == set(definition.params)
     for p in definition.params.values():
         default = signature.parameters[p.name].default
-        if p.required:
+        if p.name in INJECTED_ARGUMENTS.get(name, set()):
+            assert p.default is None  # the window's length unless the config sets it
+        elif p.required:
             assert default is inspect.Parameter.empty
         else:
             assert default == p.default

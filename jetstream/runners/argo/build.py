@@ -254,6 +254,7 @@ def _leaf(name: str, shape: _Shape, kind: str, settings: RunSettings) -> dict[st
             "env": [
                 {"name": "JETSTREAM_LOG_FORMAT", "value": "json"},
                 {"name": "JETSTREAM_RUN_ID", "value": "{{workflow.name}}"},
+                {"name": "JETSTREAM_RUN_STARTED", "value": "{{workflow.creationTimestamp}}"},
                 # no local runner records attempts: the task writes its own `runs` row
                 {"name": "JETSTREAM_RECORD_RUN", "value": "1"},
                 {"name": "JETSTREAM_ATTEMPT", "value": "{{retries}}"},
