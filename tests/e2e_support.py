@@ -37,12 +37,12 @@ SEED = 11
 
 def demo_dates(spec: AnalysisSpec) -> list[dt.date]:
     """Dates that close every period of the demo at least once: the last enrollment day
-    (pre-enrollment windows, day 0), week 0, the 28-day window (and week 3), and the end
-    date (overall)."""
+    (day 0), the day after (pre-enrollment windows, as Jetstream), week 0, the 28-day
+    window (and week 3), and the end date (overall)."""
     last = spec.experiment.last_enrollment_date
     end = spec.experiment.end_date
     assert last is not None and end is not None
-    return [last + dt.timedelta(days=d) for d in (0, 6, 27)] + [end]
+    return sorted({last + dt.timedelta(days=d) for d in (0, 1, 6, 27)} | {end})
 
 
 def load_spec(slug: str, config_repo: Path | str) -> AnalysisSpec:

@@ -130,8 +130,15 @@ def settings(ctx: Context, table: ExperimentTable, outcomes: tuple[str, ...]) ->
         ctx.error(
             ctx.config_path, "experiment.is_private", "a private experiment needs a dataset_id"
         )
+    # Jetstream's platform_config.toml: normandy on desktop, the parser's default
+    # (glean-event) elsewhere
     eqt = table.enrollments_query_type or (
         "normandy" if ctx.app == "firefox_desktop" else "glean-event"
+    )
+    # metric-config-parser `Experiment.analysis_unit`: the config's, else profile_group_id
+    # for experiments randomized by group_id, else client_id
+    unit = table.analysis_unit or (
+        "profile_group_id" if exp.randomization_unit == "group_id" else "client_id"
     )
     mc = table.multiple_comparisons
     return ExperimentSettings(
@@ -144,7 +151,9 @@ def settings(ctx: Context, table: ExperimentTable, outcomes: tuple[str, ...]) ->
         enrollment_period=period,
         is_rollout=exp.is_rollout,
         is_enrollment_paused=exp.is_enrollment_paused,
-        status=exp.status,
+        # an end date set in the config counts as Complete (metric-config-parser
+        # `Experiment.status`), so the overall window runs on that date
+        status="Complete" if table.end_date else exp.status,
         app_id=exp.app_id,
         randomization_unit=exp.randomization_unit or "normandy_id",
         outcomes=outcomes,
@@ -153,7 +162,7 @@ def settings(ctx: Context, table: ExperimentTable, outcomes: tuple[str, ...]) ->
         dataset_id=table.dataset_id,
         enrollment_query=table.enrollment_query,
         enrollments_query_type=eqt,
-        analysis_unit=table.analysis_unit or "client_id",
+        analysis_unit=unit,
         sample_size=table.sample_size,
         multiple_comparisons=(
             MultipleComparisons(mc)
