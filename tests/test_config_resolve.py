@@ -438,6 +438,14 @@ def test_other_platform_uses_its_own_definitions_and_dataset(repo):
     assert spec.experiment.enrollments_query_type == "glean-event"
 
 
+def test_metric_data_sources_read_the_experiments_app_dataset(repo):
+    """Jetstream gives mozanalysis the dataset of the experiment's app id, which
+    DataSource.from_expr_for puts in `{dataset}` before the default dataset."""
+    spec = resolve(repo, app_name="fenix", app_id="org.mozilla.firefox_beta")
+    m = spec.metric_definitions["baseline_pings"]
+    assert m.data_source.from_expression == "`mozdata.org_mozilla_firefox_beta.baseline`"
+
+
 def test_load_spec_reads_the_repo_and_uses_a_placeholder_without_record():
     spec = load_spec("good-experiment", {}, REPO_DIR, platform="firefox_desktop")
     assert spec.slug == "good-experiment"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from typing import Any
 
 import attrs
@@ -18,6 +19,15 @@ ANALYSIS_WINDOW_END = "analysis_window_end"
 ENROLLMENT_START = "enrollment_start"
 ENROLLMENT_END = "enrollment_end"
 WindowBound = int | str | None
+
+
+def app_dataset(app_id: str | None) -> str | None:
+    """The BigQuery dataset of an Experimenter app id, as Jetstream derives it
+    (`Analysis._app_id_to_bigquery_dataset`): non-alphanumerics become `_`, lower case;
+    e.g. org.mozilla.firefox -> org_mozilla_firefox."""
+    if not app_id:
+        return None
+    return re.sub(r"[^a-zA-Z0-9]", "_", app_id).lower()
 
 
 class AnalysisBasis(enum.StrEnum):

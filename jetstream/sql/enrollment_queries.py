@@ -16,9 +16,8 @@ mozanalysis does not sample); a custom `enrollment_query` is never sampled.
 from __future__ import annotations
 
 import datetime as dt
-import re
 
-from jetstream.config.model import ExperimentSettings
+from jetstream.config.model import ExperimentSettings, app_dataset
 from jetstream.sql import literals as lit
 
 NORMANDY = "normandy"
@@ -40,16 +39,11 @@ BACKGROUND_UPDATE_TOAST_EVENTS = "`mozdata.telemetry.events`"
 FENIX_FALLBACK_DATASET = "org_mozilla_firefox"  # mozanalysis: app_id or org_mozilla_firefox
 
 
+__all__ = ["app_dataset"]
+
+
 class UnsupportedEnrollment(ValueError):
     pass
-
-
-def app_dataset(app_id: str | None) -> str | None:
-    """The BigQuery dataset of a Glean app id, as Jetstream derives it
-    (`Analysis._app_id_to_bigquery_dataset`): non-alphanumerics become `_`, lower case."""
-    if not app_id:
-        return None
-    return re.sub(r"[^a-zA-Z0-9]", "_", app_id).lower()
 
 
 def _need_dataset(exp: ExperimentSettings, what: str) -> str:
