@@ -67,13 +67,19 @@ class TaskFailed(AssertionError):
     pass
 
 
-def run_task(args: Sequence[str], config_repo: Path | str, path: Path, out: Path) -> str:
+def run_task(
+    args: Sequence[str],
+    config_repo: Path | str,
+    path: Path,
+    out: Path,
+    experiments: str = EXPERIMENTS,
+) -> str:
     """One `jetstream task ...` call in-process; returns its output, raises on exit != 0."""
     full = [
         "task",
         *args,
         "--experiments",
-        EXPERIMENTS,
+        experiments,
         "--config-repo",
         str(config_repo),
         "--warehouse",
@@ -98,12 +104,13 @@ def run_graph(
     out: Path,
     periods: Sequence[Period] | None = None,
     metrics: Sequence[str] = (),
+    experiments: str = EXPERIMENTS,
 ) -> list[graph.TaskNode]:
     """Every node of `plan_dates` in topological order, each through the real CLI."""
     nodes = graph.plan_dates([spec], dates, periods, metrics).topological()
     assert nodes, f"no task nodes for {spec.slug} on {dates}"
     for node in nodes:
-        run_task(node.args(), config_repo, path, out)
+        run_task(node.args(), config_repo, path, out, experiments)
     return nodes
 
 

@@ -24,7 +24,9 @@ events, clients enrolled in several experiments at once.
 Modules: `tables` (schemas), `experiments` (the experiments, effects and truth),
 `population` (clients and assignments), `events`, `daily` and `live` (the tables), `batch`
 (a whole run), `writer` (loading into a warehouse), `demo` (`python -m
-jetstream.synthetic.demo`). The names below are the package's public API.
+jetstream.synthetic.demo`), `glean_tables` and `glean` (Glean-shaped tables of mobile
+experiments, for the non-Normandy enrollment queries and the fenix / firefox_ios
+defaults; `generate_glean`). The names below are the package's public API.
 """
 
 from __future__ import annotations
