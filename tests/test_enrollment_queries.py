@@ -288,6 +288,11 @@ def test_sample_size_keeps_sample_id_below_it(warehouse):
         warehouse, settings(app_name="firefox_desktop", sample_size=51), normandy_tables()
     )
     assert set(got) == {"a", "b", "d", "f"}
+    # 0 means no sampling (Jetstream: `sample_size or None`)
+    got, _ = enrolled(
+        warehouse, settings(app_name="firefox_desktop", sample_size=0), normandy_tables()
+    )
+    assert set(got) == {"a", "b", "d", "f"}
 
 
 def test_sample_size_is_ignored_with_a_custom_enrollment_query(warehouse):

@@ -66,7 +66,9 @@ def _need_client_unit(exp: ExperimentSettings, what: str) -> None:
 
 
 def _sample(exp: ExperimentSettings, column: str = "sample_id") -> str:
-    if exp.sample_size is None or exp.sample_size >= 100:
+    # Jetstream passes `sample_size or None` and mozanalysis `sample_size or 100`: no
+    # sample_size, 0 and 100 all mean every client
+    if not exp.sample_size or exp.sample_size >= 100:
         return ""
     return f"\n  AND {column} < {int(exp.sample_size)}"
 
