@@ -95,3 +95,43 @@ def test_mobile_defaults_run_on_the_embedded_engine(
         "n"
     ]
     assert stats > 0
+
+
+def test_profile_group_unit_runs_end_to_end(tmp_path: Path) -> None:
+    """`analysis_unit = "profile_group_id"`: enrollments by the Normandy events'
+    profile_group_id, every data source joined on it. The synthetic profile groups hold one
+    client each (`pg-<client id>`), so every value equals the client_id run's."""
+    repo = tmp_path / "repo"
+    shutil.copytree(e2e.DEMO_REPO, repo)
+    config = repo / "jetstream" / f"{e2e.DEMO_SLUG}.toml"
+    text = config.read_text()
+    assert "[experiment]\n" in text
+    config.write_text(
+        text.replace("[experiment]\n", '[experiment]\nanalysis_unit = "profile_group_id"\n', 1)
+    )
+    spec = e2e.load_spec(e2e.DEMO_SLUG, repo)
+    assert spec.experiment.analysis_unit == "profile_group_id"
+    last = spec.experiment.last_enrollment_date
+    assert last is not None
+    dates = [last, last + dt.timedelta(days=6)]
+    by_group = e2e.computed(tmp_path / "group", e2e.DEMO_SLUG, repo, dates)
+    by_client = e2e.computed(tmp_path / "client", e2e.DEMO_SLUG, e2e.DEMO_REPO, dates)
+    assert e2e.errors(by_group.path, e2e.DEMO_SLUG, "error") == []
+
+    def values(c: e2e.Computed, prefix: str) -> dict[tuple, object]:
+        rows = e2e.query(
+            c.path,
+            "SELECT analysis_id, period, window_index, analysis_basis, metric_slug, "
+            f"metric_value FROM main.{results.metrics_table(e2e.DEMO_SLUG)}",
+        )
+        out = {}
+        for r in rows:
+            assert r["analysis_id"].startswith(prefix), r
+            key = r["analysis_id"].removeprefix(prefix)
+            out[(key, r["period"], r["window_index"], r["analysis_basis"], r["metric_slug"])] = r[
+                "metric_value"
+            ]
+        return out
+
+    grouped = values(by_group, "pg-")
+    assert grouped and grouped == values(by_client, "")

@@ -65,8 +65,8 @@ def custom_id_column(query: str) -> str:
 
 
 def clients_sql(exp: ExperimentSettings) -> str:
-    """Per enrolled (client, branch): first enrollment date, events, the client's number of
-    distinct branches."""
+    """Per enrolled client: its (smallest) branch, the number of distinct branches it was
+    seen in, its first enrollment date and its enrollment events."""
     start, last = enrollment_dates(exp)
     if exp.enrollment_query:
         # used as given, as Jetstream does: no date filter and no sampling

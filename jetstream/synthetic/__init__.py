@@ -45,6 +45,7 @@ from jetstream.synthetic.experiments import (
     experimenter_records,
     truth,
 )
+from jetstream.synthetic.glean import GLEAN_EXPERIMENTS, generate_glean
 from jetstream.synthetic.live import generate_live
 from jetstream.synthetic.writer import Loader, write
 
@@ -53,6 +54,7 @@ __all__ = [
     "DEFAULT_EXPERIMENTS",
     "DEFAULT_START_DATE",
     "DEMO_DIR",
+    "GLEAN_EXPERIMENTS",
     "PRE_PERIOD_DAYS",
     "TRUTH_METRICS",
     "BranchEffect",
@@ -61,6 +63,7 @@ __all__ = [
     "SyntheticExperiment",
     "experimenter_records",
     "generate",
+    "generate_glean",
     "generate_live",
     "iter_tables",
     "truth",
