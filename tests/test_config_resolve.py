@@ -303,6 +303,20 @@ def test_analysis_unit_from_randomization_unit_and_data_sources_join_on_it(repo)
     assert spec.experiment.analysis_unit == "client_id"
 
 
+def test_glean_enrollments_need_client_id_units(repo):
+    with pytest.raises(ConfigError, match="glean-event enrollments support only"):
+        resolve(repo, '[experiment]\nanalysis_unit = "profile_group_id"', app_name="fenix")
+    # a custom enrollment query decides its own ids
+    spec = resolve(
+        repo,
+        '[experiment]\nanalysis_unit = "profile_group_id"\n'
+        "enrollment_query = \"SELECT profile_group_id AS analysis_id, 'a' AS branch, "
+        'CURRENT_DATE() AS enrollment_date, 1 AS num_enrollment_events FROM t"',
+        app_name="fenix",
+    )
+    assert spec.experiment.analysis_unit == "profile_group_id"
+
+
 def test_background_update_is_an_enrollments_query_type(repo):
     spec = resolve(repo, '[experiment]\nenrollments_query_type = "background-update"')
     assert spec.experiment.enrollments_query_type == "background-update"

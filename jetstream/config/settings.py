@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from jetstream.experiments import Experiment
 
 DEFAULT_ENROLLMENT_PERIOD = 7
+# enrollment query types whose built-in query has only client ids (mozanalysis raises
+# IncompatibleAnalysisUnit for the others)
+CLIENT_ID_ONLY = ("glean-event", "fenix-fallback", "cirrus")
 PLACEHOLDER_SLUG = "placeholder-experiment"
 PLACEHOLDER_START = dt.date(2025, 1, 6)
 RECORD_OUTCOMES = "(outcomes of the experiment record)"
@@ -140,6 +143,14 @@ def settings(ctx: Context, table: ExperimentTable, outcomes: tuple[str, ...]) ->
     unit = table.analysis_unit or (
         "profile_group_id" if exp.randomization_unit == "group_id" else "client_id"
     )
+    if unit != "client_id" and eqt in CLIENT_ID_ONLY and not table.enrollment_query:
+        ctx.error(
+            ctx.config_path,
+            "experiment.analysis_unit",
+            f"{eqt} enrollments support only analysis_unit 'client_id' (as mozanalysis), "
+            f"not {unit!r}"
+            + ("" if table.analysis_unit else " (from the randomization unit group_id)"),
+        )
     mc = table.multiple_comparisons
     return ExperimentSettings(
         slug=exp.slug,
