@@ -197,7 +197,7 @@ def plan_dates(
             for period in spec.periods:
                 if periods and period not in periods:
                     continue
-                if due_window(period, date, last, exp.end_date) is None:
+                if due_window(period, date, last, exp.end_date, exp.is_complete) is None:
                     continue
                 for ds in data_sources_for(spec, period):
                     chosen = _restrict(spec, period, ds, metrics)

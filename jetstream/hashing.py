@@ -45,6 +45,7 @@ def enrollment_hash(spec: AnalysisSpec) -> str:
         exp.enrollments_query_type,
         exp.sample_size,
         exp.analysis_unit,
+        exp.app_id,
         spec.exposure_signal,
         spec.segments,
     )

@@ -95,11 +95,21 @@ class Window:
 
 
 def window(period: Period, index: int, overall_days: int | None = None) -> Window:
-    """The window `index` of `period`. `overall_days` = end_date - last enrollment date."""
+    """The window `index` of `period`. `overall_days` = end_date - last enrollment date E.
+
+    Overall is [0, end - E - 1]: Jetstream's `analysis_length_dates = (end - start) -
+    num_dates_enrollment + 1`, which is end - E days since E = start + enrollment_period
+    and num_dates_enrollment = enrollment_period + 1; its data ends the day before the end
+    date (`last_date_full_data = current_date - 1`)."""
     if period is Period.OVERALL:
         if overall_days is None:
             raise ValueError("the overall window needs the experiment's analysis length")
-        return Window(period, 0, 0, overall_days)
+        if overall_days < 1:
+            raise ValueError(
+                f"the experiment ends {overall_days} days after its last enrollment date: "
+                "no overall window (enrollment longer than the analysis)"
+            )
+        return Window(period, 0, 0, overall_days - 1)
     if period is Period.PREENROLLMENT_WEEK:
         return Window(period, 0, -7, -1)
     if period is Period.PREENROLLMENT_DAYS28:
@@ -114,22 +124,26 @@ def due_window(
     data_date: dt.date,
     last_enrollment_date: dt.date,
     end_date: dt.date | None,
+    complete: bool = True,
 ) -> Window | None:
     """The window of `period` that closes on `data_date`, if any.
 
-    E = last enrollment date. day k closes at E+k, week k at E+7k+6, days28 k at E+28k+27,
-    overall at end_date, pre-enrollment periods at E. Windows that would close after the
-    experiment's end date are never due.
+    As Jetstream decides it (analysis.py `_get_timelimits_if_ready`, mozanalysis
+    `TimeLimits.for_ts`), with E = last enrollment date = start + enrollment_period:
+    day k closes at E+k, week k at E+7k+6, days28 k at E+28k+27; the pre-enrollment
+    periods on E+1 (start + enrollment_period + 1); overall on the end date, only when the
+    experiment is `complete`, over [0, end - E - 1]. Nothing is due after the end date.
     """
     offset = (data_date - last_enrollment_date).days
     if end_date is not None and data_date > end_date:
         return None
     if period is Period.OVERALL:
-        if end_date is None or data_date != end_date:
+        if end_date is None or data_date != end_date or not complete:
             return None
-        return window(period, 0, (end_date - last_enrollment_date).days)
+        days = (end_date - last_enrollment_date).days
+        return window(period, 0, days) if days >= 1 else None
     if period.is_preenrollment:
-        return window(period, 0) if offset == 0 else None
+        return window(period, 0) if offset == 1 else None
     n = _LENGTH[period]
     assert n is not None
     if offset < n - 1 or (offset - (n - 1)) % n:
@@ -142,14 +156,16 @@ def windows_through(
     data_date: dt.date,
     last_enrollment_date: dt.date,
     end_date: dt.date | None,
+    complete: bool = True,
 ) -> list[Window]:
     """Every window of `period` that has closed on or before `data_date`."""
     out: list[Window] = []
     if period.is_preenrollment:
-        return [window(period, 0)] if data_date >= last_enrollment_date else []
+        return [window(period, 0)] if data_date > last_enrollment_date else []
     if period is Period.OVERALL:
         if end_date is not None and data_date >= end_date:
-            return [window(period, 0, (end_date - last_enrollment_date).days)]
+            w = due_window(period, end_date, last_enrollment_date, end_date, complete)
+            return [w] if w is not None else []
         return []
     last = min(data_date, end_date) if end_date else data_date
     n = _LENGTH[period]

@@ -83,9 +83,10 @@ def test_scan_counts_match_the_profiled_queries(dataset: tuple[Path, Path], tmp_
         assert q["scan_rows_read"] >= q["rows_in_range"] or q["kind"] != "partials", q
     windows = {(q["period"], q["window_index"]) for q in scans["queries"] if q["period"]}
     assert windows == {("overall", 0)}
-    # enrollment 2026-01-05..11, overall = days 0..28 after each client's enrollment
+    # overall = days 0..26 after each client's enrollment (Jetstream: end - E - 1, E =
+    # 2026-01-12); the synthetic enrollments fall on 2026-01-05..11
     direct = [q for q in scans["queries"] if q["kind"] == "direct"]
-    assert {(q["first"], q["last"]) for q in direct} == {("2026-01-05", "2026-02-08")}
+    assert {(q["first"], q["last"]) for q in direct} == {("2026-01-05", "2026-02-06")}
     # the exposure signal and the segment: once per day, or once per window recomputing
     daily = {q["kind"]: q for q in scans["queries"] if q["approach"] == "rollup"}
     assert daily["exposures"]["first"] == daily["segments"]["first"] == "2026-01-05"

@@ -110,11 +110,12 @@ def test_one_metric_of_one_experiment(repo, experiments, tmp_path):
     assert plan.removed == {} and plan.delete_windows_from == {}
     nodes = metric_nodes(analysis.graph)
     assert {(n.slug, n.metrics) for n in nodes} == {("exp-a", ("days_of_use",))}
-    # every weekly window up to the end date, and overall
+    # every weekly window up to the end date, and overall (last enrollment date 01-12:
+    # start + enrollment_period, as Jetstream; week k closes on 01-12 + 7k + 6)
     assert sorted((n.period.value, n.date) for n in nodes) == [
         ("overall", dt.date(2026, 2, 8)),
-        *(("week", dt.date(2026, 1, d)) for d in (17, 24, 31)),
-        ("week", dt.date(2026, 2, 7)),
+        *(("week", dt.date(2026, 1, d)) for d in (18, 25)),
+        *(("week", dt.date(2026, 2, d)) for d in (1, 8)),
     ]
     kinds = [n.kind for n in analysis.graph.nodes]
     assert kinds.count(TaskKind.ENSURE_ENROLLMENTS) == 1 and kinds.count(TaskKind.EXPORT) == 1
@@ -263,7 +264,7 @@ def test_lengthened_end_date_computes_the_windows_skipped(repo, experiments, tmp
     plan = active(analysis)["exp-c"]
     assert plan.new_dates[0] == dt.date(2026, 2, 9) and plan.new_dates[-1] == dt.date(2026, 2, 18)
     got = {(n.period, n.date) for n in metric_nodes(analysis.graph)}
-    assert got == {(Period.WEEK, dt.date(2026, 2, 14)), (Period.OVERALL, dt.date(2026, 2, 18))}
+    assert got == {(Period.WEEK, dt.date(2026, 2, 15)), (Period.OVERALL, dt.date(2026, 2, 18))}
 
 
 def test_invalid_config_after_schedules_nothing(repo, experiments, tmp_path):

@@ -32,7 +32,8 @@ from tests.support.paths import FIXTURES
 
 REPO_DIR = FIXTURES / "configs" / "repo"
 START = dt.date(2024, 3, 1)
-LAST_ENROLLMENT = dt.date(2024, 3, 7)  # 7 days of enrollment from START
+# Jetstream: start + enrollment_period (7), num_dates_enrollment = 8
+LAST_ENROLLMENT = dt.date(2024, 3, 8)
 END = dt.date(2024, 4, 15)
 
 # The platform defaults (weekly + overall active_hours with a pre-enrollment covariate,
@@ -103,12 +104,15 @@ def test_the_spec_is_what_the_tests_assume(repo):
     assert data_sources_for(spec, Period.PREENROLLMENT_WEEK) == ["clients_daily"]
 
 
-def test_last_enrollment_day_runs_day_zero_and_the_pre_period(repo):
+def test_last_enrollment_day_runs_day_zero_and_the_next_day_the_pre_period(repo):
     spec = spec_of(repo)
-    graph = plan([spec], LAST_ENROLLMENT)
+    # Jetstream: the first daily window on the last enrollment date (start + 7), the
+    # pre-enrollment periods the day after (start + enrollment_period + 1)
+    assert keys(plan([spec], LAST_ENROLLMENT)) == {(Period.DAY, "events", LAST_ENROLLMENT)}
+    graph = plan([spec], day(1))
     assert keys(graph) == {
-        (Period.DAY, "events", LAST_ENROLLMENT),
-        (Period.PREENROLLMENT_WEEK, "clients_daily", LAST_ENROLLMENT),
+        (Period.DAY, "events", day(1)),
+        (Period.PREENROLLMENT_WEEK, "clients_daily", day(1)),
     }
     order = graph.topological()
     assert order[0].kind is TaskKind.ENSURE_ENROLLMENTS
@@ -129,7 +133,7 @@ def test_last_enrollment_day_runs_day_zero_and_the_pre_period(repo):
 
 def test_without_covariates_nothing_waits_for_the_pre_period(repo):
     spec = spec_of(repo, NO_COVARIATES, app_name="fenix")
-    graph = plan_dates([spec], [day(0), day(6)])
+    graph = plan_dates([spec], [day(1), day(6)])
     assert {n.period for n in metrics_nodes(graph)} == {Period.WEEK, Period.PREENROLLMENT_WEEK}
     enr = next(n for n in graph.nodes if n.kind is TaskKind.ENSURE_ENROLLMENTS)
     assert all(n.depends == (enr.id,) for n in metrics_nodes(graph))
@@ -167,7 +171,10 @@ def test_days_between_windows_have_only_the_daily_node(repo):
 
 
 def test_overall_runs_on_the_end_date_only(repo):
-    spec = spec_of(repo)
+    # Jetstream: only once the experiment is Complete
+    live_with_end = spec_of(repo)
+    assert Period.OVERALL not in {n.period for n in metrics_nodes(plan([live_with_end], END))}
+    spec = spec_of(repo, status="Complete")
     periods = {n.period for n in metrics_nodes(plan([spec], END))}
     assert Period.OVERALL in periods
     assert Period.OVERALL not in {
@@ -263,7 +270,7 @@ def test_force_ignores_status_but_not_missing_windows(repo):
 def test_several_experiments_keep_their_own_nodes(repo):
     a = spec_of(repo, slug="exp-a")
     b = spec_of(repo, slug="exp-b", start_date=START + dt.timedelta(days=1))
-    graph = plan([a, b], day(1))  # b's last enrollment day: its day 0 and pre-period
+    graph = plan([a, b], day(2))  # the day after b's last enrollment day: its pre-period
     assert graph.experiments == ("exp-a", "exp-b")
     nodes_b = [n for n in metrics_nodes(graph) if n.slug == "exp-b"]
     assert {n.period for n in nodes_b} == {Period.DAY, Period.PREENROLLMENT_WEEK}
@@ -286,13 +293,13 @@ def test_topological_order_detects_cycles_and_unknown_nodes():
 
 def test_node_ids_args_and_names():
     n = TaskNode(TaskKind.METRICS, "my-exp", day(6), Period.WEEK, "clients_daily", ("a", "b"))
-    assert n.id == "metrics/my-exp/week/clients_daily/2024-03-13/a+b"
+    assert n.id == "metrics/my-exp/week/clients_daily/2024-03-14/a+b"
     assert n.args() == [
         "metrics",
         "--experiment",
         "my-exp",
         "--date",
-        "2024-03-13",
+        "2024-03-14",
         "--period",
         "week",
         "--data-source",
@@ -302,7 +309,7 @@ def test_node_ids_args_and_names():
         "--metric",
         "b",
     ]
-    assert n.name == "metrics-my-exp-week-clients-daily-2024-03-13-a-b"
+    assert n.name == "metrics-my-exp-week-clients-daily-2024-03-14-a-b"
     # the export id does not carry the date: one export per experiment
     assert TaskNode(TaskKind.EXPORT, "e", date=day(0)).id == "export/e"
 

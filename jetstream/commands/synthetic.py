@@ -53,6 +53,12 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
 )
 @click.option("--live-hours", type=click.IntRange(min=1), default=24, show_default=True)
 @click.option(
+    "--glean",
+    is_flag=True,
+    help="Also write the Glean tables of the mobile experiments (fenix, firefox_ios; "
+    "jetstream/synthetic/glean.py), and add them to --experiments-out.",
+)
+@click.option(
     "--experiments-out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -66,6 +72,7 @@ def command(
     start_date: dt.date,
     live: bool,
     live_hours: int,
+    glean: bool,
     experiments_out: Path | None,
 ) -> None:
     """Generate deterministic synthetic telemetry (same arguments, same tables) with known
@@ -87,12 +94,20 @@ def command(
             )
         else:
             rows = synthetic.write(wh, synthetic.iter_tables(clients, days, seed, start_date))
+            if glean:
+                rows.update(
+                    synthetic.write(wh, synthetic.generate_glean(clients, days, seed, start_date))
+                )
     finally:
         close = getattr(wh, "close", None)
         if close is not None:
             close()
     if experiments_out is not None:
         records = synthetic.experimenter_records(start_date)
+        if glean:
+            records += synthetic.experimenter_records(
+                start_date, experiments=synthetic.GLEAN_EXPERIMENTS
+            )
         experiments_out.write_text(json.dumps(records, indent=2) + "\n")
     elapsed = time.monotonic() - started
     for name, n in rows.items():

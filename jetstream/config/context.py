@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from jetstream import slugs
 from jetstream.config.layers import Layers, Ref
+from jetstream.config.model import app_dataset
 from jetstream.config.problems import WARNING, Problem
 from jetstream.config.repo import ConfigRepo
 from jetstream.config.sql_check import sql_problem
@@ -32,6 +33,9 @@ class Context:
         self.placeholder = placeholder
         self.app = experiment.app_name
         self.platform_dataset = experiment.app_name
+        # `{dataset}` of metric data sources: the experiment's app dataset first, as
+        # Jetstream passes it to mozanalysis (DataSource.from_expr_for)
+        self.experiment_dataset = app_dataset(experiment.app_id)
         self.problems: list[Problem] = []
         self.renderer = Renderer(repo.functions)  # replaced once parameters are known
 

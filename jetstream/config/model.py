@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import re
 from typing import Any
 
 import attrs
@@ -18,6 +19,15 @@ ANALYSIS_WINDOW_END = "analysis_window_end"
 ENROLLMENT_START = "enrollment_start"
 ENROLLMENT_END = "enrollment_end"
 WindowBound = int | str | None
+
+
+def app_dataset(app_id: str | None) -> str | None:
+    """The BigQuery dataset of an Experimenter app id, as Jetstream derives it
+    (`Analysis._app_id_to_bigquery_dataset`): non-alphanumerics become `_`, lower case;
+    e.g. org.mozilla.firefox -> org_mozilla_firefox."""
+    if not app_id:
+        return None
+    return re.sub(r"[^a-zA-Z0-9]", "_", app_id).lower()
 
 
 class AnalysisBasis(enum.StrEnum):
@@ -171,7 +181,7 @@ class ExperimentSettings:
     reference_branch: str | None
     start_date: dt.date | None
     end_date: dt.date | None
-    enrollment_period: int | None  # days; last enrollment date = start + period - 1
+    enrollment_period: int | None  # days; last enrollment date = start + period
     is_rollout: bool = False
     is_enrollment_paused: bool = False
     status: str | None = None
@@ -182,17 +192,34 @@ class ExperimentSettings:
     is_private: bool = False
     dataset_id: str | None = None
     enrollment_query: str | None = None
-    enrollments_query_type: str = "normandy"  # normandy | glean-event | fenix-fallback | cirrus
+    # normandy | glean-event | fenix-fallback | cirrus | background-update
+    enrollments_query_type: str = "normandy"
     analysis_unit: str = "client_id"  # client_id | profile_group_id
-    sample_size: int | None = None
+    sample_size: int | None = None  # keep sample_id < sample_size (built-in queries only)
     multiple_comparisons: MultipleComparisons = MultipleComparisons.NONE
 
     @property
+    def num_dates_enrollment(self) -> int:
+        """Days of enrollment that are analysed: the enrollment period plus one, as Jetstream
+        passes `num_dates_enrollment = enrollment_period + 1` to mozanalysis (enrollment
+        starts a few hours before UTC midnight; the extra day keeps the last day's
+        enrollments)."""
+        days = self.enrollment_period if self.enrollment_period is not None else 7
+        return max(days, 0) + 1
+
+    @property
     def last_enrollment_date(self) -> dt.date | None:
+        """start + enrollment_period: the last day whose enrollments count (mozanalysis
+        TimeLimits.last_enrollment_date = first + num_dates_enrollment - 1)."""
         if self.start_date is None:
             return None
-        days = self.enrollment_period if self.enrollment_period is not None else 7
-        return self.start_date + dt.timedelta(days=max(days, 1) - 1)
+        return self.start_date + dt.timedelta(days=self.num_dates_enrollment - 1)
+
+    @property
+    def is_complete(self) -> bool:
+        """Experimenter status Complete (or an end date set in the config, which the
+        reference parser treats as Complete): the overall window is only computed then."""
+        return (self.status or "").lower() == "complete"
 
     @property
     def branch_slugs(self) -> tuple[str, ...]:

@@ -37,6 +37,7 @@ from jetstream.config.settings import (
 from jetstream.config.sources import Sources
 from jetstream.config.sql_check import from_problem, query_problem, sql_problem
 from jetstream.config.templating import Renderer, TemplateError
+from jetstream.config.units import for_analysis_unit
 from jetstream.errors import ConfigError
 from jetstream.periods import Period
 
@@ -147,7 +148,7 @@ def _resolve(ctx: Context) -> AnalysisSpec | None:
     metrics.no_statistic_warnings()  # also resolves (checks) the config's unlisted metrics
     if any(p.is_error for p in ctx.problems):
         return None
-    return AnalysisSpec(
+    spec = AnalysisSpec(
         experiment=exp_settings,
         metrics={p: tuple(_unique_summaries(s)) for p, s in summaries.items() if s},
         segments=tuple(segs),
@@ -156,6 +157,7 @@ def _resolve(ctx: Context) -> AnalysisSpec | None:
         metric_definitions=definitions,
         metric_names={p: tuple(n) for p, n in names.items() if n},
     )
+    return for_analysis_unit(spec)
 
 
 def _with_enrollment_query(

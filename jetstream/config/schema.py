@@ -76,7 +76,13 @@ EXPOSURE_WINDOW_BOUNDS = (
 ANALYSIS_UNITS = ("client_id", "profile_group_id")
 ANALYSIS_BASES = ("enrollments", "exposures")
 EXPERIMENTS_COLUMN_TYPES = ("none", "simple", "native", "glean", "events_stream")
-ENROLLMENTS_QUERY_TYPES = ("normandy", "glean-event", "fenix-fallback", "cirrus")
+ENROLLMENTS_QUERY_TYPES = (
+    "normandy",
+    "glean-event",
+    "fenix-fallback",
+    "cirrus",
+    "background-update",
+)
 JOIN_RELATIONSHIPS = ("one_to_one", "many_to_one", "one_to_many", "many_to_many")
 METRIC_LEVELS = ("gold", "silver", "bronze")
 

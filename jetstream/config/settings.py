@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from jetstream.experiments import Experiment
 
 DEFAULT_ENROLLMENT_PERIOD = 7
+# enrollment query types whose built-in query has only client ids (mozanalysis raises
+# IncompatibleAnalysisUnit for the others)
+CLIENT_ID_ONLY = ("glean-event", "fenix-fallback", "cirrus")
 PLACEHOLDER_SLUG = "placeholder-experiment"
 PLACEHOLDER_START = dt.date(2025, 1, 6)
 RECORD_OUTCOMES = "(outcomes of the experiment record)"
@@ -130,9 +133,24 @@ def settings(ctx: Context, table: ExperimentTable, outcomes: tuple[str, ...]) ->
         ctx.error(
             ctx.config_path, "experiment.is_private", "a private experiment needs a dataset_id"
         )
+    # Jetstream's platform_config.toml: normandy on desktop, the parser's default
+    # (glean-event) elsewhere
     eqt = table.enrollments_query_type or (
         "normandy" if ctx.app == "firefox_desktop" else "glean-event"
     )
+    # metric-config-parser `Experiment.analysis_unit`: the config's, else profile_group_id
+    # for experiments randomized by group_id, else client_id
+    unit = table.analysis_unit or (
+        "profile_group_id" if exp.randomization_unit == "group_id" else "client_id"
+    )
+    if unit != "client_id" and eqt in CLIENT_ID_ONLY and not table.enrollment_query:
+        ctx.error(
+            ctx.config_path,
+            "experiment.analysis_unit",
+            f"{eqt} enrollments support only analysis_unit 'client_id' (as mozanalysis), "
+            f"not {unit!r}"
+            + ("" if table.analysis_unit else " (from the randomization unit group_id)"),
+        )
     mc = table.multiple_comparisons
     return ExperimentSettings(
         slug=exp.slug,
@@ -144,7 +162,9 @@ def settings(ctx: Context, table: ExperimentTable, outcomes: tuple[str, ...]) ->
         enrollment_period=period,
         is_rollout=exp.is_rollout,
         is_enrollment_paused=exp.is_enrollment_paused,
-        status=exp.status,
+        # an end date set in the config counts as Complete (metric-config-parser
+        # `Experiment.status`), so the overall window runs on that date
+        status="Complete" if table.end_date else exp.status,
         app_id=exp.app_id,
         randomization_unit=exp.randomization_unit or "normandy_id",
         outcomes=outcomes,
@@ -153,7 +173,7 @@ def settings(ctx: Context, table: ExperimentTable, outcomes: tuple[str, ...]) ->
         dataset_id=table.dataset_id,
         enrollment_query=table.enrollment_query,
         enrollments_query_type=eqt,
-        analysis_unit=table.analysis_unit or "client_id",
+        analysis_unit=unit,
         sample_size=table.sample_size,
         multiple_comparisons=(
             MultipleComparisons(mc)

@@ -39,7 +39,7 @@ class Sources:
             name,
             ref,
             lambda text, dataset: render_from_expression(
-                text, ctx.renderer, dataset or ctx.platform_dataset
+                text, ctx.renderer, ctx.experiment_dataset or dataset or ctx.platform_dataset
             ),
         )
         if found is None:

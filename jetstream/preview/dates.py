@@ -1,7 +1,8 @@
 """Which days a preview analyses. Pure.
 
-Terms: enrollment runs `enrollment_period` days from `start`; `last_enrollment` is its last
-day; analysis windows then run through `end` (`num_days` days of analysis from the last
+Terms: enrollment runs from `start`; `last_enrollment` is its last day, start +
+`enrollment_period` as the engine has it (Jetstream's num_dates_enrollment =
+enrollment_period + 1, `ExperimentSettings.last_enrollment_date`); analysis windows then run through `end` (`num_days` days of analysis from the last
 enrollment day: the day windows 1..num_days).
 
 Defaults (nothing given): `end` is the earlier of yesterday and the last date with
@@ -26,7 +27,7 @@ class PreviewDates:
 
     @property
     def last_enrollment(self) -> dt.date:
-        return self.start + dt.timedelta(days=self.enrollment_period - 1)
+        return self.start + dt.timedelta(days=self.enrollment_period)
 
     @property
     def num_days(self) -> int:
@@ -39,7 +40,8 @@ class PreviewDates:
 
     def describe(self) -> str:
         return (
-            f"enrollment {self.start} .. {self.last_enrollment} ({self.enrollment_period} days), "
+            f"enrollment {self.start} .. {self.last_enrollment} "
+            f"({self.enrollment_period} + 1 days), "
             f"analysis through {self.end} ({self.num_days} days)"
         )
 
@@ -66,7 +68,7 @@ def preview_dates(
         out = PreviewDates(start, period, end)
     elif start is not None:
         days = num_days or DEFAULT_NUM_DAYS
-        last = start + dt.timedelta(days=period - 1)
+        last = start + dt.timedelta(days=period)
         out = PreviewDates(start, period, last + dt.timedelta(days=days - 1))
     else:
         if end is None:
@@ -75,7 +77,7 @@ def preview_dates(
                 end = min(end, last_telemetry)
         days = num_days or DEFAULT_NUM_DAYS
         last = end - dt.timedelta(days=days - 1)
-        out = PreviewDates(last - dt.timedelta(days=period - 1), period, end)
+        out = PreviewDates(last - dt.timedelta(days=period), period, end)
     if out.end < out.last_enrollment:
         raise ValueError(
             f"--end-date {out.end} is before the last enrollment day {out.last_enrollment} "

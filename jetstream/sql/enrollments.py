@@ -2,8 +2,11 @@
 
 Steps, each one statement so they can be saved, dry-run and retried separately:
 
-1. `clients_sql`: one row per client who enrolled during the enrollment period, with the
-   number of distinct branches it was seen in (>1: excluded, counted in a warning).
+1. `clients_sql`: one row per client who enrolled during the enrollment period (the start
+   date through start + enrollment_period, as Jetstream), with the number of distinct
+   branches it was seen in (>1: excluded, counted in a warning; Jetstream keeps a row
+   per branch instead). The rows come from the experiment's `enrollment_query`, else the
+   built-in query of its `enrollments_query_type` (`jetstream.sql.enrollment_queries`).
 2. `enrollments_sql`: single-branch clients with exposure date/count and one BOOL column
    per enrollment-time segment.
 
@@ -17,6 +20,7 @@ enrollments are recomputed; `key_collisions_sql` checks that no two clients shar
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import attrs
 
@@ -27,55 +31,52 @@ from jetstream.config.model import (
     ENROLLMENT_START,
     AnalysisSpec,
     ExperimentSettings,
+    ExposureSignal,
     Segment,
     WindowBound,
 )
 from jetstream.sql import literals as lit
+from jetstream.sql.enrollment_queries import (
+    QUERY_TYPES,
+    UnsupportedEnrollment,
+    enrollment_rows_sql,
+    exposure_rows_sql,
+)
 
-NORMANDY_EVENTS = "`moz-fx-data-shared-prod.telemetry.events`"
 CLIENT_KEY_COLUMN = "client_key"
 CLIENT_KEY_SQL = "FARM_FINGERPRINT(analysis_id)"
-SUPPORTED_QUERY_TYPES = ("normandy",)
+SUPPORTED_QUERY_TYPES = QUERY_TYPES
 
-
-class UnsupportedEnrollment(ValueError):
-    pass
+__all__ = ["UnsupportedEnrollment"]
 
 
 def enrollment_dates(exp: ExperimentSettings) -> tuple[dt.date, dt.date]:
+    """(first, last) enrollment date: mozanalysis TimeLimits with Jetstream's
+    `num_dates_enrollment = enrollment_period + 1`, so last = start + enrollment_period."""
     if exp.start_date is None or exp.last_enrollment_date is None:
         raise UnsupportedEnrollment(f"experiment {exp.slug} has no start date")
     return exp.start_date, exp.last_enrollment_date
 
 
+def custom_id_column(query: str) -> str:
+    """The id column of a custom enrollment query: `analysis_id` (what mozanalysis asks
+    for) when the query names it, else `client_id` (configs written for older Jetstream)."""
+    return "analysis_id" if re.search(r"\banalysis_id\b", query, re.IGNORECASE) else "client_id"
+
+
 def clients_sql(exp: ExperimentSettings) -> str:
-    """Per enrolled client: branch, first enrollment date, events, distinct branches."""
+    """Per enrolled client: its (smallest) branch, the number of distinct branches it was
+    seen in, its first enrollment date and its enrollment events."""
     start, last = enrollment_dates(exp)
     if exp.enrollment_query:
-        source = f"SELECT * FROM ({exp.enrollment_query})"
+        # used as given, as Jetstream does: no date filter and no sampling
+        column = custom_id_column(exp.enrollment_query)
         rows = f"""
-    SELECT CAST(client_id AS STRING) AS analysis_id, branch, enrollment_date,
+    SELECT CAST({column} AS STRING) AS analysis_id, branch, enrollment_date,
            num_enrollment_events
-    FROM ({source})"""
-    elif exp.enrollments_query_type in SUPPORTED_QUERY_TYPES:
-        rows = f"""
-    SELECT client_id AS analysis_id,
-           mozfun.map.get_key(event_map_values, 'branch') AS branch,
-           submission_date AS enrollment_date,
-           1 AS num_enrollment_events
-    FROM {NORMANDY_EVENTS}
-    WHERE event_category = 'normandy'
-      AND event_method = 'enroll'
-      AND event_string_value = {lit.string(exp.slug)}
-      AND submission_date BETWEEN {lit.date(start)} AND {lit.date(last)}"""
+    FROM ({exp.enrollment_query})"""
     else:
-        raise UnsupportedEnrollment(
-            f"enrollments_query_type {exp.enrollments_query_type!r} has no built-in query "
-            "here; set [experiment] enrollment_query"
-        )
-    sample = ""
-    if exp.sample_size is not None:
-        sample = f"\nWHERE MOD(ABS(FARM_FINGERPRINT(analysis_id)), 100) < {int(exp.sample_size)}"
+        rows = "\n" + enrollment_rows_sql(exp, start, last)
     return f"""WITH enrollment_rows AS ({rows}
 )
 SELECT analysis_id,
@@ -85,11 +86,13 @@ SELECT analysis_id,
        MIN(enrollment_date) AS enrollment_date,
        SUM(num_enrollment_events) AS num_enrollment_events
 FROM enrollment_rows
-WHERE analysis_id IS NOT NULL AND branch IS NOT NULL{sample.replace("WHERE", "AND")}
+WHERE analysis_id IS NOT NULL AND branch IS NOT NULL
 GROUP BY analysis_id"""
 
 
 def multi_branch_count_sql(clients_ref: str) -> str:
+    """Clients seen in more than one branch (excluded: see docs, Differences from
+    Jetstream)."""
     return f"SELECT COUNT(*) AS n FROM {clients_ref} WHERE num_branches > 1"
 
 
@@ -99,31 +102,56 @@ def key_collisions_sql(clients_ref: str) -> str:
     return f"SELECT COUNT(*) - COUNT(DISTINCT {CLIENT_KEY_COLUMN}) AS n FROM {clients_ref}"
 
 
-def _default_exposures(exp: ExperimentSettings, clients_ref: str) -> str:
+@attrs.frozen
+class ExposureDates:
+    """The constant date range of a custom exposure signal for one analysis window."""
+
+    first: dt.date
+    last: dt.date
+
+
+def exposure_signal_dates(
+    exp: ExperimentSettings, signal: ExposureSignal, window_start: int, window_end: int
+) -> ExposureDates:
+    """Days on which a custom exposure signal counts, as Jetstream and mozanalysis compute
+    them (jetstream exposure_signal.py `_window_limit_to_int`, mozanalysis
+    `ExposureSignal.build_query`): bounds are days after the experiment's start date;
+    `enrollment_start` is 0, `enrollment_end` the enrollment period, `analysis_window_start`
+    / `analysis_window_end` the analysis window's start / end plus the enrollment period;
+    no start is 0 and no (or a zero) end is the last enrollment date. A client counts as
+    exposed by a matching day within these dates on or after its enrollment date."""
     start, last = enrollment_dates(exp)
-    return f"""
-    SELECT c.analysis_id, MIN(x.submission_date) AS exposure_date,
-           COUNT(x.submission_date) AS num_exposure_events
-    FROM {clients_ref} c
-    JOIN {NORMANDY_EVENTS} x
-      ON x.client_id = c.analysis_id
-     AND x.submission_date BETWEEN c.enrollment_date AND {lit.date(last)}
-    WHERE x.event_category = 'normandy'
-      AND x.event_method = 'expose'
-      AND x.event_string_value = {lit.string(exp.slug)}
-      AND x.submission_date BETWEEN {lit.date(start)} AND {lit.date(last)}
-    GROUP BY c.analysis_id"""
+    period = (last - start).days
+
+    def offset(bound: WindowBound) -> int | None:
+        if bound is None or isinstance(bound, int):
+            return bound
+        return {
+            ENROLLMENT_START: 0,
+            ENROLLMENT_END: period,
+            ANALYSIS_WINDOW_START: window_start + period,
+            ANALYSIS_WINDOW_END: window_end + period,
+        }[bound]
+
+    lo, hi = offset(signal.window_start), offset(signal.window_end)
+    first = start + dt.timedelta(days=lo or 0)
+    return ExposureDates(first, start + dt.timedelta(days=hi) if hi else last)
 
 
-def _signal_exposures(exposure_days_ref: str, clients_ref: str, last: dt.date) -> str:
+def _signal_exposures(spec: AnalysisSpec, exposure_days_ref: str, clients_ref: str) -> str:
+    """Exposures by the custom signal over its window for the enrollment table, which
+    Jetstream computes with the time limits of the first daily window ([0, 0])."""
+    assert spec.exposure_signal is not None
+    dates = exposure_signal_dates(spec.experiment, spec.exposure_signal, 0, 0)
     return f"""
-    SELECT c.analysis_id, MIN(x.submission_date) AS exposure_date,
+    SELECT c.analysis_id, c.branch, MIN(x.submission_date) AS exposure_date,
            COUNT(x.submission_date) AS num_exposure_events
     FROM {clients_ref} c
     JOIN {exposure_days_ref} x
       ON x.{CLIENT_KEY_COLUMN} = c.{CLIENT_KEY_COLUMN}
-     AND x.submission_date BETWEEN c.enrollment_date AND {lit.date(last)}
-    GROUP BY c.analysis_id"""
+     AND x.submission_date >= c.enrollment_date
+    WHERE x.submission_date BETWEEN {lit.date(dates.first)} AND {lit.date(dates.last)}
+    GROUP BY 1, 2"""
 
 
 def bound_offset(bound: WindowBound, default: int) -> int:
@@ -181,15 +209,15 @@ def enrollment_time_segments(spec: AnalysisSpec) -> tuple[Segment, ...]:
 def enrollments_sql(
     spec: AnalysisSpec, clients_ref: str, exposure_days_ref: str | None = None
 ) -> str:
-    """The enrollments table: single-branch clients, exposures, enrollment-time segments."""
+    """The enrollments table: the analysed clients, exposures, enrollment-time segments."""
     exp = spec.experiment
-    _, last = enrollment_dates(exp)
+    start, last = enrollment_dates(exp)
     if spec.exposure_signal is not None:
         if exposure_days_ref is None:
             raise ValueError("a custom exposure signal needs its exposure days table")
-        exposures = _signal_exposures(exposure_days_ref, clients_ref, last)
+        exposures = _signal_exposures(spec, exposure_days_ref, "clients")
     else:
-        exposures = _default_exposures(exp, clients_ref)
+        exposures = "\n" + exposure_rows_sql(exp, "clients", start, last)
     ctes = [f"clients AS (SELECT * FROM {clients_ref} WHERE num_branches = 1)"]
     ctes.append(f"exposures AS ({exposures}\n)")
     seg_cols = []
@@ -212,7 +240,12 @@ def enrollments_sql(
             *seg_cols,
         ]
     )
-    join_sql = "\n".join(["LEFT JOIN exposures x ON x.analysis_id = c.analysis_id", *joins])
+    join_sql = "\n".join(
+        [
+            "LEFT JOIN exposures x ON x.analysis_id = c.analysis_id AND x.branch = c.branch",
+            *joins,
+        ]
+    )
     with_sql = ",\n".join(ctes)
     return f"WITH {with_sql}\nSELECT {cols}\nFROM clients c\n{join_sql}"
 

@@ -15,8 +15,6 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from jetstream.config.model import (
-    ANALYSIS_WINDOW_END,
-    ANALYSIS_WINDOW_START,
     AnalysisBasis,
     AnalysisSpec,
     DataSource,
@@ -29,9 +27,9 @@ from jetstream.sql import literals as lit
 from jetstream.sql.decompose import Decomposition, NotDecomposable, decompose, rolled_select
 from jetstream.sql.enrollments import (
     CLIENT_KEY_COLUMN,
-    bound_offset_or_date,
     bounded,
     earliest_day,
+    exposure_signal_dates,
 )
 
 EXPOSED_COLUMN = "_jetstream_exposed"  # see wide_sql(flag_exposed=...)
@@ -188,17 +186,13 @@ def population_sql(
         )
     sig = spec.exposure_signal
     assert exposure_days_ref is not None
-    # each exposure day knows its day since enrollment: no join to find who is exposed
-    conds = []
-    for bound, default, op in (
-        (sig.window_start, ANALYSIS_WINDOW_START, ">="),
-        (sig.window_end, ANALYSIS_WINDOW_END, "<="),
-    ):
-        b = bound_offset_or_date(bound, default, window.start, window.end, spec.experiment)
-        if isinstance(b, int):
-            conds.append(f"x.{ENROLLMENT_DAY_COLUMN} {op} {b}")
-        else:
-            conds.append(f"x.submission_date {op} {lit.date(b)}")
+    # each exposure day knows its day since enrollment: no join to find who is exposed;
+    # the signal's dates for this window as Jetstream has them (exposure_signal_dates)
+    dates = exposure_signal_dates(spec.experiment, sig, window.start, window.end)
+    conds = [
+        f"x.submission_date BETWEEN {lit.date(dates.first)} AND {lit.date(dates.last)}",
+        f"x.{ENROLLMENT_DAY_COLUMN} >= 0",
+    ]
     body = f"""SELECT e.analysis_id, e.{KEY}, e.branch, e.enrollment_date,
        e.enrollment_date AS anchor_date
     FROM {enrollments_ref} e

@@ -24,7 +24,9 @@ events, clients enrolled in several experiments at once.
 Modules: `tables` (schemas), `experiments` (the experiments, effects and truth),
 `population` (clients and assignments), `events`, `daily` and `live` (the tables), `batch`
 (a whole run), `writer` (loading into a warehouse), `demo` (`python -m
-jetstream.synthetic.demo`). The names below are the package's public API.
+jetstream.synthetic.demo`), `glean_tables` and `glean` (Glean-shaped tables of mobile
+experiments, for the non-Normandy enrollment queries and the fenix / firefox_ios
+defaults; `generate_glean`). The names below are the package's public API.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from jetstream.synthetic.experiments import (
     experimenter_records,
     truth,
 )
+from jetstream.synthetic.glean import GLEAN_EXPERIMENTS, generate_glean
 from jetstream.synthetic.live import generate_live
 from jetstream.synthetic.writer import Loader, write
 
@@ -51,6 +54,7 @@ __all__ = [
     "DEFAULT_EXPERIMENTS",
     "DEFAULT_START_DATE",
     "DEMO_DIR",
+    "GLEAN_EXPERIMENTS",
     "PRE_PERIOD_DAYS",
     "TRUTH_METRICS",
     "BranchEffect",
@@ -59,6 +63,7 @@ __all__ = [
     "SyntheticExperiment",
     "experimenter_records",
     "generate",
+    "generate_glean",
     "generate_live",
     "iter_tables",
     "truth",

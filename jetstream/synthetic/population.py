@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jetstream.synthetic import tables as st
 from jetstream.synthetic.experiments import (
@@ -186,6 +187,15 @@ def timestamp_column(micros: np.ndarray) -> pa.Array:
     return pa.array(micros.astype(np.int64)).cast(st.TS)
 
 
+def profile_group_ids(client_ids: pa.Array) -> pa.Array:
+    """Each client's profile group (`profile_group_id`): one group per client, `pg-<id>`."""
+    return pc.binary_join_element_wise("pg-", client_ids, "")
+
+
 def build_table(name: str, columns: dict[str, Any]) -> pa.Table:
+    """The table `name` from its columns; `profile_group_id`, when the schema has it and
+    `columns` do not, from the client ids."""
     schema = st.SCHEMAS[name]
+    if "profile_group_id" in schema.names and "profile_group_id" not in columns:
+        columns = {**columns, "profile_group_id": profile_group_ids(columns["client_id"])}
     return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)

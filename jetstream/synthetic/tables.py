@@ -31,6 +31,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             ("submission_date", pa.date32()),
             ("client_id", pa.string()),
+            ("profile_group_id", pa.string()),
             ("sample_id", pa.int64()),
             ("event_timestamp", TS),
             ("event_category", pa.string()),
@@ -46,6 +47,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             ("submission_date", pa.date32()),
             ("client_id", pa.string()),
+            ("profile_group_id", pa.string()),
             ("sample_id", pa.int64()),
             ("os", pa.string()),
             ("country", pa.string()),
@@ -66,6 +68,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             ("submission_date", pa.date32()),
             ("client_id", pa.string()),
+            ("profile_group_id", pa.string()),
             ("sample_id", pa.int64()),
             ("engine", pa.string()),
             ("source", pa.string()),
@@ -82,6 +85,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             ("submission_date", pa.date32()),
             ("client_id", pa.string()),
+            ("profile_group_id", pa.string()),
             ("sample_id", pa.int64()),
             ("is_desktop", pa.bool_()),
             ("is_dau", pa.bool_()),
@@ -94,6 +98,7 @@ SCHEMAS: dict[str, pa.Schema] = {
         [
             ("submission_date", pa.date32()),
             ("client_id", pa.string()),
+            ("profile_group_id", pa.string()),
             ("sample_id", pa.int64()),
             ("event_name", pa.string()),
             ("feature", pa.string()),

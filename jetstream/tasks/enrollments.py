@@ -137,7 +137,7 @@ def _ensure_window_segments(ctx: TaskContext, date: dt.date, errors: ErrorCollec
     for period in spec.periods:
         if period in (Period.PREENROLLMENT_WEEK, Period.PREENROLLMENT_DAYS28):
             continue
-        for w in windows_through(period, date, last, exp.end_date):
+        for w in windows_through(period, date, last, exp.end_date, exp.is_complete):
             for seg in window_segments:
                 if (period.value, w.index, seg.name) in done:
                     continue

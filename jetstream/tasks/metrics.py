@@ -53,7 +53,7 @@ def run_metrics_unit(
     exp = spec.experiment
     last = exp.last_enrollment_date
     assert last is not None
-    window = due_window(period, date, last, exp.end_date)
+    window = due_window(period, date, last, exp.end_date, exp.is_complete)
     errors = ErrorCollector(ctx.run_id, spec.slug, period.value, None, data_source)
     if window is None:
         log.info("no window due", period=period.value, date=date.isoformat())

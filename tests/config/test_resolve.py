@@ -249,7 +249,8 @@ def test_experiment_settings_from_record_and_overrides(repo):
     spec = resolve(repo, enrollment_end_date=dt.date(2024, 3, 10))
     s = spec.experiment
     assert s.enrollment_period == 10  # (enrollment_end_date - start_date) + 1
-    assert s.last_enrollment_date == dt.date(2024, 3, 10)
+    # metric-config-parser last_enrollment_date_str: start + enrollment_period
+    assert s.last_enrollment_date == dt.date(2024, 3, 11)
     spec = resolve(repo, proposed_enrollment=5)
     assert spec.experiment.enrollment_period == 5
     spec = resolve(repo, proposed_enrollment=None)
@@ -276,6 +277,49 @@ def test_experiment_settings_from_record_and_overrides(repo):
     assert s.reference_branch == "treatment" and s.sample_size == 10
     assert s.multiple_comparisons is MultipleComparisons.BH
     assert s.enrollments_query_type == "glean-event"
+    # metric-config-parser: an end date in the config makes the experiment Complete
+    assert s.status == "Complete" and s.is_complete
+    assert not resolve(repo, status="Live").experiment.is_complete
+
+
+def test_analysis_unit_from_randomization_unit_and_data_sources_join_on_it(repo):
+    """metric-config-parser `Experiment.analysis_unit`: profile_group_id for experiments
+    randomized by group_id; mozanalysis then joins every data source on its
+    group_id_column (default profile_group_id)."""
+    assert resolve(repo).experiment.analysis_unit == "client_id"
+    spec = resolve(repo, randomization_unit="group_id")
+    assert spec.experiment.analysis_unit == "profile_group_id"
+    sources = {
+        m.data_source.name: m.data_source.client_id_column
+        for m in spec.metric_definitions.values()
+        if m.data_source is not None
+    }
+    assert sources and set(sources.values()) == {"profile_group_id"}, sources
+    for summaries_ in spec.metrics.values():
+        for s in summaries_:
+            if s.metric.data_source is not None:
+                assert s.metric.data_source.client_id_column == "profile_group_id"
+    spec = resolve(repo, '[experiment]\nanalysis_unit = "client_id"', randomization_unit="group_id")
+    assert spec.experiment.analysis_unit == "client_id"
+
+
+def test_glean_enrollments_need_client_id_units(repo):
+    with pytest.raises(ConfigError, match="glean-event enrollments support only"):
+        resolve(repo, '[experiment]\nanalysis_unit = "profile_group_id"', app_name="fenix")
+    # a custom enrollment query decides its own ids
+    spec = resolve(
+        repo,
+        '[experiment]\nanalysis_unit = "profile_group_id"\n'
+        "enrollment_query = \"SELECT profile_group_id AS analysis_id, 'a' AS branch, "
+        'CURRENT_DATE() AS enrollment_date, 1 AS num_enrollment_events FROM t"',
+        app_name="fenix",
+    )
+    assert spec.experiment.analysis_unit == "profile_group_id"
+
+
+def test_background_update_is_an_enrollments_query_type(repo):
+    spec = resolve(repo, '[experiment]\nenrollments_query_type = "background-update"')
+    assert spec.experiment.enrollments_query_type == "background-update"
 
 
 def test_reference_branch_must_be_a_branch(repo):
@@ -406,6 +450,14 @@ def test_other_platform_uses_its_own_definitions_and_dataset(repo):
     # the outcome's statistics table replaces the defaults' one (a higher layer)
     assert set(summaries(spec, Period.OVERALL)) == {("baseline_pings", "count")}
     assert spec.experiment.enrollments_query_type == "glean-event"
+
+
+def test_metric_data_sources_read_the_experiments_app_dataset(repo):
+    """Jetstream gives mozanalysis the dataset of the experiment's app id, which
+    DataSource.from_expr_for puts in `{dataset}` before the default dataset."""
+    spec = resolve(repo, app_name="fenix", app_id="org.mozilla.firefox_beta")
+    m = spec.metric_definitions["baseline_pings"]
+    assert m.data_source.from_expression == "`mozdata.org_mozilla_firefox_beta.baseline`"
 
 
 def test_load_spec_reads_the_repo_and_uses_a_placeholder_without_record():

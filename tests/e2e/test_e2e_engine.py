@@ -26,23 +26,25 @@ DESKTOP = e2e.DESKTOP_SLUG
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> e2e.Computed:
-    """The demo over its last enrollment day (pre-enrollment windows, day 0) and day 6
-    (week 0): every table kind, at half the cost of the full run of test_e2e_metrics."""
+    """The demo over its last enrollment day (day 0), the day after (pre-enrollment
+    windows, as Jetstream) and day 6 (week 0): every table kind, at half the cost of the
+    full run of test_e2e_metrics."""
     spec = e2e.load_spec(DEMO, e2e.DEMO_REPO)
     last = spec.experiment.last_enrollment_date
     assert last is not None
-    dates = [last, last + dt.timedelta(days=6)]
+    dates = [last + dt.timedelta(days=d) for d in (0, 1, 6)]
     return e2e.computed(tmp_path_factory.mktemp("e2e-demo"), DEMO, e2e.DEMO_REPO, dates)
 
 
 @pytest.fixture(scope="module")
 def desktop(tmp_path_factory: pytest.TempPathFactory, metric_hub: Path) -> e2e.Computed:
     """desktop-search-defaults analysed with the real metric-hub defaults: the
-    pre-enrollment windows and day 0, week 0, and the overall window."""
+    pre-enrollment windows (the day after the last enrollment day) and day 0, week 0, and
+    the overall window."""
     spec = e2e.load_spec(DESKTOP, metric_hub)
     exp = spec.experiment
     assert exp.last_enrollment_date is not None and exp.end_date is not None
-    dates = [exp.last_enrollment_date, exp.last_enrollment_date + dt.timedelta(days=6)]
+    dates = [exp.last_enrollment_date + dt.timedelta(days=d) for d in (0, 1, 6)]
     return e2e.computed(
         tmp_path_factory.mktemp("e2e-desktop"), DESKTOP, metric_hub, [*dates, exp.end_date]
     )
@@ -71,7 +73,7 @@ def test_firefox_desktop_defaults_run_on_the_embedded_engine(desktop: e2e.Comput
     periods = set()
     for date in desktop.dates:
         for period in spec.periods:
-            w = due_window(period, date, exp.last_enrollment_date, exp.end_date)
+            w = due_window(period, date, exp.last_enrollment_date, exp.end_date, exp.is_complete)
             if w is None:
                 continue
             periods.add(period)

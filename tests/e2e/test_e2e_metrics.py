@@ -77,7 +77,7 @@ def _expected_units(demo: e2e.Computed) -> set[tuple]:
     want = set()
     for date in demo.dates:
         for period in spec.periods:
-            w = due_window(period, date, exp.last_enrollment_date, exp.end_date)
+            w = due_window(period, date, exp.last_enrollment_date, exp.end_date, exp.is_complete)
             if w is None:
                 continue
             for m in spec.metrics_for(period):

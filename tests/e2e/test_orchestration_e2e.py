@@ -56,18 +56,20 @@ def specs() -> list[Any]:
 
 # -- 1. parity ---------------------------------------------------------------------------
 
-# date -> periods that must be due for the demo experiment on that date
+# date -> periods that must be due for the demo experiment on that date (last enrollment
+# date 2026-01-12 = start + enrollment_period, as Jetstream: pre-enrollment the day after;
+# 2026-02-08 = E + 27 closes week 3 and the first 28 days too)
 DUE = {
-    dt.date(2026, 1, 11): {Period.PREENROLLMENT_WEEK, Period.PREENROLLMENT_DAYS28, Period.DAY},
-    dt.date(2026, 1, 17): {Period.DAY, Period.WEEK},
-    dt.date(2026, 2, 8): {Period.DAY, Period.OVERALL},
+    dt.date(2026, 1, 13): {Period.PREENROLLMENT_WEEK, Period.PREENROLLMENT_DAYS28, Period.DAY},
+    dt.date(2026, 1, 18): {Period.DAY, Period.WEEK},
+    dt.date(2026, 2, 8): {Period.DAY, Period.WEEK, Period.DAYS28, Period.OVERALL},
 }
 
 
 def graphs(specs: list[Any]) -> Iterator[tuple[str, TaskGraph]]:
     for date in DUE:
         yield date.isoformat(), plan(specs, date)
-    rerun_dates = [dt.date(2026, 1, 11) + dt.timedelta(days=i) for i in range(8)]
+    rerun_dates = [dt.date(2026, 1, 12) + dt.timedelta(days=i) for i in range(8)]
     yield "rerun", plan_dates([s for s in specs if s.slug == SLUG], rerun_dates, force=True)
 
 
@@ -94,7 +96,7 @@ def test_argo_workflow_runs_the_local_runners_commands(specs):
 
 
 def test_argo_dependencies_follow_the_graph(specs):
-    graph = plan(specs, dt.date(2026, 1, 11))
+    graph = plan(specs, dt.date(2026, 1, 13))
     manifest = argo.build_workflow(graph, SETTINGS).to_dict()
     templates = {t["name"]: t for t in manifest["spec"]["templates"]}
     tasks = {
@@ -124,10 +126,11 @@ def test_rendered_demo_workflows_are_valid_argo(specs, shared_dir):
 
 # -- 2. kill midway and restart ----------------------------------------------------------
 
-# A short range: pre-enrollment windows (2026-01-11), day windows, the first week
-# (2026-01-17). Restricted to three metrics (sidebar_clicks has a covariate-adjusted
-# statistic reading the pre-enrollment week) so the test stays fast.
-START, END = "2026-01-11", "2026-01-17"
+# A short range: day windows from the last enrollment day (2026-01-12), pre-enrollment
+# windows (2026-01-13), the first week (2026-01-18). Restricted to three metrics
+# (sidebar_clicks has a covariate-adjusted statistic reading the pre-enrollment week) so
+# the test stays fast.
+START, END = "2026-01-12", "2026-01-18"
 METRICS = ("sidebar_opens", "sidebar_clicks", "dau_days")
 KILL_AFTER_TASKS = 3
 RUN_TIMEOUT = 420

@@ -62,7 +62,8 @@ def memory_wh():
 
 def test_default_dates_end_at_yesterday_or_last_telemetry():
     d = preview_dates(D(2026, 1, 20))
-    assert (d.start, d.last_enrollment, d.end) == (D(2026, 1, 15), D(2026, 1, 17), D(2026, 1, 19))
+    # last enrollment day = start + enrollment_period (3), as the engine and Jetstream
+    assert (d.start, d.last_enrollment, d.end) == (D(2026, 1, 14), D(2026, 1, 17), D(2026, 1, 19))
     assert d.num_days == 3 and d.analysis_dates == [D(2026, 1, 17), D(2026, 1, 18), D(2026, 1, 19)]
     d = preview_dates(D(2026, 1, 20), last_telemetry=D(2026, 1, 10))
     assert d.end == D(2026, 1, 10) and d.last_enrollment == D(2026, 1, 8)
@@ -72,12 +73,12 @@ def test_default_dates_end_at_yesterday_or_last_telemetry():
 
 def test_dates_from_options():
     d = preview_dates(D(2026, 3, 1), start=D(2026, 1, 5), num_days=4, enrollment_period=2)
-    assert d == PreviewDates(D(2026, 1, 5), 2, D(2026, 1, 9))
+    assert d == PreviewDates(D(2026, 1, 5), 2, D(2026, 1, 10))
     assert d.num_days == 4
     d = preview_dates(D(2026, 3, 1), start=D(2026, 1, 5), end=D(2026, 1, 12), enrollment_period=1)
-    assert d.num_days == 8
+    assert d.num_days == 7
     d = preview_dates(D(2026, 3, 1), end=D(2026, 1, 12), num_days=1, enrollment_period=7)
-    assert (d.start, d.last_enrollment) == (D(2026, 1, 6), D(2026, 1, 12))
+    assert (d.start, d.last_enrollment) == (D(2026, 1, 5), D(2026, 1, 12))
     with pytest.raises(ValueError, match="at most two of"):
         preview_dates(D(2026, 3, 1), start=D(2026, 1, 5), end=D(2026, 1, 9), num_days=2)
     with pytest.raises(ValueError, match="before the last enrollment day"):
@@ -308,7 +309,7 @@ def test_preview_config_file_alone_generated_population(telemetry, tmp_path):
     assert "experiment: my-draft (not in Experimenter" in text
     assert "population: generated: 100% of the clients active in clients_daily" in text
     # telemetry ends 2026-01-14 = yesterday: a 3-day analysis window ending there
-    assert result.dates == PreviewDates(D(2026, 1, 10), 3, D(2026, 1, 14))
+    assert result.dates == PreviewDates(D(2026, 1, 9), 3, D(2026, 1, 14))
     assert "  broken_metric:\n    ERROR" in text and "no_such_column" in text
     assert result.report is not None and result.report.is_file()
     assert f"report: {result.report.resolve().as_uri()}" in text

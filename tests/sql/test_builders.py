@@ -42,8 +42,8 @@ def test_direct_metric_queries_read_a_constant_date_range(spec):
         sql = met_sql.direct_only_sql(
             spec, ds, metrics, AnalysisBasis.ENROLLMENTS, met_sql.WindowSpec(7, 13), "`e`"
         )
-        # first enrollment + 7 .. last enrollment + 13
-        assert ("2026-01-12", "2026-01-24") in constant_date_ranges(sql), sql
+        # first enrollment + 7 .. last enrollment (01-12, Jetstream's) + 13
+        assert ("2026-01-12", "2026-01-25") in constant_date_ranges(sql), sql
 
 
 def test_partials_read_exactly_the_requested_days(spec):
@@ -57,14 +57,19 @@ def test_segment_queries_read_a_constant_date_range(spec):
     sql = enr_sql.enrollments_sql(spec, "`clients`", "`exposure_days`")
     ranges = constant_date_ranges(sql)
     # default_browser_at_enrollment: enrollment day; heavy_users_before_enrollment: -7..-1
-    assert ("2026-01-05", "2026-01-11") in ranges
-    assert ("2025-12-29", "2026-01-10") in ranges
+    # (the enrollment period is 01-05 .. 01-12: start + enrollment_period, as Jetstream)
+    assert ("2026-01-05", "2026-01-12") in ranges
+    assert ("2025-12-29", "2026-01-11") in ranges
     regulars = next(s for s in spec.segments if s.depends_on_analysis_window)
     sql = enr_sql.window_segment_sql(spec, regulars, "`enrollments`", 7, 13)
-    assert ("2026-01-05", "2026-01-24") in constant_date_ranges(sql)
+    assert ("2026-01-05", "2026-01-25") in constant_date_ranges(sql)
 
 
-def test_exposed_population_filters_exposure_days_by_enrollment_day_or_date(spec):
+def test_exposed_population_uses_jetstreams_exposure_signal_dates(spec):
+    """Jetstream (exposure_signal.py `_window_limit_to_int`) turns the signal's bounds into
+    days after the experiment's start (analysis_window_end: the window's end + the
+    enrollment period); mozanalysis `ExposureSignal.build_query` reads the signal on those
+    dates, on or after each client's enrollment date."""
     import attrs
 
     from jetstream.config.model import ENROLLMENT_END, ENROLLMENT_START
@@ -72,18 +77,28 @@ def test_exposed_population_filters_exposure_days_by_enrollment_day_or_date(spec
     w = met_sql.WindowSpec(7, 13)
     sql, anchor = met_sql.population_sql(spec, AnalysisBasis.EXPOSURES, w, "`e`", "`x`")
     assert anchor == "enrollment_date"
-    # the demo signal: window_start 0, window_end analysis_window_end
-    assert "x.enrollment_day >= 0 AND x.enrollment_day <= 13" in sql
+    # the demo signal: window_start 0, window_end analysis_window_end: 2026-01-05 + 0 ..
+    # 2026-01-05 + (13 + 7)
+    assert ("2026-01-05", "2026-01-25") in constant_date_ranges(sql)
+    assert "x.enrollment_day >= 0" in sql
     sig = attrs.evolve(
         spec.exposure_signal, window_start=ENROLLMENT_START, window_end=ENROLLMENT_END
     )
     fixed = attrs.evolve(spec, exposure_signal=sig)
     sql, _ = met_sql.population_sql(fixed, AnalysisBasis.EXPOSURES, w, "`e`", "`x`")
-    assert tuple(
-        n.expression.this.name
-        for n in sqlglot.parse_one(sql, read="bigquery").find_all(exp.GTE, exp.LTE)
-        if isinstance(n.expression, exp.Cast)
-    ) == ("2026-01-05", "2026-01-11")
+    # enrollment_start = 0, enrollment_end = the enrollment period (7)
+    assert ("2026-01-05", "2026-01-12") in constant_date_ranges(sql)
+    # integers count from the start date; no end (or 0) is the last enrollment date
+    for bounds, dates in [
+        ((2, 5), ("2026-01-07", "2026-01-10")),
+        ((None, None), ("2026-01-05", "2026-01-12")),
+        ((-3, 0), ("2026-01-02", "2026-01-12")),
+    ]:
+        sig = attrs.evolve(spec.exposure_signal, window_start=bounds[0], window_end=bounds[1])
+        sql, _ = met_sql.population_sql(
+            attrs.evolve(spec, exposure_signal=sig), AnalysisBasis.EXPOSURES, w, "`e`", "`x`"
+        )
+        assert dates in constant_date_ranges(sql), (bounds, sql)
 
 
 def test_clients_carry_a_client_key_and_collisions_are_counted():

@@ -37,12 +37,12 @@ SEED = 11
 
 def demo_dates(spec: AnalysisSpec) -> list[dt.date]:
     """Dates that close every period of the demo at least once: the last enrollment day
-    (pre-enrollment windows, day 0), week 0, the 28-day window (and week 3), and the end
-    date (overall)."""
+    (day 0), the day after (pre-enrollment windows, as Jetstream), week 0, the 28-day
+    window (and week 3), and the end date (overall)."""
     last = spec.experiment.last_enrollment_date
     end = spec.experiment.end_date
     assert last is not None and end is not None
-    return [last + dt.timedelta(days=d) for d in (0, 6, 27)] + [end]
+    return sorted({last + dt.timedelta(days=d) for d in (0, 1, 6, 27)} | {end})
 
 
 def load_spec(slug: str, config_repo: Path | str) -> AnalysisSpec:
@@ -67,13 +67,19 @@ class TaskFailed(AssertionError):
     pass
 
 
-def run_task(args: Sequence[str], config_repo: Path | str, path: Path, out: Path) -> str:
+def run_task(
+    args: Sequence[str],
+    config_repo: Path | str,
+    path: Path,
+    out: Path,
+    experiments: str = EXPERIMENTS,
+) -> str:
     """One `jetstream task ...` call in-process; returns its output, raises on exit != 0."""
     full = [
         "task",
         *args,
         "--experiments",
-        EXPERIMENTS,
+        experiments,
         "--config-repo",
         str(config_repo),
         "--warehouse",
@@ -98,12 +104,13 @@ def run_graph(
     out: Path,
     periods: Sequence[Period] | None = None,
     metrics: Sequence[str] = (),
+    experiments: str = EXPERIMENTS,
 ) -> list[graph.TaskNode]:
     """Every node of `plan_dates` in topological order, each through the real CLI."""
     nodes = graph.plan_dates([spec], dates, periods, metrics).topological()
     assert nodes, f"no task nodes for {spec.slug} on {dates}"
     for node in nodes:
-        run_task(node.args(), config_repo, path, out)
+        run_task(node.args(), config_repo, path, out, experiments)
     return nodes
 
 

@@ -210,14 +210,18 @@ class Demo:
         return fe[["client_id", "day"]].drop_duplicates()
 
     def exposed(self, window_end: int) -> set[str]:
-        """Opened the sidebar in [enrollment, enrollment + window_end]."""
+        """Opened the sidebar on or after enrollment, between the start date (window_start
+        0) and start + window_end + the enrollment period (window_end
+        analysis_window_end): Jetstream's exposure_signal `_window_limit_to_int` and
+        mozanalysis `ExposureSignal.build_query`."""
         if window_end in self._exposed:
             return self._exposed[window_end]
         sig = self.signal_days().merge(
             self.enrollments[["enrollment_date"]], left_on="client_id", right_index=True
         )
-        hi = sig.enrollment_date + pd.to_timedelta(window_end, unit="D")
-        hit = sig[(sig.day >= sig.enrollment_date) & (sig.day <= hi)]
+        period = (self.last - self.start).days
+        hi = self.start + pd.to_timedelta(window_end + period, unit="D")
+        hit = sig[(sig.day >= sig.enrollment_date) & (sig.day >= self.start) & (sig.day <= hi)]
         self._exposed[window_end] = set(hit.client_id)
         return self._exposed[window_end]
 
