@@ -11,7 +11,6 @@ import math
 import shutil
 from pathlib import Path
 
-import e2e_support as e2e
 import pytest
 
 from jetstream import results, synthetic
@@ -20,6 +19,7 @@ from jetstream.config.model import AnalysisBasis
 from jetstream.periods import due_window
 from jetstream.synthetic.glean import GLEAN_EXPERIMENTS, generate_glean
 from jetstream.warehouse import open_warehouse
+from tests.support import e2e_support as e2e
 
 CLIENTS = 600
 
