@@ -304,7 +304,7 @@ class DuckDBWarehouse:
         params: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> pa.Table:
-        sql_log.record_sql(sql)
+        sql_log.record_sql(sql, params)
         statement = self._select(sql)
         bound = self._params_for(statement, params)
         duck_sql = self._translate(statement)
@@ -329,7 +329,7 @@ class DuckDBWarehouse:
         params: Mapping[str, Any] | None = None,
         labels: Mapping[str, str] | None = None,
     ) -> QueryStats:
-        sql_log.record_sql(sql)
+        sql_log.record_sql(sql, params)
         return self._execute_statements(parse_bigquery(sql), params, sql)
 
     def _execute_statements(

@@ -3,8 +3,10 @@ transpiled: the seam of the offline GoogleSQL check (tests/test_bigquery_zetasql
 
 When the environment variable JETSTREAM_SQL_LOG names a file, DuckDBWarehouse appends one
 JSON line per call, in the text `BigQueryWarehouse` would send for it:
-  {"kind": "sql", "sql": "..."}                   query, execute, dry_run, create_table_as,
-                                                  transaction (one BEGIN ... COMMIT script)
+  {"kind": "sql", "sql": "...", "params": {...}}  query, execute, dry_run, create_table_as,
+                                                  transaction (one BEGIN ... COMMIT script);
+                                                  "params": each query parameter's BigQuery
+                                                  type (only when there are parameters)
   {"kind": "load", "table": "t", "columns": {...}} a load job (no SQL): the loaded table's
                                                   BigQuery column types
 Every process of a run (the local runner's workers) appends to the same file; each line is
@@ -13,9 +15,11 @@ one `write` to a file opened in append mode. Unset (the default), nothing is wri
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from jetstream.warehouse.base import create_table_as_sql, transaction_script
 
@@ -38,9 +42,31 @@ def _append(entry: dict) -> None:
         os.close(fd)
 
 
-def record_sql(sql: str) -> None:
+def parameter_type(value: Any) -> str:
+    """The BigQuery type a query parameter of this Python value is declared with (as
+    `BigQueryWarehouse` binds it)."""
+    if isinstance(value, bool):
+        return "BOOL"
+    if isinstance(value, int):
+        return "INT64"
+    if isinstance(value, float):
+        return "FLOAT64"
+    if isinstance(value, dt.datetime):
+        return "TIMESTAMP"
+    if isinstance(value, dt.date):
+        return "DATE"
+    if isinstance(value, list | tuple):
+        inner = parameter_type(value[0]) if value else "STRING"
+        return f"ARRAY<{inner}>"
+    return "STRING"
+
+
+def record_sql(sql: str, params: Mapping[str, Any] | None = None) -> None:
     if enabled():
-        _append({"kind": "sql", "sql": sql})
+        entry: dict[str, Any] = {"kind": "sql", "sql": sql}
+        if params:
+            entry["params"] = {name: parameter_type(v) for name, v in params.items()}
+        _append(entry)
 
 
 def record_transaction(statements: Sequence[str]) -> None:

@@ -250,6 +250,17 @@ class Session:
         ):
             self.add_table(".".join(name_path), named)
 
+    def declare_parameters(self, params: dict[str, str]) -> None:
+        """The query parameters of the next scripts with their BigQuery types, as the
+        BigQuery client declares them (none: undeclared parameters are inferred)."""
+        options = self.options.to_proto()
+        names = sorted(params)
+        for name, kind in zip(
+            names, self.column_types([[n, params[n]] for n in names]), strict=True
+        ):
+            options.query_parameters.add(name=name, type=kind.to_proto())
+        self._options_proto = options
+
     def analyze_script(self, script: str) -> list[dict]:
         """Every statement of the script in order: {"sql", "ok", "error"}."""
         data = script.encode()
@@ -330,6 +341,7 @@ def main() -> None:
                 types = session.column_types([[n, entry["columns"][n]] for n in names])
                 session.add_table(entry["table"], list(zip(names, types, strict=True)))
             else:
+                session.declare_parameters(entry.get("params") or {})
                 results.extend(session.analyze_script(entry["sql"]))
     json.dump(out, sys.stdout)
 
