@@ -133,3 +133,37 @@ def test_no_private_names_imported_across_modules():
         if name.startswith("_") and not name.startswith("__")
     ]
     assert offenders == []
+
+
+# What may import what (docs/architecture.md, "Package map"): the pure core imports no
+# engine, runner, task or command; only the command line (and two documented callers:
+# the worker, which runs the command line in-process, and the demo script) imports it.
+PURE_CORE = ("config", "sql", "periods", "graph", "statistics", "hashing", "results", "slugs")
+ENGINE = ("warehouse", "runners", "tasks", "artifacts", "commands", "cli", "webhook", "export")
+CLI_CALLERS = {"jetstream.runners.worker", "jetstream.synthetic.demo"}
+
+
+def _top(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""
+
+
+def test_pure_core_imports_no_engine():
+    offenders = [
+        f"{mod} -> {target}"
+        for mod, targets in imports(modules()).items()
+        if _top(mod) in PURE_CORE
+        for target in targets
+        if _top(target) in ENGINE
+    ]
+    assert offenders == []
+
+
+def test_only_the_command_line_imports_commands():
+    offenders = [
+        f"{mod} -> {target}"
+        for mod, targets in imports(modules()).items()
+        if _top(mod) not in ("commands", "cli") and mod not in CLI_CALLERS
+        for target in targets
+        if _top(target) in ("commands", "cli")
+    ]
+    assert offenders == []

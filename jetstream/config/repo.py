@@ -16,7 +16,7 @@ from typing import Any
 
 from jetstream import nesting
 from jetstream.config.problems import Problem
-from jetstream.config.schema import lower_keys
+from jetstream.config.values import lower_keys
 from jetstream.logs import get_logger
 
 log = get_logger(__name__)

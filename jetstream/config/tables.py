@@ -21,7 +21,7 @@ from jetstream.config.model import (
     PreTreatment,
     WindowBound,
 )
-from jetstream.config.schema import parse_date, parse_period
+from jetstream.config.values import parse_date, parse_period
 from jetstream.statistics import catalogue
 
 ALL_BASES = (AnalysisBasis.ENROLLMENTS, AnalysisBasis.EXPOSURES)

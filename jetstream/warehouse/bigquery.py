@@ -41,11 +41,10 @@ from google.cloud import bigquery
 
 from jetstream.errors import MetricError, TransientError
 from jetstream.logs import get_logger
+from jetstream.sql.ddl import create_table_as_sql, transaction_script
 from jetstream.warehouse.base import (
     QueryStats,
     check_load_mode,
-    create_table_as_sql,
-    transaction_script,
 )
 from jetstream.warehouse.transpile import parse_bigquery, parse_bigquery_one, snippet
 

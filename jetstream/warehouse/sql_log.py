@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from jetstream.warehouse.base import create_table_as_sql, transaction_script
+from jetstream.sql.ddl import create_table_as_sql, transaction_script
 
 ENV = "JETSTREAM_SQL_LOG"
 

@@ -15,7 +15,8 @@ import pytest
 
 from jetstream.errors import MetricError, TransientError
 from jetstream.warehouse import QueryStats, Warehouse, open_warehouse
-from jetstream.warehouse.duckdb import DuckDBWarehouse, bigquery_type_name
+from jetstream.warehouse.duckdb import DuckDBWarehouse
+from jetstream.warehouse.duckdb_types import bigquery_type_name
 from jetstream.warehouse.filelock import FileLock
 from jetstream.warehouse.mozfun import farm_fingerprint
 
