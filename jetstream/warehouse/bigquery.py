@@ -25,8 +25,6 @@ project, 3-part names are used as given.
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 import io
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +40,7 @@ from google.cloud import bigquery
 from jetstream.errors import MetricError, TransientError
 from jetstream.logs import get_logger
 from jetstream.sql.ddl import create_table_as_sql, transaction_script
+from jetstream.sql.parameters import scalar_type
 from jetstream.warehouse.base import (
     QueryStats,
     check_load_mode,
@@ -133,27 +132,9 @@ def query_parameter(name: str, value: Any) -> Any:
     """A Python value -> a BigQuery query parameter of the matching type."""
     if isinstance(value, list | tuple):
         items = [v for v in value if v is not None]
-        kind = _scalar_type(items[0]) if items else "STRING"
+        kind = scalar_type(items[0]) if items else "STRING"
         return bigquery.ArrayQueryParameter(name, kind, list(value))
-    return bigquery.ScalarQueryParameter(name, _scalar_type(value), value)
-
-
-def _scalar_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "BOOL"
-    if isinstance(value, int):
-        return "INT64"
-    if isinstance(value, float):
-        return "FLOAT64"
-    if isinstance(value, decimal.Decimal):
-        return "NUMERIC"
-    if isinstance(value, dt.datetime):
-        return "TIMESTAMP" if value.tzinfo is not None else "DATETIME"
-    if isinstance(value, dt.date):
-        return "DATE"
-    if isinstance(value, bytes):
-        return "BYTES"
-    return "STRING"
+    return bigquery.ScalarQueryParameter(name, scalar_type(value), value)
 
 
 def field_type_name(field: bigquery.SchemaField) -> str:

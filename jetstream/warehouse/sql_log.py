@@ -15,13 +15,13 @@ one `write` to a file opened in append mode. Unset (the default), nothing is wri
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from jetstream.sql.ddl import create_table_as_sql, transaction_script
+from jetstream.sql.parameters import parameter_type
 
 ENV = "JETSTREAM_SQL_LOG"
 
@@ -40,25 +40,6 @@ def _append(entry: dict) -> None:
         os.write(fd, line)
     finally:
         os.close(fd)
-
-
-def parameter_type(value: Any) -> str:
-    """The BigQuery type a query parameter of this Python value is declared with (as
-    `BigQueryWarehouse` binds it)."""
-    if isinstance(value, bool):
-        return "BOOL"
-    if isinstance(value, int):
-        return "INT64"
-    if isinstance(value, float):
-        return "FLOAT64"
-    if isinstance(value, dt.datetime):
-        return "TIMESTAMP"
-    if isinstance(value, dt.date):
-        return "DATE"
-    if isinstance(value, list | tuple):
-        inner = parameter_type(value[0]) if value else "STRING"
-        return f"ARRAY<{inner}>"
-    return "STRING"
 
 
 def record_sql(sql: str, params: Mapping[str, Any] | None = None) -> None:
