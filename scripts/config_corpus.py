@@ -116,7 +116,7 @@ def validate_corpus(metric_hub: Path) -> dict[str, list[Problem]]:
 
 
 # Constructs metric-hub's own parser accepts that this validator once refused, each with a
-# test of what it reads: does the corpus use them? (tests/test_config_parity.py)
+# test of what it reads: does the corpus use them? (tests/config/test_parity.py)
 PARITY_CONSTRUCTS = (
     "mixed-case keys (lower-cased)",
     "wildcard tables (`[metrics.'*']`, `[data_sources.'*']`)",
@@ -239,7 +239,7 @@ def corpus_report(metric_hub: Path) -> str:
         *[f"| {a} | {n} |" for a, n in sorted(platforms.items())],
         "",
         "Files of the corpus (any `.toml`) that use a construct metric-hub's parser accepts",
-        "and this validator accepts too since the parity work (tests/test_config_parity.py):",
+        "and this validator accepts too since the parity work (tests/config/test_parity.py):",
         "",
         "| construct | files |",
         "|---|---|",
