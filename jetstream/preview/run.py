@@ -379,7 +379,12 @@ def _show_problems(
     echo(
         f"errors and warnings ({n_err} errors, {sum(map(len, groups.values())) - n_err} warnings):"
     )
-    for metric in sorted(groups):
+    # groups with errors first, then the experiment-wide one, then by metric
+    def order(metric: str) -> tuple[bool, bool, str]:
+        has_error = any(r.get("log_level") == "ERROR" for r in groups[metric])
+        return (not has_error, metric != "(experiment)", metric)
+
+    for metric in sorted(groups, key=order):
         echo(f"  {metric}:")
         similar: dict[tuple[Any, ...], list[dict[str, Any]]] = collections.defaultdict(list)
         for r in groups[metric]:
