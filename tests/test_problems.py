@@ -94,3 +94,21 @@ def test_demo_errors_are_a_handful_with_the_multi_branch_exclusion_first(tmp_pat
     # the per-comparison warnings are folded: every statistic warning kind is one row
     kinds = [(d["analysis_period"], d["metric"], d["statistic"]) for d in docs if d["metric"]]
     assert len(kinds) == len(set(kinds)) or len(docs) <= 15
+
+
+def test_preview_announces_consecutive_zero_byte_statements_in_one_line():
+    from jetstream.preview.cost import Budget
+    from jetstream.preview.recording import SqlRecorder
+
+    lines: list[str] = []
+    rec = SqlRecorder(None, "c.toml", "x", Budget(10**9, False, 6.25), lines.append)
+    rec.record("DROP TABLE IF EXISTS a", 0)
+    rec.record("CREATE OR REPLACE VIEW v AS SELECT 1", 0)
+    rec.record("DROP TABLE IF EXISTS b", 0)
+    rec.record("SELECT a FROM t", 2048)
+    rec.record("DROP TABLE IF EXISTS c", 0)
+    rec.flush()
+    assert len(lines) == 3, lines
+    assert lines[0].startswith("  [001]-[003] 3 statements at 0 B (")
+    assert lines[1].startswith("  [004] setup (select): 2.0 KiB")
+    assert lines[2].startswith("  [005] setup (") and ": 0 B" in lines[2]
