@@ -112,3 +112,37 @@ def test_preview_announces_consecutive_zero_byte_statements_in_one_line():
     assert lines[0].startswith("  [001]-[003] 3 statements at 0 B (")
     assert lines[1].startswith("  [004] setup (select): 2.0 KiB")
     assert lines[2].startswith("  [005] setup (") and ": 0 B" in lines[2]
+
+
+def test_run_summary_lists_the_published_kinds_errors_and_experiment_wide_first(tmp_path):
+    from jetstream.artifacts import LocalArtifactStore
+    from jetstream.commands.run import problem_lines
+    from jetstream.export import errors_document
+
+    unit = MSG.format(b="control") + " (4 times: segments all; bases enrollments)"
+    rows = [
+        {
+            "level": "warning",
+            "period": "day",
+            "window": w,
+            "metric": "x",
+            "statistic": "deciles",
+            "exception_type": "StatisticError",
+            "message": unit,
+        }
+        for w in range(1, 29)
+    ]
+    rows.append(
+        {
+            "level": "warning",
+            "exception_type": "MultipleBranches",
+            "message": "21 clients enrolled in more than one branch were excluded",
+        }
+    )
+    LocalArtifactStore(tmp_path).write_json(errors_path("my-exp"), errors_document(rows))
+    lines = problem_lines(str(tmp_path), ["my-exp", "absent"])
+    assert lines[0] == "my-exp: 2 kinds of errors and warnings:"
+    assert lines[1] == "  WARNING 21 clients enrolled in more than one branch were excluded"
+    assert lines[2].startswith("  WARNING x/deciles: reference mean")
+    assert lines[2].endswith("(112 times: windows 1-28; segments all; bases enrollments)")
+    assert len(lines) == 3
