@@ -6,7 +6,8 @@
 - `metadata/metadata_<slug>.json`: metrics, outcomes, external config, analysis start time
   (Metadata_v1.0.json), plus our sample-ratio-mismatch results under `sample_ratio_mismatch`
   (the schema's top-level object does not forbid additional properties);
-- `errors/errors_<slug>.json`: every error and warning, nothing dropped, each with the
+- `errors/errors_<slug>.json`: every error and warning, one row per kind and period with its
+  count (`jetstream.problems`), errors and experiment-wide warnings first, each with the
   keys Experimenter's `AnalysisErrors` model requires (`filename`, `func_name`, `log_level`,
   `message`, `timestamp`).
 
@@ -28,6 +29,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from jetstream import problems
 from jetstream.artifacts import ArtifactStore
 from jetstream.logs import get_logger
 from jetstream.periods import Period
@@ -461,7 +463,7 @@ def errors_document(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         doc["source"] = ERROR_SOURCE
         out.append(doc)
     out.sort(key=lambda d: (d["timestamp"] is None, str(d["timestamp"] or "")))
-    return out
+    return problems.aggregate(out)  # one row per kind; errors, experiment-wide first
 
 
 def publish(

@@ -78,7 +78,47 @@ def execute_graph(
     click.echo(result.describe())
     if chosen.name == "local":  # the results exist once the run returns
         click.echo(published_line(result, out))
+        slugs = sorted({n.slug for n in graph.nodes if n.kind.value == "export"})
+        for line in problem_lines(out, slugs):
+            click.echo(line)
     return result.exit_code
+
+
+SHOW_KINDS = 5  # problem rows per experiment in the run's summary
+
+
+def problem_lines(out: str, slugs: list[str]) -> list[str]:
+    """The first rows of each experiment's published errors document (one row per kind:
+    errors, then experiment-wide warnings, then the most frequent; see
+    `jetstream.problems`)."""
+    import json
+
+    from jetstream.artifacts import open_store
+    from jetstream.errors import JetstreamError
+    from jetstream.export import errors_path
+
+    lines: list[str] = []
+    try:
+        store = open_store(out)
+    except (JetstreamError, OSError):
+        return lines
+    for slug in slugs:
+        path = errors_path(slug)
+        try:
+            docs = json.loads(store.read_bytes(path)) if store.exists(path) else []
+        except (JetstreamError, OSError, ValueError):
+            continue
+        if not docs:
+            continue
+        lines.append(f"{slug}: {len(docs)} kinds of errors and warnings:")
+        for d in docs[:SHOW_KINDS]:
+            where = "/".join(str(d[k]) for k in ("metric", "statistic") if d.get(k))
+            lines.append(
+                f"  {d.get('log_level')} {where + ': ' if where else ''}{d.get('message')}"
+            )
+        if len(docs) > SHOW_KINDS:
+            lines.append(f"  ... and {len(docs) - SHOW_KINDS} more in {store.url(path)}")
+    return lines
 
 
 def published_line(summary, out: str) -> str:

@@ -93,6 +93,8 @@ class SqlRecorder:
         self.budget = budget
         self.echo = echo
         self.statements: list[RecordedStatement] = []
+        # consecutive statements estimated at 0 bytes, announced as one line
+        self._free: list[tuple[str, str]] = []  # (label, statement kind)
         self._step = Step("setup")
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
@@ -126,8 +128,23 @@ class SqlRecorder:
             )
         recorded = RecordedStatement(index, step.name, action, sql, estimated_bytes, path)
         self.statements.append(recorded)
+        if estimated_bytes == 0:
+            self._free.append((label, statement_action(sql)))
+            return recorded
+        self.flush()
         self.echo(f"  {label}: {format_cost(estimated_bytes, self.budget.price_per_tib)}")
         return recorded
+
+    def flush(self) -> None:
+        """Announce the pending 0-byte statements: one line, or one line for several
+        ("[004]-[019] 16 statements at 0 B (drop, create_view, ...)")."""
+        free, self._free = self._free, []
+        if len(free) == 1:
+            self.echo(f"  {free[0][0]}: {format_cost(0, self.budget.price_per_tib)}")
+        elif free:
+            first, last = free[0][0].split(" ", 1)[0], free[-1][0].split(" ", 1)[0]
+            actions = dict.fromkeys(kind for _, kind in free)
+            self.echo(f"  {first}-{last} {len(free)} statements at 0 B ({', '.join(actions)})")
 
     def _header(self, index: int, step: Step, action: str, n_bytes: int) -> str:
         lines = [

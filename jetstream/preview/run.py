@@ -263,6 +263,7 @@ def _run(
     try:
         runner.run(graph)
     except BudgetExceeded as exc:
+        recorder.flush()
         echo(f"stopped: {exc}")
         echo(f"estimated total so far: {format_cost(budget.total, budget.price_per_tib)}")
         return PreviewResult(
@@ -277,6 +278,7 @@ def _run(
             tuple(failures),
             cleaned,
         )
+    recorder.flush()
     if failures:  # no enrollments, or a failed unit: nothing was exported
         _show_problems(results_dir, slug, failures, echo)
         return PreviewResult(
@@ -379,7 +381,13 @@ def _show_problems(
     echo(
         f"errors and warnings ({n_err} errors, {sum(map(len, groups.values())) - n_err} warnings):"
     )
-    for metric in sorted(groups):
+
+    # groups with errors first, then the experiment-wide one, then by metric
+    def order(metric: str) -> tuple[bool, bool, str]:
+        has_error = any(r.get("log_level") == "ERROR" for r in groups[metric])
+        return (not has_error, metric != "(experiment)", metric)
+
+    for metric in sorted(groups, key=order):
         echo(f"  {metric}:")
         similar: dict[tuple[Any, ...], list[dict[str, Any]]] = collections.defaultdict(list)
         for r in groups[metric]:

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from jetstream.problems import split_count
+
 # How many example occurrences each kind keeps for the page, and how many distinct values
 # of each facet (metric, period, ...) it lists before saying "and N more".
 EXAMPLES = 5
@@ -47,7 +49,9 @@ def group_messages(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
         level = _level(e)
         etype = str(e.get("exception_type") or "")
         message = str(e.get("message") or "")
-        key = (level, etype, message_pattern(message))
+        # a row the errors document folded counts as the occurrences it stands for
+        base, occurrences, _ = split_count(message)
+        key = (level, etype, message_pattern(base))
         kind = kinds.get(key)
         if kind is None:
             kind = kinds[key] = {
@@ -58,7 +62,7 @@ def group_messages(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]
                 "facets": {f: {} for f in _FACETS},
                 "examples": [],
             }
-        kind["count"] += 1
+        kind["count"] += occurrences
         for f in _FACETS:
             value = e.get(f)
             if value is not None and value != "":

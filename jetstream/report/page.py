@@ -16,6 +16,7 @@ from typing import Any
 
 from jetstream.artifacts import open_store
 from jetstream.logs import get_logger
+from jetstream.problems import split_count
 from jetstream.report.aggregate import (
     branch_order,
     metric_order,
@@ -55,7 +56,8 @@ def experiment_view(e: ExperimentResults) -> dict[str, Any]:
     levels: dict[str, int] = {}
     for entry in e.errors:
         level = str(entry.get("log_level") or "ERROR").upper()
-        levels[level] = levels.get(level, 0) + 1
+        # a folded row (jetstream.problems) counts as the occurrences it stands for
+        levels[level] = levels.get(level, 0) + split_count(str(entry.get("message") or ""))[1]
     return {
         "slug": e.file_slug,
         "name": e.name,

@@ -200,6 +200,13 @@ STATISTICS: dict[str, StatisticDef] = {
             label="deciles",
         ),
         StatisticDef(
+            "sequential_mean",
+            _params(_ci(), _drop(), Param("tuning_clients", INT, 100_000, minimum=1)),
+            "Mean with always-valid (confidence-sequence) intervals, for daily or weekly "
+            "looks: the normal-mixture boundary, narrowest at tuning_clients clients.",
+            label="mean_sequential",
+        ),
+        StatisticDef(
             "linear_model_mean",
             _params(
                 _drop(), _ci(), _covariate(), _variance(), Param("repeat_clipping", BOOL, True)

@@ -15,6 +15,7 @@ from jetstream.statistics.deciles import deciles
 from jetstream.statistics.distributions import empirical_cdf, kernel_density_estimate
 from jetstream.statistics.linear_models import linear_model_mean, per_client_dau_impact
 from jetstream.statistics.means import bootstrap_mean, population_ratio
+from jetstream.statistics.sequential_mean import sequential_mean
 from jetstream.statistics.totals import count, total
 
 REQUIRED = object()  # marks a parameter without default
@@ -28,6 +29,7 @@ IMPLEMENTATIONS: dict[str, StatisticFn] = {
     "linear_model_mean": linear_model_mean,
     "per_client_dau_impact": per_client_dau_impact,
     "population_ratio": population_ratio,
+    "sequential_mean": sequential_mean,
     "count": count,
     "sum": total,
     "kernel_density_estimate": kernel_density_estimate,

@@ -29,8 +29,8 @@ def create_views(ctx: TaskContext) -> None:
 
 
 def adjust_p_values(ctx: TaskContext) -> None:
-    """Fill p_value_adjusted over each family (period, window, basis, segment) of metrics x
-    comparisons, when `[experiment] multiple_comparisons` asks for it."""
+    """Fill p_value_adjusted per period (families: `statistics.multiple_testing`), when
+    `[experiment] multiple_comparisons` asks for it."""
     method = ctx.spec.experiment.multiple_comparisons.value
     if method == "none":
         return
@@ -44,11 +44,13 @@ def adjust_p_values(ctx: TaskContext) -> None:
     objs = [stats.StatisticRow(**{k: v for k, v in r.items() if k in fields}) for r in rows]
     families: dict[tuple, list[int]] = {}
     for i, r in enumerate(rows):
-        key = (r["period"], r["window_index"], r["analysis_basis"], r["segment"])
+        key = r["period"]  # every window: a hypothesis is (metric, pair, window)
         families.setdefault(key, []).append(i)
     out = list(rows)
     for idx in families.values():
-        adjusted = stats.adjust_p_values([objs[i] for i in idx], method)
+        adjusted = stats.adjust_p_values(
+            [objs[i] for i in idx], method, reference=ctx.spec.experiment.reference_branch
+        )
         for i, a in zip(idx, adjusted, strict=True):
             out[i] = {**rows[i], "p_value_adjusted": a.p_value_adjusted}
     import pyarrow as pa

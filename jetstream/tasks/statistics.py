@@ -16,6 +16,7 @@ from jetstream import hashing, results
 from jetstream.config.model import AnalysisBasis, AnalysisSpec, Metric, Summary
 from jetstream.errors import TransientError
 from jetstream.periods import Period, Window
+from jetstream.problems import Tally
 from jetstream.sql import results as res_sql
 from jetstream.sql import statistics as stat_sql
 from jetstream.sql.enrollments import CLIENT_KEY_COLUMN
@@ -116,12 +117,17 @@ def run_statistics(
     rows: list[Row] = []
     if reads is None:
         reads = read_statistics(ctx, period, window, metrics)
+    # the statistics' problems, one row per kind with its count (not one per segment,
+    # basis and reference branch)
+    tally = Tally()
     for read_bases, unordered in reads:
         data = in_key_order(unordered)
         for basis in read_bases:
             rows += _basis_statistics(
-                ctx, period, window, basis, data, summaries, cols, hashes, errors
+                ctx, period, window, basis, data, summaries, cols, hashes, errors, tally
             )
+    for level, metric, statistic, etype, message in tally.rows():
+        errors.add(message, level=level, metric=metric, statistic=statistic, exception_type=etype)
     n = _store(ctx, period, window, metrics, rows)
     log.info("statistics stored", period=period.value, window=window.published_index, rows=n)
     return n
@@ -154,6 +160,7 @@ def _basis_statistics(
     cols: Columns,
     hashes: Sequence[str],
     errors: ErrorCollector,
+    tally: Tally,
 ) -> list[Row]:
     """Identity counts, SRM checks and every summary of one basis, for every segment."""
     from jetstream import statistics as stats
@@ -177,7 +184,7 @@ def _basis_statistics(
     values = {alias: _float(data.column(alias)) for alias in cols.metrics.values()}
     covs = {alias: _float(data.column(alias)) for alias in cols.covariates.values()}
     masks = {k: m & in_basis for k, m in _segment_masks(ctx, period, data).items()}
-    arrays = Arrays(values, covs, cols)
+    arrays = Arrays(values, covs, cols, tally)
     ratios = {b.slug: b.ratio for b in exp.branches}
     for segment, mask in masks.items():
         branch = stats.BranchRows.from_codes(codes_all[mask], branch_names)
@@ -227,6 +234,7 @@ class Arrays:
     values: dict[str, np.ndarray]
     covs: dict[str, np.ndarray]
     cols: Columns
+    tally: Tally
 
 
 @attrs.frozen(eq=False)
@@ -311,14 +319,17 @@ def _one_summary(
     except Exception as exc:
         errors.add(f"{st.name}: {exc}", metric=s.metric.name, statistic=st.name, exception=exc)
         return []
-    # one row per distinct problem (e.g. deciles repeat a message for every parameter)
+    # counted per kind over the unit's segments and bases (deciles repeat a message for
+    # every parameter: one occurrence per distinct message of this call)
     for level, message in dict.fromkeys((p.level, p.message) for p in problems):
-        errors.add(
+        arrays.tally.add(
             message,
             level=level,
             metric=s.metric.name,
             statistic=st.name,
             exception_type="StatisticError",
+            segment=segment,
+            basis=basis.value,
         )
     return [
         (attrs.evolve(r, segment=segment, analysis_basis=basis.value), definition_hash) for r in out

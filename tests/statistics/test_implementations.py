@@ -19,6 +19,7 @@ def test_registry_names_and_defaults():
         "sum",
         "kernel_density_estimate",
         "empirical_cdf",
+        "sequential_mean",
     }
     d = registry["bootstrap_mean"].defaults
     assert (d["num_samples"], d["drop_highest"], d["confidence_interval"]) == (10000, 0.005, 0.95)
