@@ -230,8 +230,8 @@ def sort_key(row: tuple) -> str:
 
 def same(a, b) -> bool:
     if isinstance(a, float) or isinstance(b, float):
-        if a is None or b is None or isinstance(a, bool) or isinstance(b, bool):
-            return False
+        if not (isinstance(a, float) and isinstance(b, float)):
+            return False  # FLOAT64 against NULL, INT64 or BOOL
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
@@ -260,6 +260,37 @@ def without_fingerprints(columns: list[str], rows: list[tuple], names: list[str]
         ids = [r[columns.index("analysis_id")] for r in rows]
         assert len(set(keys)) == len(set(ids)), f"{name}: not one key per analysis_id"
     return [tuple(r[i] for i in keep) for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("duck", "zeta", "problem"),
+    [
+        ([(1, 0.1 + 0.2)], [(1, 0.3)], None),  # floats within tolerance
+        ([(1, "a"), (2, "b")], [(2, "b"), (1, "a")], None),  # order does not matter
+        ([(1, "a"), (1, "a")], [(1, "a")], "2 rows on DuckDB, 1 on ZetaSQL"),
+        ([(1, "a"), (1, "a")], [(1, "a"), (2, "a")], "row differs"),  # a multiset
+        ([(1, 0.3)], [(1, 0.31)], "row differs"),
+        ([(1, None)], [(1, 0.0)], "row differs"),
+        ([(1, 1)], [(1, 1.0)], "row differs"),  # INT64 is not FLOAT64
+    ],
+)
+def test_compare_finds_differences(duck, zeta, problem):
+    found = compare(duck, zeta)
+    assert (found is None) if problem is None else (problem in found), found
+
+
+def test_zetasql_text_inlines_get_key_and_quotes_table_paths():
+    sql = (
+        "SELECT mozfun.map.get_key(ds.experiments, 'x') AS b FROM mozdata.telemetry.events ds"
+        " JOIN `enrollments_x` e ON TRUE JOIN cte ON TRUE"
+    )
+    text, used = for_zetasql(sql, {"telemetry.events", "main.enrollments_x"})
+    assert text == (
+        "SELECT (SELECT _kv.value FROM UNNEST(ds.experiments) AS _kv WHERE _kv.key = 'x'"
+        " LIMIT 1) AS b FROM `mozdata.telemetry.events` ds JOIN `enrollments_x` e ON TRUE"
+        " JOIN cte ON TRUE"
+    )
+    assert used == ["mozdata.telemetry.events", "enrollments_x"]
 
 
 @pytest.fixture(scope="module")
@@ -439,12 +470,15 @@ def test_cast_probe_both_engines_agree_on_the_generated_form(recorded):
     )
     sql = f"SELECT {generated} AS x FROM `probe`"
     # a value that does not cast, on a row the IF excludes: NULL on both
-    assert run_probe(sql, [(True, "1.5"), (False, "abc")]) == ([None, 1.5], [None, 1.5])
+    assert run_probe(sql, [(True, "1.5"), (False, "abc")]) == ([1.5, None], [1.5, None])
     # ... on a row it selects: an error on both (as the stored metric_value's CAST)
     assert run_probe(sql, [(True, "abc"), (False, "1.5")]) == ("error", "error")
     # SAFE_CAST, where NULL is meant: NULL on both
     safe = "SELECT IF(exposed, SAFE_CAST(v AS FLOAT64), NULL) AS x FROM `probe`"
     assert run_probe(safe, [(True, "abc"), (True, "2")]) == ([2.0, None], [2.0, None])
+    # and CAST where an error is meant, outside any branch: an error on both
+    plain = "SELECT CAST(v AS FLOAT64) AS x FROM `probe`"
+    assert run_probe(plain, [(True, "abc")]) == ("error", "error")
 
 
 def test_cast_probe_shows_the_difference_the_generated_form_avoids():
