@@ -16,6 +16,7 @@ import textwrap
 
 import pytest
 
+from jetstream.sql import shred
 from jetstream.warehouse import mozfun
 from tests.zetasql import collect, harness, udfs
 
@@ -36,7 +37,8 @@ def analysed(tmp_path_factory) -> dict[str, list[dict]]:
         "preview": collect.previews(tmp),
         "monitoring": collect.monitoring(tmp),
     }
-    return harness.analyze(runs, udfs.declarations())
+    # shred binds the ids as one ARRAY<STRING> parameter (BigQueryWarehouse declares it)
+    return harness.analyze(runs, udfs.declarations(), {shred.IDS_PARAM: "ARRAY<STRING>"})
 
 
 def test_every_bigquery_statement_passes_zetasql(analysed, capsys):

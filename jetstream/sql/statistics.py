@@ -183,9 +183,12 @@ def _staged_cur(
     no value for the clients outside it, as in the stored rows."""
     selects = []
     for name, alias in cols.metrics.items():
-        value = to_float(lit.ident(name), types.get(name, "FLOAT64"))
+        column = lit.ident(name)
         if len(bases) > 1 and _pick(name, bases, own) is AnalysisBasis.EXPOSURES:
-            value = f"IF({EXPOSED_COLUMN}, {value}, NULL)"
+            # the CAST outside the IF: a failing CAST errors on both engines (inside a
+            # branch, the DuckDB path would make it a TRY_CAST: NULL)
+            column = f"IF({EXPOSED_COLUMN}, {column}, NULL)"
+        value = to_float(column, types.get(name, "FLOAT64"))
         selects.append(f"{value} AS {alias}")
     if len(bases) > 1:
         selects.append(f"{EXPOSED_COLUMN} AS {EXPOSED}")

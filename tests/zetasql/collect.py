@@ -51,13 +51,20 @@ def logging_to(path: Path) -> Iterator[Path]:
             os.environ[sql_log.ENV] = before
 
 
-def demo(tmp: Path) -> tuple[list[dict], Path]:
+def demo(
+    tmp: Path,
+    clients: int = DEMO_CLIENTS,
+    days: int = DEMO_DAYS,
+    config_repo: Path | None = None,
+) -> tuple[list[dict], Path]:
     """A whole demo run (synthetic telemetry, every task kind of the demo experiments with
     the local runner's worker processes, export); returns its log and warehouse file."""
     out = tmp / "demo"
     log = tmp / "demo.jsonl"
     env = {**os.environ, sql_log.ENV: str(log), "JETSTREAM_LOG_LEVEL": "WARNING"}
-    args = ["--out", str(out), "--clients", str(DEMO_CLIENTS), "--days", str(DEMO_DAYS)]
+    args = ["--out", str(out), "--clients", str(clients), "--days", str(days)]
+    if config_repo is not None:
+        args += ["--config-repo", str(config_repo)]
     # the demo's module (jetstream.demo; jetstream.synthetic.demo once synthetic/ is a package)
     module = next(m for m in DEMO_MODULES if _module_exists(m))
     proc = subprocess.run(
@@ -164,8 +171,9 @@ def previews(tmp: Path) -> list[dict]:
     return read_log(log)
 
 
-def monitoring(tmp: Path) -> list[dict]:
-    """The live-monitoring jobs (hourly, five-minute, daily) on a synthetic event stream."""
+def monitoring(tmp: Path, warehouse: str = "duckdb::memory:") -> list[dict]:
+    """The live-monitoring jobs (hourly, five-minute, daily) on a synthetic event stream
+    (in `warehouse`: a file keeps the tables for a later look)."""
     from jetstream.artifacts import open_store
     from jetstream.monitoring.jobs import Monitor
     from jetstream.monitoring.schedule import Job
@@ -174,7 +182,7 @@ def monitoring(tmp: Path) -> list[dict]:
 
     hour = dt.timedelta(hours=1)
     with logging_to(tmp / "monitoring.jsonl") as log:
-        wh = open_warehouse("duckdb::memory:")
+        wh = open_warehouse(warehouse)
         try:
             for name, table in make_stream(clients=100, events=1000).items():
                 wh.load_arrow(name, table, mode="replace")

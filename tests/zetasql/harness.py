@@ -1,5 +1,5 @@
 """ZetaSQL in its own virtualenv: built on first use in a per-user cache directory, then
-`analyze.py` runs in it as a subprocess.
+`analyze.py` (analysis) and `evaluate.py` (the reference engine) run in it as subprocesses.
 
 The cache (JETSTREAM_ZETASQL_CACHE, default ~/.cache/jetstream-zetasql) holds
 `venv-<zetasql version>` and the compiled WASM module keyed by the zetasql and wasmtime
@@ -19,6 +19,7 @@ from pathlib import Path
 
 ZETASQL_VERSION = "0.1.5"
 ANALYZER = Path(__file__).with_name("analyze.py")
+EVALUATOR = Path(__file__).with_name("evaluate.py")
 ANALYZE_TIMEOUT = 1800  # the first run compiles the module
 
 
@@ -63,12 +64,17 @@ def venv_python() -> Path:
     return python
 
 
-def analyze(runs: dict[str, list[dict]], functions: list[dict]) -> dict[str, list[dict]]:
-    """Each run's log entries analysed in order; per run, one result per statement."""
+def analyze(
+    runs: dict[str, list[dict]],
+    functions: list[dict],
+    parameters: dict[str, str] | None = None,
+) -> dict[str, list[dict]]:
+    """Each run's log entries analysed in order; per run, one result per statement.
+    `parameters`: the query parameters' BigQuery types, by name."""
     python = venv_python()
     proc = subprocess.run(
         [str(python), str(ANALYZER)],
-        input=json.dumps({"runs": runs, "functions": functions}),
+        input=json.dumps({"runs": runs, "functions": functions, "parameters": parameters or {}}),
         capture_output=True,
         text=True,
         env={**os.environ, "ZETASQL_MODULE_CACHE": str(cache_dir())},
@@ -76,4 +82,20 @@ def analyze(runs: dict[str, list[dict]], functions: list[dict]) -> dict[str, lis
     )
     if proc.returncode != 0:
         raise AssertionError(f"analyze.py failed:\n{proc.stderr[-5000:]}")
+    return json.loads(proc.stdout)
+
+
+def evaluate(tables: dict[str, dict], queries: list[dict]) -> list[dict]:
+    """Queries run on ZetaSQL's reference engine over the given tables (evaluate.py)."""
+    python = venv_python()
+    proc = subprocess.run(
+        [str(python), str(EVALUATOR)],
+        input=json.dumps({"tables": tables, "queries": queries}),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ZETASQL_MODULE_CACHE": str(cache_dir())},
+        timeout=ANALYZE_TIMEOUT,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"evaluate.py failed:\n{proc.stderr[-5000:]}")
     return json.loads(proc.stdout)
