@@ -1,5 +1,5 @@
 """A log of the BigQuery-dialect SQL the embedded warehouse is asked to run, before it is
-transpiled: the seam of the offline GoogleSQL check (tests/test_bigquery_zetasql.py).
+transpiled: the seam of the offline GoogleSQL check (tests/warehouse/test_bigquery_zetasql.py).
 
 When the environment variable JETSTREAM_SQL_LOG names a file, DuckDBWarehouse appends one
 JSON line per call, in the text `BigQueryWarehouse` would send for it:

@@ -2,9 +2,10 @@
 
 Reads a JSON object from stdin:
   {"functions": [{"name": "mozfun.x.y", "signatures": [[[arg_type, ...], return_type]]}],
-   "runs": {"name": [entry, ...]}, "parameters": {"name": bigquery_type}}
+   "runs": {"name": [entry, ...]}}
 where an entry is a line of the warehouse SQL log (jetstream/warehouse/sql_log.py):
-{"kind": "sql", "sql": script} or {"kind": "load", "table": name, "columns": {col: type}}.
+{"kind": "sql", "sql": script, "params": {name: bigquery_type}} (its query parameters are
+declared with those types) or {"kind": "load", "table": name, "columns": {col: type}}.
 Writes {"name": [{"sql", "ok", "error"}, ...]} to stdout, one result per statement (a
 script is split into its statements). Each run starts from an empty catalog; entries are
 analysed in order: a load declares its table, a successful CREATE TABLE / VIEW adds its
@@ -88,7 +89,7 @@ def quote(name: str) -> str:
 class Session:
     """A catalog that grows as the statements run, and the analyzer options."""
 
-    def __init__(self, parameters: dict[str, str] | None = None) -> None:
+    def __init__(self) -> None:
         from zetasql.core.local_service import ZetaSqlLocalService
         from zetasql.types import (
             AnalyzerOptions,
@@ -106,13 +107,6 @@ class Session:
         self.paths: dict[tuple[str, ...], tuple[str, ...]] = {}  # path as written -> table
         self.functions: list = []
         self._catalog: int | None = None  # the registered catalog, while still complete
-        # declared parameters (name -> BigQuery type): an undeclared one is typed from its
-        # first use, which fails for one only used in UNNEST(@p) (taken as INT64)
-        for name, kind in (parameters or {}).items():
-            (declared,) = self.column_types([["p", kind]])
-            self.options.query_parameters.append(
-                AnalyzerOptions.QueryParameter(name=name, type=declared)
-            )
         self._options_proto = self.options.to_proto()
         self._language_proto = language.to_proto()
 
@@ -338,7 +332,7 @@ def main() -> None:
     request = json.load(sys.stdin)
     out: dict[str, list[dict]] = {}
     for run, entries in request["runs"].items():
-        session = Session(request.get("parameters"))  # each run: an empty catalog
+        session = Session()  # each run starts from an empty catalog
         for function in request.get("functions", []):
             session.add_function(function["name"], function["signatures"])
         results = out.setdefault(run, [])

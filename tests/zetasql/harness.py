@@ -64,17 +64,13 @@ def venv_python() -> Path:
     return python
 
 
-def analyze(
-    runs: dict[str, list[dict]],
-    functions: list[dict],
-    parameters: dict[str, str] | None = None,
-) -> dict[str, list[dict]]:
-    """Each run's log entries analysed in order; per run, one result per statement.
-    `parameters`: the query parameters' BigQuery types, by name."""
+def analyze(runs: dict[str, list[dict]], functions: list[dict]) -> dict[str, list[dict]]:
+    """Each run's log entries analysed in order; per run, one result per statement (query
+    parameters declared with the types each entry records)."""
     python = venv_python()
     proc = subprocess.run(
         [str(python), str(ANALYZER)],
-        input=json.dumps({"runs": runs, "functions": functions, "parameters": parameters or {}}),
+        input=json.dumps({"runs": runs, "functions": functions}),
         capture_output=True,
         text=True,
         env={**os.environ, "ZETASQL_MODULE_CACHE": str(cache_dir())},

@@ -16,7 +16,6 @@ import textwrap
 
 import pytest
 
-from jetstream.sql import shred
 from jetstream.warehouse import mozfun
 from tests.zetasql import collect, harness, udfs
 
@@ -37,8 +36,9 @@ def analysed(tmp_path_factory) -> dict[str, list[dict]]:
         "preview": collect.previews(tmp),
         "monitoring": collect.monitoring(tmp),
     }
-    # shred binds the ids as one ARRAY<STRING> parameter (BigQueryWarehouse declares it)
-    return harness.analyze(runs, udfs.declarations(), {shred.IDS_PARAM: "ARRAY<STRING>"})
+    # query parameters are declared with the types the SQL log records for each statement
+    # (as BigQueryWarehouse declares them: shred's ids are one ARRAY<STRING>)
+    return harness.analyze(runs, udfs.declarations())
 
 
 def test_every_bigquery_statement_passes_zetasql(analysed, capsys):
