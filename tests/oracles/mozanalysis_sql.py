@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -121,18 +122,21 @@ def time_limits_for(period: str, date: str, start: str, dates_enrollment: int, e
 
 
 def window_limit(value, limits: TimeLimits) -> int | None:
-    """Jetstream's translation of an exposure-signal window bound to days."""
+    """Jetstream's translation of an exposure-signal window bound (ExposureSignal.
+    _window_limit_to_int): days after the first enrollment date, the analysis-window
+    bounds shifted by the length of the enrollment period."""
     if value is None or isinstance(value, int):
         return value
+    first = dt.date.fromisoformat(limits.first_enrollment_date)
+    enrollment_days = (dt.date.fromisoformat(limits.last_enrollment_date) - first).days
     name = WindowName(value)
-    if name == WindowName.ANALYSIS_WINDOW_START:
-        return limits.analysis_windows[0].start
-    if name == WindowName.ANALYSIS_WINDOW_END:
-        return limits.analysis_windows[-1].end
     if name == WindowName.ENROLLMENT_START:
         return 0
-    first = dt.date.fromisoformat(limits.first_enrollment_date)
-    return (dt.date.fromisoformat(limits.last_enrollment_date) - first).days
+    if name == WindowName.ENROLLMENT_END:
+        return enrollment_days
+    if name == WindowName.ANALYSIS_WINDOW_START:
+        return limits.analysis_windows[0].start + enrollment_days
+    return limits.analysis_windows[0].end + enrollment_days
 
 
 def ma_data_source(ds) -> DataSource:
@@ -194,7 +198,8 @@ def main() -> None:
         experiment_slug=experiment.normandy_slug,
         start_date=start,
         num_dates_enrollment=dates_enrollment,
-        app_id=conf.dataset_id or None,
+        # Jetstream passes the app id as a BigQuery dataset name (org_mozilla_firefox)
+        app_id=re.sub(r"[^a-zA-Z0-9]", "_", record.get("appId") or "").lower() or None,
         app_name=conf.app_name,
     )
     segments = [ma_segment(s) for s in conf.segments]
@@ -213,7 +218,7 @@ def main() -> None:
             custom_enrollments_query=conf.enrollment_query,
             exposure_signal=signal,
             segment_list=segments,
-            sample_size=conf.sample_size if hasattr(conf, "sample_size") else None,
+            sample_size=conf.sample_size or None,
         )
         summaries = by_period.get(MCP_PERIOD[period], [])
         metrics_out = []

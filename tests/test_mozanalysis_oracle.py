@@ -1,0 +1,183 @@
+"""mozanalysis as a per-client oracle: the reference libraries (mozanalysis and
+mozilla-metric-config-parser, pinned, in their own virtualenv) parse the demo config
+repository and write the SQL Jetstream would run for the demo experiment; that SQL runs on
+the synthetic warehouse through our BigQuery->DuckDB layer, after our own analysis of the
+demo, and every per-client value is compared with what the engine stored: enrollment
+branch and date, segment membership, who counts as exposed, and each metric per period,
+window and analysis basis. Differences must be in EXPECTED (deliberate, documented);
+anything else fails and is listed."""
+
+from __future__ import annotations
+
+import shutil
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jetstream import results
+from jetstream.warehouse import open_warehouse
+from tests import e2e_support as es
+from tests.oracles import mozanalysis_harness as oracle
+from tests.oracles import venv
+from tests.oracles.compare import (
+    Difference,
+    Expected,
+    compare_columns,
+    compare_population,
+    unexpected,
+)
+
+CLIENTS = 300
+
+# Deliberate differences from Jetstream/mozanalysis on the demo (firefox_desktop-like)
+# configuration, with the reason and the switch that restores the reference behaviour.
+EXPECTED = (
+    Expected(
+        "segment",
+        frozenset({"sidebar_regulars"}),
+        "window_start/window_end on a segment set its window here (recomputed per analysis "
+        "window for analysis_window_end); metric-config-parser ignores them and uses the "
+        "segment data source's window (0, 0) (docs/config-reference.md, 'Differences "
+        "from the reference tool' 5 and 'Segment windows')",
+        "set the window on the segment data source, not on the segment",
+    ),
+)
+
+ENROLLMENT_COLUMNS = ("branch", "enrollment_date", "num_enrollment_events")
+
+
+@pytest.fixture(scope="module")
+def oracle_python() -> Path:
+    try:
+        return oracle.python()
+    except venv.Unavailable as exc:
+        pytest.skip(f"mozanalysis oracle virtualenv unavailable: {exc}")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> es.Computed:
+    return es.computed(
+        tmp_path_factory.mktemp("oracle"), es.DEMO_SLUG, es.DEMO_REPO, clients=CLIENTS
+    )
+
+
+def _rows(table) -> dict[str, dict[str, Any]]:
+    return {r["analysis_id"]: r for r in table.to_pylist()}
+
+
+def _stored(path: Path, slug: str) -> tuple[dict, dict, dict, list[tuple]]:
+    enrollments = {
+        r["analysis_id"]: r
+        for r in es.query(path, f'SELECT * FROM main."{results.enrollments_table(slug)}"')
+    }
+    metrics: dict[tuple, dict[str, float | None]] = defaultdict(dict)
+    windows: dict[tuple[str, int], tuple[int, int]] = {}
+    for r in es.query(
+        path,
+        "SELECT analysis_id, analysis_basis, period, window_index, window_start, window_end, "
+        f'metric_slug, metric_value FROM main."metrics_{results.safe(slug)}"',
+    ):
+        key = (r["period"], r["window_index"], r["analysis_basis"], r["metric_slug"])
+        metrics[key][r["analysis_id"]] = r["metric_value"]
+        windows[(r["period"], r["window_index"])] = (r["window_start"], r["window_end"])
+    segments: dict[tuple, dict[str, bool]] = defaultdict(dict)
+    for r in es.query(path, f'SELECT * FROM main."segments_{results.safe(slug)}"'):
+        segments[(r["period"], r["window_index"], r["segment"])][r["analysis_id"]] = r["in_segment"]
+    return enrollments, metrics, segments, sorted(windows.items())
+
+
+def test_demo_matches_mozanalysis_per_client(
+    oracle_python: Path, demo: es.Computed, tmp_path: Path
+) -> None:
+    slug = demo.spec.slug
+    enrollments, metrics, segments, windows = _stored(demo.path, slug)
+    assert windows, "the engine stored no metric windows for the demo"
+    analyses = oracle.generate_sql(
+        es.EXPERIMENTS, demo.config_repo, slug, [key for key, _ in windows]
+    )
+    stored_windows = dict(windows)
+    diffs: list[Difference] = []
+    theirs = {(a["period"], a["window_index"]) for a in analyses}
+    for period, index in sorted(theirs ^ set(stored_windows)):
+        side = "only_mozanalysis" if (period, index) in theirs else "only_ours"
+        diffs.append(Difference("window", side, f"{period}[{index}]", "", 0, "analysed"))
+    analyses = [a for a in analyses if (a["period"], a["window_index"]) in stored_windows]
+
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(demo.path, path)
+    wh = open_warehouse(es.url(path))
+    counts: dict[str, int] = defaultdict(int)
+    try:
+        for i, a in enumerate(analyses):
+            period, index = a["period"], a["window_index"]
+            where = f"{period}[{index}]"
+            if (a["window_start"], a["window_end"]) != stored_windows[(period, index)]:
+                diffs.append(
+                    Difference(
+                        "window", "bounds", where, "", 0,
+                        f"mozanalysis {a['window_start'], a['window_end']}, "
+                        f"ours {stored_windows[(period, index)]}",
+                    )
+                )  # fmt: skip
+            wh.create_table_as(oracle.ENROLLMENTS_PLACEHOLDER, a["enrollments_sql"])
+            enrolled = _rows(wh.query(f"SELECT * FROM {oracle.ENROLLMENTS_PLACEHOLDER}"))
+            counts["enrolled clients"] = max(counts["enrolled clients"], len(enrolled))
+            if i == 0:
+                diffs += compare_population(enrolled, enrollments, "", "enrollments table")
+                found, n = compare_columns("enrollment", enrolled, enrollments, ENROLLMENT_COLUMNS)
+                diffs += found
+                counts["enrollment values"] += n
+            for name in a["segments"]:
+                ours = {
+                    cid: {name: v} for cid, v in segments.get((period, index, name), {}).items()
+                } or {cid: {name: r.get(name)} for cid, r in enrollments.items() if name in r}
+                if not ours:
+                    diffs.append(Difference("segment", name, where, "", 0, "not stored"))
+                    continue
+                found, n = compare_columns("segment", enrolled, ours, [name], where)
+                diffs += found
+                counts["segment values"] += n
+            for m in a["metrics"]:
+                basis = m["basis"]
+                sql = m["sql"].replace(
+                    f"`{oracle.ENROLLMENTS_PLACEHOLDER}`", oracle.ENROLLMENTS_PLACEHOLDER
+                )
+                rows = _rows(wh.query(sql))
+                if basis == "exposures":  # Jetstream's subset: clients with an exposure date
+                    rows = {c: r for c, r in rows.items() if r["exposure_date"] is not None}
+                stored_any = {
+                    cid
+                    for (p, w, b, _), values in metrics.items()
+                    if (p, w, b) == (period, index, basis)
+                    for cid in values
+                }
+                diffs += compare_population(rows, stored_any, where, basis)
+                counts["client windows"] += len(set(rows) & stored_any)
+                for name in m["metrics"]:
+                    stored = metrics.get((period, index, basis, name))
+                    if not stored:
+                        diffs.append(
+                            Difference(
+                                "metric_missing", name, where, basis, len(rows), "not stored"
+                            )
+                        )
+                        continue
+                    ours = {cid: {name: v} for cid, v in stored.items()}
+                    found, n = compare_columns("value", rows, ours, [name], where, basis)
+                    diffs += found
+                    counts["metric values"] += n
+    finally:
+        wh.close()
+
+    print(f"\nmozanalysis oracle, {slug}: {len(analyses)} windows; " + ", ".join(
+        f"{k} {v}" for k, v in sorted(counts.items())
+    ))  # fmt: skip
+    for d in diffs:
+        print(("expected   " if d not in unexpected([d], EXPECTED) else "UNEXPECTED ") + str(d))
+    assert counts["metric values"] > 0
+    bad = unexpected(diffs, EXPECTED)
+    assert not bad, f"{len(bad)} difference(s) from mozanalysis not in EXPECTED:\n" + "\n".join(
+        map(str, bad)
+    )
