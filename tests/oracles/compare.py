@@ -40,12 +40,20 @@ class Expected:
     behaviour, if there is one."""
 
     kind: str
-    subjects: frozenset[str]
+    subjects: frozenset[str] | None  # None: any subject
     reason: str
     switch: str = ""
+    periods: frozenset[str] | None = None  # None: any period
+    bases: frozenset[str] | None = None  # None: any basis
 
     def covers(self, diff: Difference) -> bool:
-        return diff.kind == self.kind and diff.subject in self.subjects
+        period = diff.period.split("[")[0]
+        return (
+            diff.kind == self.kind
+            and (self.subjects is None or diff.subject in self.subjects)
+            and (self.periods is None or period in self.periods)
+            and (self.bases is None or diff.basis in self.bases)
+        )
 
 
 def unexpected(diffs: Iterable[Difference], expected: Iterable[Expected]) -> list[Difference]:
@@ -92,6 +100,18 @@ def compare_columns(
             example = f"{cid}: mozanalysis {a!r}, ours {b!r}"
             diffs.append(Difference(kind, column, period, basis, len(bad), example))
     return diffs, compared
+
+
+def split_multi_branch(
+    rows: list[dict[str, Any]],
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """mozanalysis keys enrollments by (client, branch): a client enrolled in several
+    branches has a row per branch. The rows by client, and the clients with several."""
+    by_client: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_client.setdefault(row["analysis_id"], []).append(row)
+    multi = sorted(cid for cid, rs in by_client.items() if len(rs) > 1)
+    return {cid: rs[0] for cid, rs in by_client.items() if len(rs) == 1}, multi
 
 
 def compare_population(
