@@ -27,7 +27,7 @@ from pathlib import Path
 import attr
 from metric_config_parser.analysis import AnalysisSpec
 from metric_config_parser.config import LocalConfigCollection
-from metric_config_parser.experiment import Branch, Experiment
+from metric_config_parser.experiment import Branch, EnrollmentsQueryType, Experiment
 from metric_config_parser.exposure_signal import AnalysisWindow as WindowName
 from mozanalysis.experiment import Experiment as MAExperiment
 from mozanalysis.experiment import TimeLimits
@@ -193,7 +193,12 @@ def main() -> None:
     start = conf.start_date.strftime("%Y-%m-%d")
     end = conf.end_date.strftime("%Y-%m-%d") if conf.end_date else None
     dates_enrollment = conf.enrollment_period + 1
-    query_type = conf.enrollments_query_type
+    # Jetstream's platform configuration: Normandy events on desktop, Glean events elsewhere
+    query_type = conf.enrollments_query_type or (
+        EnrollmentsQueryType.NORMANDY
+        if conf.app_name == "firefox_desktop"
+        else EnrollmentsQueryType.GLEAN_EVENT
+    )
     ma_exp = MAExperiment(
         experiment_slug=experiment.normandy_slug,
         start_date=start,
