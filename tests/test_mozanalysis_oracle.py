@@ -72,6 +72,7 @@ EXPECTED = (
 )
 
 ENROLLMENT_COLUMNS = ("branch", "enrollment_date", "num_enrollment_events")
+EXPOSURE_COLUMNS = ("exposure_date", "num_exposure_events")
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +167,9 @@ def compare_with_mozanalysis(
             counts["enrolled clients"] = max(counts["enrolled clients"], len(enrolled))
             if i == 0:
                 diffs += compare_population(enrolled, enrollments, "", "enrollments table")
-                found, n = compare_columns("enrollment", enrolled, enrollments, ENROLLMENT_COLUMNS)
+                # with a custom exposure signal, exposure depends on the analysis window
+                columns = ENROLLMENT_COLUMNS + (() if a["exposure_signal"] else EXPOSURE_COLUMNS)
+                found, n = compare_columns("enrollment", enrolled, enrollments, columns)
                 diffs += found
                 counts["enrollment values"] += n
             for name in a["segments"]:

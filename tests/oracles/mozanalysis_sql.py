@@ -7,7 +7,7 @@ stdin: {"experiments": path to an Experimenter v8 JSON list, "config_repo": path
         "slug": str, "analyses": [{"period": "week", "window_index": 0}, ...],
         "enrollments_table": placeholder name for the stored enrollments table}
 stdout: {"analyses": [{"period", "window_index", "date", "window_start", "window_end",
-         "enrollments_sql", "segments": [names],
+         "enrollments_sql", "exposure_signal": bool, "segments": [names],
          "metrics": [{"basis", "sql", "metrics": [names]}]}]}
 
 Time limits follow Jetstream's analysis: `enrollment_period + 1` dates of enrollment;
@@ -257,6 +257,7 @@ def main() -> None:
                 "window_start": window.start,
                 "window_end": window.end,
                 "enrollments_sql": enrollments_sql,
+                "exposure_signal": signal is not None,
                 "segments": [s.name for s in segments],
                 "metrics": metrics_out,
             }
