@@ -50,8 +50,8 @@ EXPECTED = (
         "population",
         frozenset({"multi_branch_clients"}),
         "a client with enrollment events for several branches is left out of the analysis "
-        "(docs/own-data.md; the report counts them); mozanalysis keys enrollments by "
-        "(client, branch) and keeps a row per branch",
+        "(docs/config-reference.md, 'Differences from Jetstream' 1; a warning counts them); "
+        "mozanalysis keys enrollments by (client, branch) and keeps a row per branch",
     ),
     Expected(
         "metric_missing",
@@ -61,6 +61,13 @@ EXPECTED = (
         "exposures-basis table for them when a metric has that basis",
         periods=frozenset({"preenrollment_week", "preenrollment_days28"}),
         bases=frozenset({"exposures"}),
+    ),
+    Expected(
+        "enrollment",
+        frozenset({"num_exposure_events"}),
+        "a client never exposed has 0 exposure events here (a count), NULL in mozanalysis; "
+        "exposure dates agree and statistics filter on them (docs/config-reference.md, "
+        "'Differences from Jetstream' 5)",
     ),
     Expected(
         "population",
