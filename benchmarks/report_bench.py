@@ -330,7 +330,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print, do not write results")
     args = parser.parse_args(argv)
     results = ensure_results(args.results)
-    doc: dict[str, Any] = {"machine": machine(), "results": str(results), "targets": TARGETS}
+    shown = Path(results).resolve()
+    if shown.is_relative_to(ROOT.parent):  # a path in the checkout, not of this machine
+        shown = shown.relative_to(ROOT.parent)
+    doc: dict[str, Any] = {"machine": machine(), "results": str(shown), "targets": TARGETS}
     with tempfile.TemporaryDirectory(prefix="report-bench-") as tmp:
         svg, data = bench_svg(results, Path(tmp), args.repeat, args.experiment)
         doc["report"] = svg
