@@ -27,12 +27,16 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # Names of metrics, segments, data sources and the other named tables of a config: they
 # become SQL column names and table suffixes, so a BigQuery/DuckDB unquoted identifier.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# a definitions table named by a wildcard pattern (`[metrics.'*']`, metric-config-parser's
+# way to update every matching definition): identifier characters and `*`; never SQL
+IDENTIFIER_PATTERN = re.compile(r"[A-Za-z0-9_*]*\*[A-Za-z0-9_*]*")
 
 _ALLOWED = {
     EXPERIMENT_SLUG.pattern: "lower-case letters, digits, '-', '_' and '.', starting with a "
     "letter or digit",
     NAME.pattern: "letters, digits, '-', '_' and '.', starting with a letter or digit",
     IDENTIFIER.pattern: "letters, digits and '_', not starting with a digit",
+    IDENTIFIER_PATTERN.pattern: "letters, digits, '_' and '*'",
 }
 
 

@@ -406,7 +406,7 @@ def test_submitted_analysis_workflows_are_hardened():
 
     specs, _ = load_many(str(synthetic.DEMO_DIR / "experiments.json"), synthetic.DEMO_DIR)
     settings = RunSettings(experiments="x.json", warehouse="duckdb:w", out="o")
-    workflow = argo.build_workflow(plan(specs, dt.date(2026, 1, 11)), settings).to_dict()
+    workflow = argo.build_workflow(plan(specs, dt.date(2026, 1, 13)), settings).to_dict()
     leaves = [t for t in workflow["spec"]["templates"] if "container" in t]
     assert leaves
     for template in leaves:

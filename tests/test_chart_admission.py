@@ -65,7 +65,7 @@ def webhook_workflow(chart) -> dict[str, Any]:
         image=chart["image"],
         namespace=NAMESPACE,
     )
-    graph = plan(specs, dt.date(2026, 1, 11))
+    graph = plan(specs, dt.date(2026, 1, 13))
     return argo.build_workflow(
         graph, settings, labels={"jetstream/config-commit": "a" * 40}
     ).to_dict()

@@ -117,7 +117,8 @@ def problem_lines(out: str, slugs: list[str]) -> list[str]:
                 f"  {d.get('log_level')} {where + ': ' if where else ''}{d.get('message')}"
             )
         if len(docs) > SHOW_KINDS:
-            lines.append(f"  ... and {len(docs) - SHOW_KINDS} more in {store.url(path)}")
+            # the location as given (a directory or gs://), not a link: the report is the link
+            lines.append(f"  ... and {len(docs) - SHOW_KINDS} more in {out.rstrip('/')}/{path}")
     return lines
 
 

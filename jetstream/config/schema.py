@@ -329,7 +329,8 @@ class _Checker:
 
     def name(self, name: str, where: str) -> None:
         """A metric, segment, data source, ... name: it becomes a SQL identifier."""
-        msg = slugs.problem(name, slugs.IDENTIFIER)
+        rule = slugs.IDENTIFIER_PATTERN if "*" in name else slugs.IDENTIFIER
+        msg = slugs.problem(name, rule)
         if msg:
             self.error(where, f"name {msg}")
 

@@ -201,7 +201,9 @@ STATISTICS: dict[str, StatisticDef] = {
         ),
         StatisticDef(
             "sequential_mean",
-            _params(_ci(), _drop(), Param("tuning_clients", INT, 100_000, minimum=1)),
+            _params(
+                _ci(), _drop(), Param("tuning_clients", INT, 100_000, minimum=1, maximum=10**9)
+            ),
             "Mean with always-valid (confidence-sequence) intervals, for daily or weekly "
             "looks: the normal-mixture boundary, narrowest at tuning_clients clients.",
             label="mean_sequential",

@@ -222,6 +222,8 @@ def test_every_statistic_and_pre_treatment_form_is_accepted():
     denominator = "b"
     [metrics.m.statistics.count]
     [metrics.m.statistics.sum]
+    [metrics.m.statistics.sequential_mean]
+    tuning_clients = 50000
     [metrics.m.statistics.kernel_density_estimate]
     bandwidth = "scott"
     adjust = 1.5
@@ -235,6 +237,7 @@ def test_every_statistic_and_pre_treatment_form_is_accepted():
     assert set(catalogue.STATISTICS) == {
         "bootstrap_mean", "binomial", "deciles", "linear_model_mean", "per_client_dau_impact",
         "population_ratio", "count", "sum", "kernel_density_estimate", "empirical_cdf",
+        "sequential_mean",
     }  # fmt: skip
     assert catalogue.STATISTICS["bootstrap_mean"].defaults() == {
         "num_samples": 10000,

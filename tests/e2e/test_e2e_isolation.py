@@ -24,7 +24,7 @@ from tests.support import e2e_support as e2e
 pytestmark = pytest.mark.slow
 
 PAYLOAD = "demo-sidebar-redesign' OR event_method = 'enroll' OR 'a'='b"
-DATE = "2026-01-17"  # day 6 of demo-sidebar-redesign: the day and week-0 windows are due
+DATE = "2026-01-18"  # E + 6 of demo-sidebar-redesign (enrollment through 01-12, as Jetstream): week 0 is due
 
 
 def _experiments(tmp_path: Path, *extra: dict) -> str:

@@ -580,3 +580,29 @@ def test_task_records_its_own_runs_row_under_argo(tmp_path, monkeypatch):
     assert (run_id, node_id, attempt, status) == ("wf-abc", "export/not-an-experiment", 3, "failed")
     assert code == 2 and "not-an-experiment" in error
     assert estimated is None and billed is None  # DuckDB bills nothing
+
+
+def _retried(expression: str, status: str, exit_code: int) -> bool:
+    """Argo's retry expression (expr-lang) for one failed attempt, evaluated for the three
+    operators it uses: `||`, `==`, `>` over `lastRetry.status` and `asInt(lastRetry.exitCode)`."""
+    python = (
+        expression.replace("||", " or ")
+        .replace("asInt(lastRetry.exitCode)", str(exit_code))
+        .replace("lastRetry.status", repr(status))
+    )
+    return bool(eval(python, {"__builtins__": {}}))  # noqa: S307 - our own constant
+
+
+@pytest.mark.parametrize(
+    ("status", "exit_code", "retried"),
+    [
+        ("Failed", 75, True),  # transient
+        ("Failed", 137, True),  # SIGKILL: the OOM killer
+        ("Failed", 143, True),  # SIGTERM
+        ("Error", 0, True),  # evicted: never ran to an exit code
+        ("Failed", 1, False),  # a real failure
+        ("Failed", 2, False),  # a config error
+    ],
+)
+def test_retry_expression_retries_transient_errors_and_signal_deaths(status, exit_code, retried):
+    assert _retried(RETRY_EXPRESSION, status, exit_code) is retried

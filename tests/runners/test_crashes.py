@@ -139,7 +139,8 @@ def test_a_worker_killed_mid_task_is_replaced_and_the_task_retried(tmp_path, htt
     """The real worker, running a real export task, killed by SIGKILL while the task waits
     for the experiments source; the retry runs in a new worker and publishes."""
     body = (synthetic.DEMO_DIR / "experiments.json").read_bytes()
-    http_server.script(Reply(200, body, delay=60), Reply(200, body))
+    # the killed attempt's read, then the retry's reads (the spec, and export's metadata)
+    http_server.script(Reply(200, body, delay=60), *[Reply(200, body)] * 3)
     runner = LocalRunner(
         _demo_settings(tmp_path, http_server.url("/experiments")),
         parallelism=1,
@@ -291,7 +292,7 @@ def test_argo_can_pass_dependency_statuses():
 def test_a_run_whose_metrics_task_finally_fails_names_it_in_the_published_errors(tmp_path):
     """The real CLI in the real workers: a metrics task fails (its experiment has no
     enrollments yet), export still runs and publishes an errors document naming it."""
-    date = dt.date(2026, 1, 17)
+    date = dt.date(2026, 1, 18)  # week 0 is due: enrollment ends 01-12 (E + 6)
     metrics = TaskNode(TaskKind.METRICS, DEMO, date, Period.WEEK, "feature_events")
     export = TaskNode(TaskKind.EXPORT, DEMO, date=date, depends=(metrics.id,))
     runner = LocalRunner(
@@ -308,5 +309,5 @@ def test_a_run_whose_metrics_task_finally_fails_names_it_in_the_published_errors
     errors = json.loads((tmp_path / "out" / errors_path(DEMO)).read_text())
     [row] = [e for e in errors if e["exception_type"] == incomplete.EXCEPTION_TYPE]
     assert f"task {metrics.id} of experiment {DEMO} failed" in row["message"]
-    assert "week results of 2026-01-17 may be incomplete" in row["message"]
+    assert "week results of 2026-01-18 may be incomplete" in row["message"]
     assert not (tmp_path / "out" / statistics_path(DEMO, Period.WEEK)).exists()

@@ -36,7 +36,7 @@ def test_rows_name_the_caller_and_stamp_inside_the_run(monkeypatch):
     errors.add("few clients", level="warning", metric="m")
     row = errors.rows[0]
     assert (row["filename"], row["func_name"]) == (
-        "tests/test_error_rows.py",
+        "tests/tasks/test_error_rows.py",
         "test_rows_name_the_caller_and_stamp_inside_the_run",
     )
     assert row["timestamp"] >= started

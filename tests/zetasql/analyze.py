@@ -250,6 +250,12 @@ class Session:
             and ("Table" in kind or "View" in kind)
         ):
             self.add_table(".".join(name_path), named)
+            # findable under the name it was created with, also by statements whose table
+            # names the extraction call does not report (ALTER TABLE)
+            written = tuple(name_path)
+            if written not in self.paths:
+                self.paths[written] = tuple(".".join(name_path).lower().split("."))
+                self._invalidate()
 
     def declare_parameters(self, params: dict[str, str]) -> None:
         """The query parameters of the next scripts with their BigQuery types, as the

@@ -40,7 +40,12 @@ LABEL_PREFIX = "jetstream"
 PLAN_LABEL = f"{LABEL_PREFIX}/plan"
 TRIGGER_LABEL = f"{LABEL_PREFIX}/trigger"
 EXPERIMENTS_ANNOTATION = f"{LABEL_PREFIX}/experiments"  # JSON list of the slugs it runs
-RETRY_EXPRESSION = 'lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 75'
+# Error: the pod never ran to an exit code (evicted, node lost); 75: transient; > 128: the
+# process died by a signal (128 + N; 137 = SIGKILL, the OOM killer), retried like 75
+RETRY_EXPRESSION = (
+    'lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 75'
+    " || asInt(lastRetry.exitCode) > 128"
+)
 LOOP_PARAMETER = "date"
 COMMON_PARAMETERS = {
     "--experiments": "experiments",

@@ -79,6 +79,7 @@ def container(
     from hera.workflows.models import Backoff
 
     from jetstream.runners.argo import pod_security
+    from jetstream.runners.argo.build import RETRY_EXPRESSION
 
     env = [Env(name="JETSTREAM_LOG_FORMAT", value="json"), *pod_security.env()]
     env += [Env(name=k, value=v) for k, v in (extra_env or {}).items()]
@@ -97,7 +98,7 @@ def container(
         retry_strategy=RetryStrategy(
             limit=RETRIES,
             retry_policy="Always",
-            expression='lastRetry.status == "Error" || asInt(lastRetry.exitCode) == 75',
+            expression=RETRY_EXPRESSION,
             backoff=Backoff(
                 duration=f"{BACKOFF_SECONDS}s",
                 factor=2,  # type: ignore[arg-type]
