@@ -20,7 +20,6 @@ import pytest
 from jetstream import results, synthetic
 from jetstream.commands.loading import load_one
 from jetstream.warehouse import open_warehouse
-from tests.support import e2e_support as es
 from tests.oracles import mozanalysis_harness as oracle
 from tests.oracles import venv
 from tests.oracles.compare import (
@@ -31,6 +30,7 @@ from tests.oracles.compare import (
     split_multi_branch,
     unexpected,
 )
+from tests.support import e2e_support as es
 
 CLIENTS = 300
 
