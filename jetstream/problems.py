@@ -67,7 +67,9 @@ def _windows(values: Iterable[int]) -> str:
 def with_count(message: str, count: int, facets: Mapping[str, Sequence[str]]) -> str:
     if count <= 1:
         return message
-    parts = [f"{name} {'/'.join(values)}" for name, values in facets.items() if values]
+    # sorted: the text must not depend on the order the rows were written in (a resumed run
+    # publishes exactly what an uninterrupted one does)
+    parts = [f"{name} {'/'.join(sorted(values))}" for name, values in facets.items() if values]
     return f"{message} ({count} times: {'; '.join(parts)})"
 
 
@@ -139,6 +141,17 @@ def aggregate(docs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _fold(members: Sequence[tuple[dict[str, Any], str, int, dict[str, list[str]]]]) -> dict:
+    members = sorted(  # a canonical order, whatever order the rows were written in
+        members,
+        key=lambda m: (
+            str(m[0].get("analysis_period") or ""),
+            str(m[0].get("window_index") or "").zfill(6),
+            m[1],
+            str(m[0].get("data_source") or ""),
+            str(m[0].get("segment") or ""),
+            str(m[0].get("analysis_basis") or ""),
+        ),
+    )
     first = members[0][0]
     if len(members) == 1:
         return first

@@ -281,6 +281,16 @@ def same_value(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def first_difference(a: Any, b: Any) -> Any:
+    """The first entries of two JSON lists that differ (for the failure message)."""
+    if isinstance(a, list) and isinstance(b, list):
+        for x, y in zip(a, b, strict=False):
+            if not same_value(x, y):
+                return f"{json.dumps(x, sort_keys=True)}\n  vs {json.dumps(y, sort_keys=True)}"
+        return f"lengths {len(a)} vs {len(b)}"
+    return a, b
+
+
 def assert_same_rows(name: str, left: list[tuple], right: list[tuple]) -> None:
     assert len(left) == len(right), f"{name}: {len(left)} rows vs {len(right)}"
     for i, (a, b) in enumerate(zip(left, right, strict=True)):
@@ -370,4 +380,5 @@ def test_killed_rerun_resumes_to_the_same_results(initial_warehouse, tmp_path):
     assert any(k.startswith("statistics/") for k in docs)
     assert any(k.startswith("metadata/") for k in docs)
     for rel in sorted(clean_docs):
-        assert same_value(docs[rel], clean_docs[rel]), rel
+        if not same_value(docs[rel], clean_docs[rel]):
+            pytest.fail(f"{rel}: {first_difference(docs[rel], clean_docs[rel])}")
