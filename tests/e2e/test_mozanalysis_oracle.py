@@ -21,7 +21,6 @@ from jetstream import results, synthetic
 from jetstream.commands.loading import load_one
 from jetstream.warehouse import open_warehouse
 from tests.oracles import mozanalysis_harness as oracle
-from tests.oracles import venv
 from tests.oracles.compare import (
     Difference,
     Expected,
@@ -31,6 +30,7 @@ from tests.oracles.compare import (
     unexpected,
 )
 from tests.support import e2e_support as es
+from tests.support import venvs as venv
 
 CLIENTS = 300
 

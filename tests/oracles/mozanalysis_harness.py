@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tests.oracles import venv
+from tests.support import venvs as venv
 
 MOZANALYSIS = "2026.10.1"
 METRIC_CONFIG_PARSER = "2026.10.2"

@@ -9,22 +9,21 @@ A fresh clone (CI) reuses it; nothing is written into the repository.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
+from typing import Any
+
+from tests.support import venvs
+from tests.support.venvs import Unavailable
+
+__all__ = ["Unavailable", "analyze", "cache_dir", "evaluate", "venv_python"]
 
 ZETASQL_VERSION = "0.1.5"
 ANALYZER = Path(__file__).with_name("analyze.py")
 EVALUATOR = Path(__file__).with_name("evaluate.py")
 ANALYZE_TIMEOUT = 1800  # the first run compiles the module
-
-
-class Unavailable(Exception):
-    """The virtualenv could not be built (no network, no package index)."""
 
 
 def cache_dir() -> Path:
@@ -33,65 +32,33 @@ def cache_dir() -> Path:
 
 
 def venv_python() -> Path:
-    """The virtualenv's python; builds the virtualenv once (under a lock, so parallel
-    test workers build it once)."""
-    cache = cache_dir()
-    venv = cache / f"venv-{ZETASQL_VERSION}"
-    python = venv / "bin" / "python"
-    if python.exists():
-        return python
-    cache.mkdir(parents=True, exist_ok=True)
-    with open(cache / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if python.exists():
-            return python
-        building = cache / f"venv-{ZETASQL_VERSION}.building"
-        shutil.rmtree(building, ignore_errors=True)
-        steps = [
-            [sys.executable, "-m", "venv", str(building)],
-            [str(building / "bin" / "python"), "-m", "pip", "install", "-q",
-             f"zetasql=={ZETASQL_VERSION}"],
-        ]  # fmt: skip
-        for step in steps:
-            proc = subprocess.run(step, capture_output=True, text=True, timeout=900)
-            if proc.returncode != 0:
-                shutil.rmtree(building, ignore_errors=True)
-                raise Unavailable(
-                    f"cannot build the zetasql virtualenv ({' '.join(step[-3:])}): "
-                    f"{(proc.stderr or proc.stdout).strip()[-800:]}"
-                )
-        building.rename(venv)  # venv scripts hold absolute paths: use bin/python only
-    return python
+    """The virtualenv's python; built once per machine (tests/support/venvs.py)."""
+    return venvs.venv_python(
+        f"venv-{ZETASQL_VERSION}", [f"zetasql=={ZETASQL_VERSION}"], cache=cache_dir()
+    )
+
+
+def _run(script: Path, payload: dict) -> Any:
+    """`script` in the virtualenv with `payload` as JSON on stdin; its JSON output."""
+    proc = subprocess.run(
+        [str(venv_python()), str(script)],
+        input=json.dumps(payload),
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ZETASQL_MODULE_CACHE": str(cache_dir())},
+        timeout=ANALYZE_TIMEOUT,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"{script.name} failed:\n{proc.stderr[-5000:]}")
+    return json.loads(proc.stdout)
 
 
 def analyze(runs: dict[str, list[dict]], functions: list[dict]) -> dict[str, list[dict]]:
     """Each run's log entries analysed in order; per run, one result per statement (query
     parameters declared with the types each entry records)."""
-    python = venv_python()
-    proc = subprocess.run(
-        [str(python), str(ANALYZER)],
-        input=json.dumps({"runs": runs, "functions": functions}),
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ZETASQL_MODULE_CACHE": str(cache_dir())},
-        timeout=ANALYZE_TIMEOUT,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"analyze.py failed:\n{proc.stderr[-5000:]}")
-    return json.loads(proc.stdout)
+    return _run(ANALYZER, {"runs": runs, "functions": functions})
 
 
 def evaluate(tables: dict[str, dict], queries: list[dict]) -> list[dict]:
     """Queries run on ZetaSQL's reference engine over the given tables (evaluate.py)."""
-    python = venv_python()
-    proc = subprocess.run(
-        [str(python), str(EVALUATOR)],
-        input=json.dumps({"tables": tables, "queries": queries}),
-        capture_output=True,
-        text=True,
-        env={**os.environ, "ZETASQL_MODULE_CACHE": str(cache_dir())},
-        timeout=ANALYZE_TIMEOUT,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"evaluate.py failed:\n{proc.stderr[-5000:]}")
-    return json.loads(proc.stdout)
+    return _run(EVALUATOR, {"tables": tables, "queries": queries})

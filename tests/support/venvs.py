@@ -1,8 +1,9 @@
-"""Virtualenvs for reference tools (oracles), built once per machine under
-~/.cache/jetstream-oracles (JETSTREAM_ORACLES_CACHE), like tests/zetasql/harness.py:
-system `python3 -m venv`, pinned requirements, built under a file lock into a
-`.building` directory renamed when complete, so parallel test workers build it once and
-a failed build leaves nothing behind."""
+"""Virtualenvs for the independent implementations the tests check against (ZetaSQL,
+Experimenter's models, mozanalysis, cel-python), built once per machine under a cache
+directory (default ~/.cache/jetstream-oracles, JETSTREAM_ORACLES_CACHE): system
+`python3 -m venv`, pinned requirements, built under a file lock into a `.building`
+directory renamed when complete, so parallel test workers build it once and a failed
+build leaves nothing behind. The one builder of every such virtualenv."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,10 +27,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("JETSTREAM_ORACLES_CACHE", default))
 
 
-def venv_python(name: str, requirements: Sequence[str]) -> Path:
+def venv_python(name: str, requirements: Sequence[str], cache: Path | None = None) -> Path:
     """The python of the virtualenv `name` (e.g. `mozanalysis-2026.10.1`) with the pinned
-    `requirements`; builds it on first use."""
-    cache = cache_dir()
+    `requirements`, under `cache` (default `cache_dir()`); builds it on first use."""
+    cache = cache or cache_dir()
     venv = cache / name
     python = venv / "bin" / "python"
     if python.exists():
@@ -38,7 +40,7 @@ def venv_python(name: str, requirements: Sequence[str]) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if python.exists():
             return python
-        system_python = shutil.which("python3")
+        system_python = shutil.which("python3") or sys.executable
         if system_python is None:
             raise Unavailable(f"cannot build the {name} virtualenv: no python3 on PATH")
         building = cache / f"{name}.building"
