@@ -10,11 +10,14 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jetstream.config.model import AnalysisSpec
 from jetstream.errors import ConfigError, TransientError
 from jetstream.logs import get_logger
+
+if TYPE_CHECKING:
+    from jetstream.experiments import Experiment
 
 log = get_logger("jetstream.commands")
 
@@ -37,6 +40,14 @@ def _repo(config_repo: Path | str | None) -> Path:
 
 
 def load_one(slug: str, experiments: str, config_repo: Path | str | None) -> AnalysisSpec:
+    return load_one_with_record(slug, experiments, config_repo)[0]
+
+
+def load_one_with_record(
+    slug: str, experiments: str, config_repo: Path | str | None
+) -> tuple[AnalysisSpec, Experiment]:
+    """The experiment's spec and its Experimenter record as published (before the config's
+    overrides), from one read of the experiments source."""
     from jetstream.config import load_spec
 
     exps = load_experiments(experiments)
@@ -45,7 +56,7 @@ def load_one(slug: str, experiments: str, config_repo: Path | str | None) -> Ana
         if rejected:
             raise ConfigError(f"experiment {slug!r} cannot be analysed: {rejected}")
         raise ConfigError(f"experiment {slug!r} is not in {experiments}")
-    return load_spec(slug, exps, _repo(config_repo))
+    return load_spec(slug, exps, _repo(config_repo)), exps[slug]
 
 
 def load_many(

@@ -28,7 +28,7 @@ def _run_id() -> str:
 def _execute(
     slug: str, experiments: str, config_repo: Path | None, warehouse: str, req: TaskRequest
 ) -> None:
-    from jetstream.commands.loading import load_one
+    from jetstream.commands.loading import load_one_with_record
     from jetstream.tasks.context import TaskContext
     from jetstream.tasks.dispatch import run_task
     from jetstream.warehouse import open_warehouse
@@ -38,7 +38,7 @@ def _execute(
     report: dict[str, Any] = {"experiment": slug}
     code = 1
     try:
-        spec = load_one(slug, experiments, config_repo)
+        spec, record = load_one_with_record(slug, experiments, config_repo)
         wh = open_warehouse(warehouse)
         try:
             ctx = TaskContext(
@@ -46,7 +46,7 @@ def _execute(
                 spec,
                 _run_id(),
                 config_repo=str(config_repo) if config_repo else None,
-                experiments=experiments,
+                record=record,
             )
             extra: dict[str, Any] = run_task(ctx, req) or {}
         finally:

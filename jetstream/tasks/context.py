@@ -22,6 +22,7 @@ from jetstream.sql import results as res_sql
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from jetstream.experiments import Experiment
     from jetstream.warehouse.base import Warehouse
 
 log = get_logger("jetstream.tasks")
@@ -142,9 +143,10 @@ class TaskContext:
     run_id: str
     bytes_processed: int = 0
     started: dt.datetime = attrs.field(factory=run_started)
-    # where the task's inputs came from (`--config-repo`, `--experiments`), for the metadata
+    # for the metadata: the config repository the task read (`--config-repo`) and the
+    # experiment's Experimenter record as published, read with the spec (no second fetch)
     config_repo: str | None = None
-    experiments: str | None = None
+    record: Experiment | None = None
 
     def ref(self, table: str) -> str:
         return self.warehouse.table_ref(table)

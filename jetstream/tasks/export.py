@@ -99,14 +99,9 @@ def metadata_inputs(
         doc = repo.outcomes.get((app, slug))
         if doc is not None:
             outcomes[slug] = export.outcome_summary(slug, doc)
-    record = None
-    if ctx.experiments:
-        from jetstream.experiments import load_experiments
-
-        record = load_experiments(ctx.experiments).get(spec.slug)
     external = export.external_config_overrides(
         spec.experiment,
-        record,
+        ctx.record,
         _experiment_table(repo.experiment_config(spec.slug)),
         url=export.config_file_url(spec.slug, ctx.config_repo),
     )
