@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from jetstream import problems
 from jetstream.problems import split_count
 
 # How many example occurrences each kind keeps for the page, and how many distinct values
@@ -18,8 +19,6 @@ EXAMPLES = 5
 FACET_VALUES = 12
 _FACETS = ("metric", "statistic", "analysis_period", "segment", "analysis_basis")
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`")
-_NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _SEGMENT = re.compile(r"\[segment [^,\]]+, (\w+) basis\]")
 _SPACES = re.compile(r"\s+")
 
@@ -27,9 +26,7 @@ _SPACES = re.compile(r"\s+")
 def message_pattern(message: str) -> str:
     """The message with what varies between occurrences of one kind blanked out:
     `"12 clients ... 'x'"` -> `"# clients ... '…'"`."""
-    text = _SEGMENT.sub(r"[segment …, \1 basis]", message)
-    text = _QUOTED.sub("'…'", text)
-    text = _NUMBER.sub("#", text)
+    text = problems.message_pattern(_SEGMENT.sub(r"[segment …, \1 basis]", message))
     return _SPACES.sub(" ", text).strip()
 
 
