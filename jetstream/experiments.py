@@ -29,6 +29,11 @@ from jetstream.config.model import AnalysisSpec, Branch
 from jetstream.errors import ExperimentSourceError, TransientError
 from jetstream.logs import get_logger
 
+# dates an experiment may carry: enrollment and analysis windows (up to 3650 days each)
+# are added to them, so they stay far from date's limits
+FIRST_DATE = dt.date(1970, 1, 1)
+LAST_DATE = dt.date(9000, 12, 31)
+
 log = get_logger(__name__)
 
 EXPERIMENTER_V8_URL = "https://experimenter.services.mozilla.com/api/v8/experiments/"
@@ -499,10 +504,15 @@ class _Fields:
             return self.fail(key, f"must be a date string YYYY-MM-DD, got {value!r}")
         try:
             if len(value) == 10:
-                return dt.date.fromisoformat(value)
-            return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+                day = dt.date.fromisoformat(value)
+            else:
+                day = dt.datetime.fromisoformat(value.replace("Z", "+00:00")).date()
         except ValueError:
             return self.fail(key, f"is not a valid date (YYYY-MM-DD): {value!r}")
+        if not FIRST_DATE <= day <= LAST_DATE:
+            # windows add up to years of days to it: outside this range they overflow
+            return self.fail(key, f"must be between {FIRST_DATE} and {LAST_DATE}, got {value!r}")
+        return day
 
     def branches(self) -> tuple[Branch, ...]:
         value = self.data.get("branches")

@@ -466,3 +466,22 @@ def test_fetch_limits_exit_75_through_the_cli(http_server, tmp_path, command):
     assert res.returncode == EXIT_TRANSIENT, res.stdout + res.stderr
     assert "more than 5 redirects" in res.stderr
     assert "Traceback" not in res.stdout + res.stderr
+
+
+def test_a_date_near_the_calendar_end_is_refused_not_an_overflow():
+    """Found by the fuzz suite: a start date near 9999-12-31 overflowed when the last
+    enrollment date was computed; such a record is refused at load."""
+    import json as _json
+
+    from jetstream.errors import ExperimentSourceError
+    from jetstream.experiments import parse_experiments
+    from jetstream.synthetic import DEMO_DIR
+
+    [record] = [
+        r
+        for r in _json.loads((DEMO_DIR / "experiments.json").read_text())
+        if r["slug"] == "demo-sidebar-redesign"
+    ]
+    record = {**record, "startDate": "9999-12-25", "endDate": None}
+    with pytest.raises(ExperimentSourceError, match="'startDate' must be between"):
+        parse_experiments([record], "test")
